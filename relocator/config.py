@@ -1,0 +1,50 @@
+"""Run settings: frozen, keyword-only, built once by the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Limits", "RetryPolicy", "Settings", "TLSSettings"]
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """How much the run may do at once."""
+
+    concurrency: int = 16
+    bytes_in_flight: int = 512 * MiB
+    chunk_size: int | None = None  # None: monolithic uploads unless the registry needs chunks
+    read_chunk: int = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """Exponential backoff with jitter for temporary failures."""
+
+    attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TLSSettings:
+    """TLS trust: system roots plus extra CA files; verification may be turned off."""
+
+    ca_cert_paths: tuple[Path, ...] = ()
+    verify: bool = True
+    insecure_registries: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything a run needs to know that is not an input reference."""
+
+    limits: Limits = field(default_factory=Limits)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    tls: TLSSettings = field(default_factory=TLSSettings)
+    connect_timeout: float = 30.0
+    read_timeout: float = 120.0
+    user_agent: str = "relocator"

@@ -1,0 +1,123 @@
+"""Content digests and verification of bytes while they stream."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from relocator.errors import DigestMismatch, InputError, SizeMismatch
+
+__all__ = ["Digest", "Hasher", "StreamVerifier", "verify_stream"]
+
+_HEX_LENGTHS = {"sha256": 64, "sha512": 128}
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+class Hasher(Protocol):
+    """The part of a hashlib object that verification needs."""
+
+    def update(self, data: bytes, /) -> None: ...
+    def hexdigest(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Digest:
+    """An OCI content digest such as ``sha256:<64 hex>``."""
+
+    algorithm: str
+    hex: str
+
+    def __post_init__(self) -> None:
+        want = _HEX_LENGTHS.get(self.algorithm)
+        if want is None:
+            raise InputError(f"invalid digest {self}: unsupported algorithm {self.algorithm!r}")
+        if len(self.hex) != want or not _HEX.fullmatch(self.hex):
+            raise InputError(f"invalid digest {self}: want {want} lowercase hex characters")
+
+    @classmethod
+    def parse(cls, text: str) -> Digest:
+        """Parse ``algorithm:hex``; raise InputError naming the text otherwise."""
+        algorithm, sep, hexpart = text.partition(":")
+        if not sep:
+            raise InputError(f"invalid digest {text!r}: missing 'algorithm:'")
+        return cls(algorithm, hexpart)
+
+    @classmethod
+    def of(cls, data: bytes, algorithm: str = "sha256") -> Digest:
+        """Digest of bytes held in memory (manifests, small configs)."""
+        return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
+
+    def hasher(self) -> Hasher:
+        """A fresh hash object of this digest's algorithm."""
+        return hashlib.new(self.algorithm)
+
+    @property
+    def blob_path(self) -> str:
+        """Path of this blob inside an OCI image layout."""
+        return f"blobs/{self.algorithm}/{self.hex}"
+
+    @property
+    def short(self) -> str:
+        """A short form for humans: ``sha256:0123456789ab``."""
+        return f"{self.algorithm}:{self.hex[:12]}"
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hex}"
+
+
+class StreamVerifier:
+    """Checks digest and size of bytes as they pass, raising before the last chunk is released.
+
+    Feed each chunk to ``check`` before handing it on; ``check`` raises on the chunk that
+    completes the expected size if the digest is wrong, and on any chunk past the size.
+    Call ``finish`` when the stream ends to catch a short stream.
+    """
+
+    def __init__(self, digest: Digest, size: int, what: str = "blob") -> None:
+        self.digest = digest
+        self.size = size
+        self.what = what
+        self.seen = 0
+        self._hasher = digest.hasher()
+        self._verified = False
+
+    def check(self, chunk: bytes) -> None:
+        """Account for one chunk; raise if the stream is already wrong."""
+        self.seen += len(chunk)
+        if self.seen > self.size:
+            raise SizeMismatch(
+                f"{self.what} {self.digest}: expected {self.size} bytes, got at least {self.seen}"
+            )
+        self._hasher.update(chunk)
+        if self.seen == self.size:
+            self._verify_digest()
+
+    def finish(self) -> None:
+        """Raise unless exactly the expected bytes with the expected digest went by."""
+        if self.seen != self.size:
+            raise SizeMismatch(f"{self.what} {self.digest}: expected {self.size} bytes, got {self.seen}")
+        if not self._verified:
+            self._verify_digest()
+
+    def _verify_digest(self) -> None:
+        got = self._hasher.hexdigest()
+        if got != self.digest.hex:
+            raise DigestMismatch(
+                f"{self.what} {self.digest}: content hashes to {self.digest.algorithm}:{got}"
+            )
+        self._verified = True
+
+
+async def verify_stream(
+    chunks: AsyncIterator[bytes], digest: Digest, size: int, what: str = "blob"
+) -> AsyncIterator[bytes]:
+    """Yield the chunks unchanged, failing before the final one if digest or size is wrong."""
+    verifier = StreamVerifier(digest, size, what)
+    async for chunk in chunks:
+        if chunk:
+            verifier.check(chunk)
+            yield chunk
+    verifier.finish()

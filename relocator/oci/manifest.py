@@ -1,0 +1,182 @@
+"""Descriptors and manifests: raw bytes plus a parsed view of their children."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from relocator.errors import InputError, UnsupportedMediaType
+from relocator.oci import mediatypes as mt
+from relocator.oci.digest import Digest
+
+__all__ = ["Descriptor", "Manifest", "Platform"]
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """The platform an index entry is for."""
+
+    os: str
+    architecture: str
+    variant: str | None = None
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+
+@dataclass(frozen=True, slots=True)
+class Descriptor:
+    """A content descriptor: media type, digest and size, plus optional extras."""
+
+    media_type: str
+    digest: Digest
+    size: int
+    urls: tuple[str, ...] = ()
+    platform: Platform | None = None
+    annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY, compare=False)
+
+    @classmethod
+    def for_bytes(cls, media_type: str, raw: bytes) -> Descriptor:
+        """The descriptor of bytes in memory."""
+        return cls(media_type, Digest.of(raw), len(raw))
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str) -> Descriptor:
+        """Parse one descriptor object; ``where`` names it in errors."""
+        if not isinstance(obj, dict):
+            raise InputError(f"{where}: descriptor is not an object")
+        try:
+            digest = Digest.parse(obj["digest"])
+            size = obj["size"]
+            media_type = obj.get("mediaType", "")
+        except (KeyError, TypeError) as exc:
+            raise InputError(f"{where}: descriptor lacks {exc}") from exc
+        if not isinstance(size, int) or size < 0:
+            raise InputError(f"{where}: descriptor {digest} has invalid size {size!r}")
+        plat = obj.get("platform")
+        platform = None
+        if isinstance(plat, dict):
+            platform = Platform(
+                str(plat.get("os", "")), str(plat.get("architecture", "")), plat.get("variant")
+            )
+        annotations = obj.get("annotations") or {}
+        return cls(
+            media_type=str(media_type),
+            digest=digest,
+            size=size,
+            urls=tuple(obj.get("urls") or ()),
+            platform=platform,
+            annotations=MappingProxyType(dict(annotations)),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The descriptor as a JSON object (for index.json)."""
+        out: dict[str, Any] = {
+            "mediaType": self.media_type,
+            "digest": str(self.digest),
+            "size": self.size,
+        }
+        if self.urls:
+            out["urls"] = list(self.urls)
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        if self.platform is not None:
+            plat = {"architecture": self.platform.architecture, "os": self.platform.os}
+            if self.platform.variant:
+                plat["variant"] = self.platform.variant
+            out["platform"] = plat
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A manifest or index exactly as stored: its bytes are its identity."""
+
+    raw: bytes
+    media_type: str
+    children: tuple[Descriptor, ...]
+    subject: Descriptor | None = None
+
+    @classmethod
+    def parse(cls, raw: bytes, media_type: str | None, where: str = "manifest") -> Manifest:
+        """Parse ``raw``; the header's media type wins over the body's when both are given."""
+        try:
+            doc = json.loads(raw)
+        except ValueError as exc:
+            raise InputError(f"{where}: not valid JSON ({exc})") from exc
+        if not isinstance(doc, dict):
+            raise InputError(f"{where}: manifest is not a JSON object")
+        body_type = doc.get("mediaType")
+        header_type = (media_type or "").split(";")[0].strip()
+        if doc.get("schemaVersion") == 1 or mt.is_schema1(header_type):
+            raise UnsupportedMediaType(
+                f"{where}: Docker schema 1 manifests are not supported; "
+                "push the image again with a current client"
+            )
+        if header_type in ("", "application/json", "application/octet-stream"):
+            header_type = ""
+        if body_type and header_type and body_type != header_type:
+            raise InputError(
+                f"{where}: body says mediaType {body_type!r} but it was served as {header_type!r}"
+            )
+        kind = header_type or body_type or _guess(doc)
+        if not mt.is_manifest(kind):
+            raise UnsupportedMediaType(f"{where}: unsupported manifest media type {kind!r}")
+        if mt.is_index(kind):
+            entries = doc.get("manifests")
+            if not isinstance(entries, list):
+                raise InputError(f"{where}: index has no 'manifests' list")
+            children = tuple(
+                Descriptor.from_json(e, f"{where} manifests[{i}]") for i, e in enumerate(entries)
+            )
+        else:
+            layers = doc.get("layers")
+            if "config" not in doc or not isinstance(layers, list):
+                raise InputError(f"{where}: image manifest needs 'config' and 'layers'")
+            config = Descriptor.from_json(doc["config"], f"{where} config")
+            children = (config,) + tuple(
+                Descriptor.from_json(e, f"{where} layers[{i}]") for i, e in enumerate(layers)
+            )
+        subject = None
+        if "subject" in doc:
+            subject = Descriptor.from_json(doc["subject"], f"{where} subject")
+        return cls(raw=raw, media_type=kind, children=children, subject=subject)
+
+    @property
+    def descriptor(self) -> Descriptor:
+        """The descriptor of these exact bytes."""
+        return Descriptor.for_bytes(self.media_type, self.raw)
+
+    @property
+    def digest(self) -> Digest:
+        """sha256 of the raw bytes."""
+        return Digest.of(self.raw)
+
+    @property
+    def is_index(self) -> bool:
+        """True for an image index or manifest list."""
+        return mt.is_index(self.media_type)
+
+    @property
+    def config(self) -> Descriptor | None:
+        """The config descriptor of an image manifest; None for an index."""
+        return None if self.is_index else self.children[0]
+
+    @property
+    def layers(self) -> tuple[Descriptor, ...]:
+        """The layer descriptors of an image manifest; empty for an index."""
+        return () if self.is_index else self.children[1:]
+
+
+def _guess(doc: dict[str, Any]) -> str:
+    # OCI manifests may omit mediaType; their shape tells them apart.
+    if "manifests" in doc:
+        return mt.OCI_INDEX
+    if "layers" in doc:
+        return mt.OCI_MANIFEST
+    return ""

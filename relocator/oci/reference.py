@@ -1,0 +1,137 @@
+"""Image references: parse and normalize per the Docker reference grammar."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from relocator.errors import BadReference, InputError
+from relocator.oci.digest import Digest
+
+__all__ = ["DOCKER_HUB", "Reference", "Repository"]
+
+DOCKER_HUB = "docker.io"
+_HUB_ALIASES = {"index.docker.io", "registry-1.docker.io", DOCKER_HUB}
+
+# From distribution/reference/regexp.go.
+_ALNUM = r"[a-z0-9]+"
+_SEPARATOR = r"(?:[._]|__|[-]+)"
+_PATH_COMPONENT = re.compile(rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*")
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_IPV6 = r"\[(?:[a-fA-F0-9:]+)\]"
+_HOST = re.compile(rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|{_IPV6})(?::[0-9]+)?")
+_TAG = re.compile(r"[\w][\w.-]{0,127}")
+_MAX_NAME = 255
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Repository:
+    """A repository on a registry, e.g. ``docker.io/library/nginx``."""
+
+    registry: str
+    path: str
+
+    @classmethod
+    def parse(cls, text: str) -> Repository:
+        """Parse a repository name with the same defaults as a reference."""
+        ref = Reference.parse(text)
+        if ref.tag is not None or ref.digest is not None:
+            raise BadReference(text, "a repository name takes no tag or digest")
+        return ref.repository
+
+    def __str__(self) -> str:
+        return f"{self.registry}/{self.path}"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Reference:
+    """An image reference: repository plus tag, digest, or both."""
+
+    repository: Repository
+    tag: str | None = None
+    digest: Digest | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Reference:
+        """Parse and normalize ``[host[:port]/]path[:tag][@digest]``."""
+        if not text or text != text.strip():
+            raise BadReference(text, "empty or surrounded by whitespace")
+        rest, digest = _split_digest(text)
+        name, tag = _split_tag(text, rest)
+        registry, path = _split_domain(name)
+        if not path:
+            raise BadReference(text, "missing repository path")
+        for component in path.split("/"):
+            if not _PATH_COMPONENT.fullmatch(component):
+                reason = "repository name must be lowercase" if component.lower() != component else (
+                    f"invalid path component {component!r}"
+                )
+                raise BadReference(text, reason)
+        if not _HOST.fullmatch(registry):
+            raise BadReference(text, f"invalid registry host {registry!r}")
+        if len(name) > _MAX_NAME:
+            raise BadReference(text, f"repository name longer than {_MAX_NAME} characters")
+        if registry.lower() in _HUB_ALIASES:
+            registry = DOCKER_HUB
+            if "/" not in path:
+                path = f"library/{path}"
+        return cls(Repository(registry, path), tag, digest)
+
+    @property
+    def identifier(self) -> str:
+        """What goes after ``/manifests/``: the digest if known, else the tag."""
+        if self.digest is not None:
+            return str(self.digest)
+        return self.tag or "latest"
+
+    def with_digest(self, digest: Digest) -> Reference:
+        """A copy pinned to ``digest``, keeping the tag."""
+        return replace(self, digest=digest)
+
+    def with_tag(self, tag: str | None) -> Reference:
+        """A copy with another tag (None drops it)."""
+        if tag is not None and not _TAG.fullmatch(tag):
+            raise BadReference(tag, "invalid tag")
+        return replace(self, tag=tag)
+
+    def in_repository(self, repository: Repository) -> Reference:
+        """The same tag and digest in another repository."""
+        return replace(self, repository=repository)
+
+    def __str__(self) -> str:
+        out = str(self.repository)
+        if self.tag is not None:
+            out += f":{self.tag}"
+        if self.digest is not None:
+            out += f"@{self.digest}"
+        return out
+
+
+def _split_digest(text: str) -> tuple[str, Digest | None]:
+    rest, sep, digest_text = text.partition("@")
+    if not sep:
+        return text, None
+    try:
+        return rest, Digest.parse(digest_text)
+    except InputError as exc:
+        raise BadReference(text, f"invalid digest {digest_text!r}") from exc
+
+
+def _split_tag(text: str, rest: str) -> tuple[str, str | None]:
+    slash = rest.rfind("/")
+    colon = rest.rfind(":")
+    if colon <= slash:
+        return rest, None
+    tag = rest[colon + 1 :]
+    if not _TAG.fullmatch(tag):
+        raise BadReference(text, f"invalid tag {tag!r}")
+    return rest[:colon], tag
+
+
+def _split_domain(name: str) -> tuple[str, str]:
+    first, sep, rest = name.partition("/")
+    # distribution's rule: the first component is a host if it has '.' or ':',
+    # is 'localhost', or has upper case letters; otherwise the image is on Docker Hub.
+    if sep and ("." in first or ":" in first or first == "localhost" or first.lower() != first):
+        return first, rest
+    return DOCKER_HUB, name

@@ -1,0 +1,229 @@
+"""RegistryClient: manifests, blobs, mounts and tags as typed values."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from relocator.auth import repository_scope
+from relocator.errors import DigestMismatch, InputError, NotFound, RegistryError, TransportError
+from relocator.oci import mediatypes as mt
+from relocator.oci.digest import Digest, StreamVerifier
+from relocator.oci.manifest import Descriptor, Manifest
+from relocator.oci.reference import Reference, Repository
+from relocator.registry.transport import Transport, translate_errors
+from relocator.registry.upload import ChunkOpener, Uploader
+
+__all__ = ["MountResult", "RegistryClient"]
+
+# The distribution spec lets registries refuse manifests over 4 MiB; we read at most this.
+_MAX_MANIFEST = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class MountResult:
+    """A mount's answer: done, or the upload session a 202 opened (to reuse)."""
+
+    mounted: bool
+    location: str | None = None
+
+
+def _pull(repo: Repository) -> tuple[str, ...]:
+    return (repository_scope(repo.path, ("pull",)),)
+
+
+def _push(repo: Repository) -> tuple[str, ...]:
+    return (repository_scope(repo.path, ("pull", "push")),)
+
+
+class RegistryClient:
+    """Typed operations on registries, all through one Transport."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self.uploader = Uploader(transport)
+
+    async def get_manifest(self, ref: Reference) -> Manifest:
+        """Fetch a manifest by tag or digest, verifying its bytes against the digest."""
+        repo = ref.repository
+        path = f"/v2/{repo.path}/manifests/{ref.identifier}"
+        headers = {"Accept": mt.MANIFEST_ACCEPT}
+        async with self.transport.stream(
+            "GET", repo.registry, path, scopes=_pull(repo), headers=headers
+        ) as resp:
+            with translate_errors("GET", str(resp.url), repo.registry):
+                raw = await resp.content.read(_MAX_MANIFEST + 1)
+            if len(raw) > _MAX_MANIFEST:
+                raise InputError(f"{ref}: manifest larger than {_MAX_MANIFEST} bytes")
+            content_type = resp.headers.get("Content-Type")
+            header_digest = resp.headers.get("Docker-Content-Digest")
+        manifest = Manifest.parse(raw, content_type, where=str(ref))
+        self._check_manifest_digest(ref, raw, header_digest)
+        return manifest
+
+    @staticmethod
+    def _check_manifest_digest(ref: Reference, raw: bytes, header: str | None) -> None:
+        if ref.digest is not None:
+            got = Digest.of(raw, ref.digest.algorithm)
+            if got != ref.digest:
+                raise DigestMismatch(f"{ref}: manifest bytes hash to {got}")
+        if header:
+            claimed = Digest.parse(header)
+            if Digest.of(raw, claimed.algorithm) != claimed:
+                raise DigestMismatch(f"{ref}: registry says {claimed}, bytes hash otherwise")
+
+    async def head_manifest(self, ref: Reference) -> Descriptor | None:
+        """The manifest's descriptor from a HEAD (free on rate-limited registries), None if absent."""
+        repo = ref.repository
+        path = f"/v2/{repo.path}/manifests/{ref.identifier}"
+        try:
+            async with self.transport.stream(
+                "HEAD", repo.registry, path, scopes=_pull(repo), headers={"Accept": mt.MANIFEST_ACCEPT}
+            ) as resp:
+                digest = resp.headers.get("Docker-Content-Digest")
+                size = int(resp.headers.get("Content-Length", "0"))
+                media_type = resp.headers.get("Content-Type", "").split(";")[0]
+        except NotFound:
+            return None
+        if not digest:
+            # Some registries leave the digest out of HEAD; GET tells us for sure.
+            return (await self.get_manifest(ref)).descriptor
+        return Descriptor(media_type, Digest.parse(digest), size)
+
+    async def put_manifest(self, ref: Reference, manifest: Manifest) -> Digest:
+        """Push the manifest's exact bytes under ``ref``'s tag or digest."""
+        repo = ref.repository
+        path = f"/v2/{repo.path}/manifests/{ref.identifier}"
+        headers = {"Content-Type": manifest.media_type}
+        async with self.transport.stream(
+            "PUT", repo.registry, path, scopes=_push(repo), headers=headers, body=manifest.raw,
+            ok=(201, 200),
+        ) as resp:
+            header = resp.headers.get("Docker-Content-Digest")
+        digest = manifest.digest
+        if header and Digest.parse(header) != digest:
+            raise DigestMismatch(f"{ref}: registry stored {header}, we sent {digest}")
+        return digest
+
+    async def head_blob(self, repo: Repository, digest: Digest) -> int | None:
+        """The blob's size if the repository has it, else None."""
+        try:
+            async with self.transport.stream(
+                "HEAD", repo.registry, f"/v2/{repo.path}/blobs/{digest}", scopes=_pull(repo)
+            ) as resp:
+                return int(resp.headers.get("Content-Length", "-1"))
+        except NotFound:
+            return None
+
+    @asynccontextmanager
+    async def open_blob(self, repo: Repository, desc: Descriptor) -> AsyncIterator[AsyncIterator[bytes]]:
+        """Yield the blob's verified chunks; a broken connection resumes with ``Range``."""
+        chunks = self._blob_chunks(repo, desc, 0)
+        try:
+            yield chunks
+        finally:
+            await chunks.aclose()
+
+    def blob_opener(self, repo: Repository, desc: Descriptor) -> ChunkOpener:
+        """A factory of streams from an offset, for uploads that must reopen their source."""
+
+        def opener(offset: int) -> AsyncIterator[bytes]:
+            return self._blob_chunks(repo, desc, offset)
+
+        return opener
+
+    async def _blob_chunks(
+        self, repo: Repository, desc: Descriptor, start: int
+    ) -> AsyncGenerator[bytes, None]:
+        verifier = StreamVerifier(desc.digest, desc.size) if start == 0 else None
+        offset = start
+        read_chunk = self.transport.settings.limits.read_chunk
+        attempts = self.transport.settings.retry.attempts
+        failures = 0
+        path = f"/v2/{repo.path}/blobs/{desc.digest}"
+        while True:
+            headers = {"Range": f"bytes={offset}-"} if offset else {}
+            try:
+                async with self.transport.stream(
+                    "GET", repo.registry, path, scopes=_pull(repo), headers=headers, ok=(200, 206)
+                ) as resp:
+                    skip = offset if resp.status == 200 else 0  # the server ignored Range
+                    with translate_errors("GET", str(resp.url), repo.registry):
+                        async for chunk in resp.content.iter_chunked(read_chunk):
+                            if skip:
+                                cut, skip = min(skip, len(chunk)), skip - min(skip, len(chunk))
+                                chunk = chunk[cut:]
+                                if not chunk:
+                                    continue
+                            if verifier is not None:
+                                verifier.check(chunk)
+                            offset += len(chunk)
+                            yield chunk
+                break
+            except TransportError as exc:
+                failures += 1
+                if not exc.temporary or failures >= attempts:
+                    raise
+        if verifier is not None:
+            verifier.finish()
+        elif offset != desc.size:
+            raise TransportError(f"{repo.registry}: {desc.digest} ended at {offset} of {desc.size} bytes")
+
+    async def push_blob(
+        self,
+        repo: Repository,
+        desc: Descriptor,
+        opener: ChunkOpener,
+        *,
+        chunk_size: int | None = None,
+        location: str | None = None,
+    ) -> None:
+        """Upload a blob, monolithic or in chunks, resuming from ``location`` when given."""
+        await self.uploader.push(repo, desc, opener, chunk_size=chunk_size, location=location)
+
+    async def mount_blob(self, repo: Repository, digest: Digest, origin: Repository) -> MountResult:
+        """Ask for a cross-repository mount; anything but 201 means upload instead."""
+        scopes = _push(repo) + _pull(origin)
+        params = {"mount": str(digest), "from": origin.path}
+        try:
+            async with self.transport.stream(
+                "POST", repo.registry, f"/v2/{repo.path}/blobs/uploads/", scopes=scopes,
+                params=params, ok=(201, 202),
+            ) as resp:
+                if resp.status == 201:
+                    return MountResult(True)
+                return MountResult(False, resp.headers.get("Location"))
+        except RegistryError:
+            # Harbor answers 401 for a missing project, Docker Hub an auth error for a bad
+            # `from`: neither means the target is unwritable, so fall back to an upload.
+            return MountResult(False)
+
+    async def delete_blob(self, repo: Repository, digest: Digest) -> None:
+        """Delete a blob (registries may refuse with 405 or UNSUPPORTED)."""
+        async with self.transport.stream(
+            "DELETE", repo.registry, f"/v2/{repo.path}/blobs/{digest}", scopes=_push(repo),
+            ok=(202, 200, 204),
+        ):
+            pass
+
+    async def list_tags(self, repo: Repository, page_size: int = 1000) -> list[str]:
+        """Every tag of the repository, following ``Link`` pagination."""
+        tags: list[str] = []
+        next_url: str | None = f"/v2/{repo.path}/tags/list?n={page_size}"
+        while next_url:
+            async with self.transport.stream(
+                "GET", repo.registry, next_url, scopes=_pull(repo)
+            ) as resp:
+                doc = await resp.json(content_type=None)
+                next_url = _next_link(resp.headers.get("Link", ""))
+            tags.extend(doc.get("tags") or [])
+        return tags
+
+
+def _next_link(header: str) -> str | None:
+    for part in header.split(","):
+        url, _, rel = part.partition(";")
+        if 'rel="next"' in rel.replace(" ", "") or "rel=next" in rel.replace(" ", ""):
+            return url.strip().strip("<>")
+    return None

@@ -1,0 +1,377 @@
+"""send(): auth, retries with backoff and Retry-After, error mapping, URL redaction."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
+
+import aiohttp
+
+from relocator.auth import Challenge, Credential, CredentialStore, Token, TokenCache, parse_challenge
+from relocator.config import Settings
+from relocator.errors import (
+    AuthError,
+    NotFound,
+    RateLimited,
+    RegistryError,
+    RelocatorError,
+    TransportError,
+)
+
+__all__ = ["Body", "HostState", "Transport", "redact_url", "translate_errors"]
+
+log = logging.getLogger(__name__)
+
+# A body is bytes, or a factory that opens a fresh stream: a retry must reopen the source.
+Body = bytes | Callable[[], AsyncIterator[bytes]] | None
+
+_KEEP_QUERY = {"digest", "mount", "from", "n", "last", "service", "scope"}
+_MAX_ERROR_BODY = 64 * 1024
+_HUB_API = "registry-1.docker.io"
+
+
+def redact_url(url: str) -> str:
+    """The URL without userinfo and without query values that may carry state or secrets."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    query = "&".join(
+        f"{k}={v if k in _KEEP_QUERY else '<redacted>'}"
+        for k, _, v in (p.partition("=") for p in parts.query.split("&") if p)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def _is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(slots=True)
+class HostState:
+    """What this run has learned about one registry host: the per-host capability record."""
+
+    base_url: str = ""
+    challenge: Challenge | None = None
+    credential: Credential | None = None
+    paused_until: float = 0.0
+    mount_works: bool | None = None
+    chunk_min: int = 0
+    warned: set[str] = field(default_factory=set)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class Transport:
+    """Sends registry requests with auth and retries; the only place that maps aiohttp errors."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, settings: Settings, credentials: CredentialStore
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.credentials = credentials
+        self.tokens = TokenCache(self._fetch_token)
+        self._hosts: dict[str, HostState] = {}
+
+    def host(self, host: str) -> HostState:
+        """The capability record of ``host``."""
+        return self._hosts.setdefault(host, HostState())
+
+    async def base_url(self, host: str) -> str:
+        """``https://host`` or ``http://host``, decided once per host by pinging /v2/."""
+        state = self.host(host)
+        async with state.lock:
+            if not state.base_url:
+                await self._ping(host, state)
+        return state.base_url
+
+    async def _ping(self, host: str, state: HostState) -> None:
+        # 1. Try HTTPS. 2. Loopback and --registry-insecure hosts fall back to plain HTTP
+        #    when the server does not speak TLS (never when a certificate is refused).
+        # 3. Keep the challenge /v2/ answers so later requests authenticate up front.
+        network = _HUB_API if host == "docker.io" else host
+        allow_http = _is_loopback(host) or host in self.settings.tls.insecure_registries
+        schemes = ("https", "http") if allow_http else ("https",)
+        for scheme in schemes:
+            url = f"{scheme}://{network}/v2/"
+            try:
+                with translate_errors("GET", url, host):
+                    async with self.session.get(url, allow_redirects=False) as resp:
+                        await resp.read()
+                        header = resp.headers.get("WWW-Authenticate", "")
+            except TransportError as exc:
+                if scheme == "https" and allow_http and exc.tls_protocol:
+                    continue
+                raise
+            state.base_url = f"{scheme}://{network}"
+            state.challenge = parse_challenge(header) if header else None
+            state.credential = await self.credentials.get(host)
+            return
+
+    async def url(self, host: str, path_or_url: str) -> str:
+        """Resolve a path or a (possibly relative) Location against the host's base URL."""
+        return urljoin(await self.base_url(host) + "/", path_or_url)
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        host: str,
+        path_or_url: str,
+        *,
+        scopes: tuple[str, ...] = (),
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        body: Body = None,
+        ok: tuple[int, ...] = (200,),
+        retry: bool = True,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Send with auth and retries; yield the unread response of an ``ok`` status."""
+        resp = await self._send(method, host, path_or_url, scopes, headers or {}, params, body, ok, retry)
+        try:
+            yield resp
+        finally:
+            resp.release()
+
+    async def _send(
+        self,
+        method: str,
+        host: str,
+        path_or_url: str,
+        scopes: tuple[str, ...],
+        headers: dict[str, str],
+        params: dict[str, str] | None,
+        body: Body,
+        ok: tuple[int, ...],
+        retry: bool,
+    ) -> aiohttp.ClientResponse:
+        url = await self.url(host, path_or_url)
+        if params:
+            url += ("&" if urlsplit(url).query else "?") + urlencode(params)
+        state = self.host(host)
+        policy = self.settings.retry
+        attempts = policy.attempts if retry else 1
+        authed_again = False
+        attempt = 0
+        while True:
+            await _wait_until(state.paused_until)
+            req_headers = dict(headers)
+            auth = await self._authorization(host, state, scopes)
+            if auth:
+                req_headers["Authorization"] = auth
+            try:
+                with translate_errors(method, url, host):
+                    data = body() if callable(body) else body
+                    resp = await self.session.request(
+                        method, url, headers=req_headers, data=data, allow_redirects=True
+                    )
+            except RelocatorError as exc:
+                attempt += 1
+                if not exc.temporary or attempt >= attempts:
+                    raise
+                await asyncio.sleep(_backoff(policy.base_delay, policy.max_delay, attempt))
+                continue
+            if resp.status in ok:
+                self._warn(state, resp)
+                return resp
+            error = await _error_from(resp, method, url, host)
+            if resp.status == 401 and not authed_again:
+                header = resp.headers.get("WWW-Authenticate", "")
+                challenge = parse_challenge(header) if header else None
+                if challenge is not None and (state.challenge != challenge or not auth):
+                    authed_again = True
+                    if state.challenge is not None and state.challenge.scheme == "bearer":
+                        self.tokens.invalidate(state.challenge, scopes)
+                    state.challenge = _merge_scope(challenge)
+                    state.credential = await self.credentials.get(host)
+                    continue
+            if isinstance(error, RateLimited) and error.retry_after:
+                # 429 pauses this host only, not the whole run.
+                state.paused_until = max(state.paused_until, time.monotonic() + error.retry_after)
+            attempt += 1
+            if isinstance(error, AuthError):
+                scope_text = f" for {' '.join(scopes)}" if scopes else ""
+                raise AuthError(
+                    f"{error} (as {_who(state.credential)}{scope_text})",
+                    status=error.status, codes=error.codes, method=method, url=error.url,
+                )
+            if not error.temporary or attempt >= attempts:
+                raise error
+            if not isinstance(error, RateLimited) or not error.retry_after:
+                await asyncio.sleep(_backoff(policy.base_delay, policy.max_delay, attempt))
+
+    async def _authorization(self, host: str, state: HostState, scopes: tuple[str, ...]) -> str:
+        challenge = state.challenge
+        if challenge is None:
+            return ""
+        if challenge.scheme == "basic":
+            return state.credential.basic_header if state.credential else ""
+        wanted = scopes or ((challenge.scope,) if challenge.scope else ())
+        token = await self.tokens.get(challenge, wanted, state.credential)
+        return f"Bearer {token.value}" if token.value else ""
+
+    async def _fetch_token(
+        self, challenge: Challenge, scopes: tuple[str, ...], credential: Credential | None
+    ) -> Token:
+        # 1. Identity tokens are OAuth2 refresh tokens: POST them to the realm.
+        # 2. Otherwise GET the realm with service and scopes, with Basic auth if we have a user.
+        # 3. Anonymous: the same GET without auth; the registry then decides what we may do.
+        realm = challenge.realm
+        host = urlsplit(realm).netloc or realm
+        query: list[tuple[str, str]] = [("service", challenge.service)] if challenge.service else []
+        query += [("scope", s) for s in scopes]
+        try:
+            with translate_errors("GET", realm, host):
+                if credential is not None and credential.identity_token:
+                    form = dict(query[:1])
+                    form.update(
+                        grant_type="refresh_token",
+                        refresh_token=credential.identity_token,
+                        client_id="relocator",
+                        scope=" ".join(scopes),
+                    )
+                    resp = await self.session.post(realm, data=form)
+                else:
+                    headers = {}
+                    if credential is not None and credential.username:
+                        headers["Authorization"] = credential.basic_header
+                    resp = await self.session.get(realm, params=query, headers=headers)
+                async with resp:
+                    if resp.status != 200:
+                        error = await _error_from(resp, "GET", realm, host)
+                        raise AuthError(
+                            f"token server {host} refused {_who(credential)}: {error}",
+                            status=resp.status,
+                            url=redact_url(realm),
+                        )
+                    doc = await resp.json(content_type=None)
+        except (ValueError, aiohttp.ContentTypeError):
+            raise AuthError(f"token server {host} sent no JSON token") from None
+        value = str(doc.get("token") or doc.get("access_token") or "")
+        expires_in = float(doc.get("expires_in") or 60)
+        return Token(value, time.time() + expires_in)
+
+    def _warn(self, state: HostState, resp: aiohttp.ClientResponse) -> None:
+        for warning in resp.headers.getall("Warning", []):
+            if warning not in state.warned:
+                state.warned.add(warning)
+                log.warning("registry %s says: %s", resp.url.host, warning)
+
+
+def _who(credential: Credential | None) -> str:
+    return f"user {credential.username!r}" if credential and credential.username else "anonymous access"
+
+
+def _merge_scope(challenge: Challenge) -> Challenge:
+    # The scope belongs to the request that was refused, not the host; keep realm and service.
+    params = {k: v for k, v in challenge.params.items() if k not in ("scope", "error")}
+    return Challenge(challenge.scheme, params)
+
+
+async def _wait_until(deadline: float) -> None:
+    delay = deadline - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+def _backoff(base: float, cap: float, attempt: int) -> float:
+    delay: float = min(cap, base * 2.0 ** (attempt - 1))
+    return delay * random.uniform(0.5, 1.0)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when: float = parsedate_to_datetime(value).timestamp()
+        return max(0.0, when - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+async def _error_from(
+    resp: aiohttp.ClientResponse, method: str, url: str, host: str
+) -> RegistryError:
+    """Decode the registry's JSON error body (bounded) into a typed exception."""
+    try:
+        raw = await resp.content.read(_MAX_ERROR_BODY)
+    except (TimeoutError, aiohttp.ClientError):
+        raw = b""
+    finally:
+        resp.release()
+    codes, detail = _parse_error_body(raw)
+    status = resp.status
+    where = f"{method} {redact_url(url)}"
+    text = f"{host}: {status} {resp.reason or ''}".rstrip()
+    if codes:
+        text += f" ({', '.join(codes)})"
+    if detail:
+        text += f": {detail}"
+    text += f" [{where}]"
+    kw: dict[str, Any] = {"codes": codes, "method": method, "url": redact_url(url)}
+    if status == 429:
+        return RateLimited(text, retry_after=_retry_after(resp.headers.get("Retry-After")), **kw)
+    if status in (401, 403):
+        return AuthError(text, status=status, **kw)
+    if status == 404:
+        return NotFound(text, status=status, **kw)
+    return RegistryError(text, status=status, temporary=status >= 500, **kw)
+
+
+def _parse_error_body(raw: bytes) -> tuple[tuple[str, ...], str]:
+    try:
+        doc = json.loads(raw)
+        errors = doc.get("errors") or []
+        codes = tuple(str(e.get("code", "")) for e in errors if isinstance(e, dict))
+        messages = [str(e.get("message", "")) for e in errors if isinstance(e, dict)]
+        return codes, "; ".join(m for m in messages if m)
+    except (ValueError, AttributeError):
+        text = raw.decode("utf-8", "replace").strip().splitlines()
+        return (), (text[0][:200] if text else "")
+
+
+@contextmanager
+def translate_errors(method: str, url: str, host: str) -> Iterator[None]:
+    """Map aiohttp and OS errors to TransportError, in this one place."""
+    where = f"{method} {redact_url(url)}"
+    try:
+        yield
+    except aiohttp.ClientConnectorCertificateError as exc:
+        err = TransportError(
+            f"{host}: TLS certificate not trusted ({exc.certificate_error}); "
+            f"pass --registry-ca-cert-path [{where}]"
+        )
+        err.temporary = False
+        raise err from None
+    except (aiohttp.ClientConnectorSSLError, aiohttp.ClientSSLError) as exc:
+        err = TransportError(f"{host}: TLS handshake failed ({exc}) [{where}]")
+        err.temporary = False
+        err.tls_protocol = True
+        raise err from None
+    except aiohttp.ClientConnectorError as exc:
+        raise TransportError(f"{host}: cannot connect ({exc.os_error.strerror or exc}) [{where}]") from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise TransportError(f"{host}: connection failed ({type(exc).__name__}: {exc}) [{where}]") from None
+    except TimeoutError:
+        raise TransportError(f"{host}: timed out [{where}]") from None

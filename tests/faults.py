@@ -1,0 +1,92 @@
+"""An aiohttp registry stand-in for faults a real registry will not produce on demand."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+
+@dataclass
+class FaultServer:
+    """Serves one blob and a few endpoints, misbehaving as configured; counts requests."""
+
+    blob: bytes = b""
+    reset_after: int | None = None  # bytes sent before the first full GET is cut off
+    throttle_first: int = 0  # this many manifest requests get 429 + Retry-After
+    retry_after: str = "2"
+    always_503: bool = False
+    tags: list[str] = field(default_factory=list)
+    hits: Counter[str] = field(default_factory=Counter)
+    ranges: list[str] = field(default_factory=list)
+    runner: web.AppRunner | None = None
+    port: int = 0
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + hashlib.sha256(self.blob).hexdigest()
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self) -> FaultServer:
+        app = web.Application()
+        app.router.add_get("/v2/", self.ping)
+        app.router.add_get("/v2/{repo:.+}/blobs/{digest}", self.get_blob)
+        app.router.add_route("*", "/v2/{repo:.+}/manifests/{ref}", self.manifest)
+        app.router.add_get("/v2/{repo:.+}/tags/list", self.tag_list)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    async def ping(self, request: web.Request) -> web.Response:
+        return web.json_response({})
+
+    async def get_blob(self, request: web.Request) -> web.StreamResponse:
+        self.hits["blob"] += 1
+        rng = request.headers.get("Range")
+        if rng:
+            self.ranges.append(rng)
+            start = int(rng.removeprefix("bytes=").split("-")[0])
+            body = self.blob[start:]
+            return web.Response(status=206, body=body, headers={
+                "Content-Range": f"bytes {start}-{len(self.blob) - 1}/{len(self.blob)}"})
+        if self.reset_after is not None and self.hits["blob"] == 1:
+            resp = web.StreamResponse(headers={"Content-Length": str(len(self.blob))})
+            await resp.prepare(request)
+            await resp.write(self.blob[: self.reset_after])
+            await resp.drain()
+            assert request.transport is not None
+            request.transport.abort()  # a connection reset in the middle of the body
+            return resp
+        return web.Response(body=self.blob)
+
+    async def manifest(self, request: web.Request) -> web.Response:
+        self.hits["manifest"] += 1
+        if self.always_503:
+            return web.json_response({"errors": [{"code": "UNAVAILABLE", "message": "try later"}]},
+                                     status=503)
+        if self.hits["manifest"] <= self.throttle_first:
+            return web.json_response({"errors": [{"code": "TOOMANYREQUESTS", "message": "slow down"}]},
+                                     status=429, headers={"Retry-After": self.retry_after})
+        return web.Response(status=404)
+
+    async def tag_list(self, request: web.Request) -> web.Response:
+        self.hits["tags"] += 1
+        n = int(request.query.get("n", "1000"))
+        last = request.query.get("last", "")
+        rest = [t for t in self.tags if t > last][:n]
+        headers = {}
+        if rest and rest[-1] != self.tags[-1]:
+            headers["Link"] = f'</v2/{request.match_info["repo"]}/tags/list?n={n}&last={rest[-1]}>; rel="next"'
+        return web.json_response({"name": request.match_info["repo"], "tags": rest}, headers=headers)

@@ -1,0 +1,5 @@
+"""``python -m relocator``."""
+
+from relocator.cli import main
+
+main()

@@ -1,0 +1,94 @@
+"""The argparse tree, kbld spellings, Settings from flags, uvloop, and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import uvloop
+
+from relocator import __version__
+from relocator.commands.inspect import inspect
+from relocator.config import Limits, Settings, TLSSettings
+from relocator.errors import InputError, RelocatorError
+from relocator.ui import print_error, print_json, print_text
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _add_registry_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("registry access")
+    group.add_argument("--registry-ca-cert-path", action="append", default=[], metavar="FILE",
+                       help="trust this CA certificate too (repeatable)")
+    group.add_argument("--registry-verify-certs", type=_bool, default=True, metavar="BOOL",
+                       help="verify TLS certificates (default true)")
+    group.add_argument("--registry-insecure", action="append", default=[], metavar="HOST",
+                       help="allow plain HTTP to this host (repeatable; loopback always may)")
+    group.add_argument("--concurrency", type=int, default=16, help="requests at once per registry")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command-line grammar."""
+    parser = argparse.ArgumentParser(prog="relocator", description="Move container images, fast.")
+    parser.add_argument("--version", action="version", version=f"relocator {__version__}")
+    parser.add_argument("--debug", action="store_true", help="log every request")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("inspect", help="show the digest and children of an image reference")
+    p.add_argument("reference")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_registry_flags(p)
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Settings from parsed flags."""
+    if args.concurrency < 1:
+        raise InputError(f"--concurrency must be at least 1, got {args.concurrency}")
+    return Settings(
+        limits=Limits(concurrency=args.concurrency),
+        tls=TLSSettings(
+            ca_cert_paths=tuple(Path(p) for p in args.registry_ca_cert_path),
+            verify=args.registry_verify_certs,
+            insecure_registries=frozenset(args.registry_insecure),
+        ),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``relocator`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="relocator: %(levelname)s: %(message)s")
+    try:
+        settings = settings_from(args)
+        if args.command == "inspect":
+            info = uvloop.run(inspect(settings, args.reference))
+            if args.json:
+                print_json(info)
+            else:
+                print_text(f"{info['reference']}\t{info['digest']}\t{info['mediaType']}")
+                for child in info["children"]:
+                    print_text(f"  {child['digest']}\t{child['size']}\t{child['mediaType']}")
+    except InputError as exc:
+        print_error(str(exc))
+        sys.exit(EXIT_USAGE)
+    except RelocatorError as exc:
+        print_error(str(exc))
+        sys.exit(EXIT_FAILED)
+    except KeyboardInterrupt:
+        print_error("interrupted")
+        sys.exit(130)
+    sys.exit(EXIT_OK)

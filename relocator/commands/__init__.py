@@ -1,0 +1,1 @@
+"""One verb per module; each composes inputs, the client and a report."""

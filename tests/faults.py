@@ -88,5 +88,6 @@ class FaultServer:
         rest = [t for t in self.tags if t > last][:n]
         headers = {}
         if rest and rest[-1] != self.tags[-1]:
-            headers["Link"] = f'</v2/{request.match_info["repo"]}/tags/list?n={n}&last={rest[-1]}>; rel="next"'
+            repo = request.match_info["repo"]
+            headers["Link"] = f'</v2/{repo}/tags/list?n={n}&last={rest[-1]}>; rel="next"'
         return web.json_response({"name": request.match_info["repo"], "tags": rest}, headers=headers)

@@ -87,7 +87,7 @@ async def test_cred_helpers_and_store(tmp_path: Path, monkeypatch: pytest.Monkey
 async def test_missing_helper_is_a_clear_error(tmp_path: Path) -> None:
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"credsStore": "does-not-exist"}))
-    with pytest.raises(AuthError, match="docker-credential-does-not-exist for x.example"):
+    with pytest.raises(AuthError, match=r"docker-credential-does-not-exist for x\.example"):
         await CredentialStore(environ={}, docker_config=config).get("x.example")
 
 

@@ -15,9 +15,9 @@ from tests.images import (
     random_image,
     random_index,
     seed,
+    sha256,
     skopeo,
     skopeo_raw_manifest,
-    sha256,
 )
 from tests.registries import Registry
 
@@ -88,7 +88,8 @@ async def test_put_manifest_then_skopeo_sees_same_digest(registry: Registry, mak
     assert sha256(skopeo_raw_manifest(registry, "client/put:v1")) == image.digest
 
 
-async def test_blob_roundtrip_monolithic_and_chunked(fresh_registry: Registry, make_client: MakeClient) -> None:
+async def test_blob_roundtrip_monolithic_and_chunked(fresh_registry: Registry,
+                                                    make_client: MakeClient) -> None:
     data = random.Random(5).randbytes(3 * 1024 * 1024 + 17)
     desc = Descriptor(DOCKER_LAYER, Digest.parse(sha256(data)), len(data))
     client = make_client(fresh_registry)

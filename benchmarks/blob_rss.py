@@ -16,6 +16,7 @@ import random
 import resource
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from relocator.commands.common import open_client
 from relocator.config import Limits, Settings
@@ -67,8 +68,20 @@ async def run(host: str, mib: int, chunk_mib: int) -> dict[str, object]:
             out[f"{mode}_push_s"] = round(pushed - started, 2)
             out[f"{mode}_pull_s"] = round(pulled - pushed, 2)
     out["digest"] = str(desc.digest)
-    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out["peak_rss_mb"] = peak_rss_mb()
     return out
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM) in MB.
+
+    Not getrusage's ru_maxrss: Linux carries that across execve, so a process started
+    from a large parent (pytest, say) would report the parent's size.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def main() -> None:

@@ -12,9 +12,12 @@ import uvloop
 
 from relocator import __version__
 from relocator.commands.inspect import inspect
+from relocator.commands.relocate import RelocateOptions, relocate
 from relocator.config import Limits, Settings, TLSSettings
 from relocator.errors import InputError, RelocatorError
+from relocator.inputs import collect_inputs
 from relocator.ui import print_error, print_json, print_text
+from relocator.ui.render import PlainReporter, QuietReporter, render_summary
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -50,7 +53,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("reference")
     p.add_argument("--json", action="store_true", help="print JSON")
     _add_registry_flags(p)
+
+    p = sub.add_parser("relocate", help="copy images to another registry, same digests")
+    p.add_argument("-f", "--file", action="append", default=[], metavar="FILE",
+                   help="YAML with image: keys, a kbld lock file, or a list of references ('-' is stdin)")
+    p.add_argument("-i", "--image", action="append", default=[], metavar="REF", help="one image")
+    dest = p.add_mutually_exclusive_group(required=True)
+    dest.add_argument("--repository", metavar="HOST/REPO", help="every image into this repository")
+    dest.add_argument("--prefix", metavar="HOST[/PATH]", help="mirror: keep paths and tags under this")
+    p.add_argument("--lock-output", type=Path, metavar="FILE", help="write a kbld lock file")
+    p.add_argument("--chunk-size", type=_size, metavar="BYTES", help="upload in chunks of this size")
+    p.add_argument("--include-non-distributable-layers", action="store_true")
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+    _add_registry_flags(p)
     return parser
+
+
+def _size(text: str) -> int:
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    mult = units.get(t[-1:], 1)
+    number = t[:-1] if t[-1:] in units else t
+    if not number.isdigit() or int(number) * mult <= 0:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}")
+    return int(number) * mult
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -58,7 +84,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if args.concurrency < 1:
         raise InputError(f"--concurrency must be at least 1, got {args.concurrency}")
     return Settings(
-        limits=Limits(concurrency=args.concurrency),
+        limits=Limits(concurrency=args.concurrency, chunk_size=getattr(args, "chunk_size", None)),
         tls=TLSSettings(
             ca_cert_paths=tuple(Path(p) for p in args.registry_ca_cert_path),
             verify=args.registry_verify_certs,
@@ -82,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print_text(f"{info['reference']}\t{info['digest']}\t{info['mediaType']}")
                 for child in info["children"]:
                     print_text(f"  {child['digest']}\t{child['size']}\t{child['mediaType']}")
+        elif args.command == "relocate":
+            sys.exit(_relocate(args, settings))
     except InputError as exc:
         print_error(str(exc))
         sys.exit(EXIT_USAGE)
@@ -92,3 +120,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         print_error("interrupted")
         sys.exit(130)
     sys.exit(EXIT_OK)
+
+
+def _relocate(args: argparse.Namespace, settings: Settings) -> int:
+    inputs = collect_inputs(args.file, args.image)
+    if not inputs:
+        raise InputError("no image references given: use -f FILE or -i REF")
+    options = RelocateOptions(repository=args.repository, prefix=args.prefix,
+                              lock_output=args.lock_output,
+                              include_non_distributable=args.include_non_distributable_layers)
+    reporter = QuietReporter() if args.json else PlainReporter()
+    _, report = uvloop.run(relocate(settings, inputs, options, reporter))
+    if args.json:
+        print_json(report.to_json())
+    else:
+        print_text(render_summary(report))
+    return EXIT_FAILED if report.failed else EXIT_OK

@@ -1,0 +1,63 @@
+"""What the engine tells a reporter, and the run's Report."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from relocator.oci import Descriptor, Reference
+
+if TYPE_CHECKING:
+    from relocator.plan import Target
+
+__all__ = ["Outcome", "Report", "Reporter"]
+
+
+class Outcome(enum.Enum):
+    """How a blob or manifest reached its destination."""
+
+    TRANSFERRED = "transferred"
+    MOUNTED = "mounted"
+    SKIPPED = "skipped"
+
+
+class Reporter(Protocol):
+    """Receives progress from the engine; exactly one renderer is chosen per run."""
+
+    def blob_done(self, desc: Descriptor, outcome: Outcome) -> None: ...
+    def image_done(self, target: Target, error: str | None) -> None: ...
+
+
+@dataclass(slots=True)
+class Report:
+    """Counts, bytes, time and the result of every image."""
+
+    done: dict[str, Reference] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    blobs: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(Outcome, 0))
+    bytes_moved: int = 0
+    seconds: float = 0.0
+
+    def count(self, outcome: Outcome, size: int) -> None:
+        """Record one blob's outcome."""
+        self.blobs[outcome] += 1
+        if outcome is Outcome.TRANSFERRED:
+            self.bytes_moved += size
+
+    @property
+    def mb_per_s(self) -> float:
+        """Throughput of transferred bytes in MB/s (10^6)."""
+        return self.bytes_moved / 1e6 / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON-ready data."""
+        return {
+            "images": {"relocated": len(self.done), "failed": len(self.failed)},
+            "blobs": {o.value: n for o, n in self.blobs.items()},
+            "bytes_transferred": self.bytes_moved,
+            "seconds": round(self.seconds, 3),
+            "mb_per_s": round(self.mb_per_s, 2),
+            "results": {k: str(v) for k, v in sorted(self.done.items())},
+            "errors": dict(sorted(self.failed.items())),
+        }

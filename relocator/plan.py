@@ -1,0 +1,151 @@
+"""The plan: every manifest and index walked into one DAG keyed by digest, in a stable order."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from relocator.errors import RelocatorError
+from relocator.inputs import ImageInput
+from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
+
+__all__ = ["Kind", "ManifestSource", "Node", "Plan", "Target", "build_plan"]
+
+
+class Kind(enum.Enum):
+    """What a node is: a blob, an image manifest, or an index."""
+
+    BLOB = "blob"
+    MANIFEST = "manifest"
+    INDEX = "index"
+
+
+class ManifestSource(Protocol):
+    """Where manifests are read from while planning."""
+
+    async def get_manifest(self, ref: Reference) -> Manifest: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One digest in the DAG, the children it needs first, and where it can be read from."""
+
+    descriptor: Descriptor
+    kind: Kind
+    children: tuple[Digest, ...] = ()
+    origins: frozenset[Repository] = frozenset()
+
+    @property
+    def digest(self) -> Digest:
+        return self.descriptor.digest
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One input image: where it comes from, where it goes, and its root digest."""
+
+    input: ImageInput
+    source: Reference
+    destination: Reference
+    root: Digest
+
+
+@dataclass(slots=True)
+class Plan:
+    """Nodes, the raw manifests to push, targets, and the images that could not be planned."""
+
+    nodes: dict[Digest, Node] = field(default_factory=dict)
+    manifests: dict[Digest, Manifest] = field(default_factory=dict)
+    targets: list[Target] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def closure(self, root: Digest) -> list[Digest]:
+        """Every digest reachable from ``root``, children before parents, ties by digest."""
+        order: list[Digest] = []
+        seen: set[Digest] = set()
+
+        def visit(d: Digest) -> None:
+            if d in seen:
+                return
+            seen.add(d)
+            for child in sorted(self.nodes[d].children):
+                visit(child)
+            order.append(d)
+
+        visit(root)
+        return order
+
+    @property
+    def blobs(self) -> list[Node]:
+        """Blob nodes, largest first, ties by digest: the order transfers start in."""
+        blobs = [n for n in self.nodes.values() if n.kind is Kind.BLOB]
+        return sorted(blobs, key=lambda n: (-n.descriptor.size, n.digest))
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes of every unique node."""
+        return sum(n.descriptor.size for n in self.nodes.values())
+
+
+async def build_plan(
+    source: ManifestSource,
+    inputs: Iterable[ImageInput],
+    destination: Callable[[Reference], Reference],
+    *,
+    include_non_distributable: bool = False,
+) -> Plan:
+    """Resolve every input concurrently and walk its manifests into one deduplicated plan."""
+    plan = Plan()
+    fetches: dict[Digest, asyncio.Task[Manifest]] = {}
+
+    async def fetch(ref: Reference) -> Manifest:
+        assert ref.digest is not None
+        task = fetches.get(ref.digest)
+        if task is None:
+            task = fetches[ref.digest] = asyncio.ensure_future(source.get_manifest(ref))
+        return await task
+
+    async def walk(repo: Repository, manifest: Manifest, parents: frozenset[Digest]) -> None:
+        digest = manifest.digest
+        if digest in parents:
+            raise RelocatorError(f"{repo}@{digest}: index refers to itself")
+        plan.manifests[digest] = manifest
+        children = [c for c in manifest.children
+                    if include_non_distributable or not c.urls]
+        if manifest.is_index:
+            subs = await asyncio.gather(*(
+                fetch(Reference(repo, digest=c.digest)) for c in children
+            ))
+            await asyncio.gather(*(walk(repo, m, parents | {digest}) for m in subs))
+        else:
+            for c in children:
+                _add(plan.nodes, Node(c, Kind.BLOB, origins=frozenset({repo})))
+        kind = Kind.INDEX if manifest.is_index else Kind.MANIFEST
+        _add(plan.nodes, Node(manifest.descriptor, kind, tuple(sorted({c.digest for c in children})),
+                              frozenset({repo})))
+
+    async def one(item: ImageInput) -> Target | None:
+        try:
+            top = await source.get_manifest(item.ref)
+            await walk(item.ref.repository, top, frozenset())
+        except RelocatorError as exc:
+            plan.failed[item.text] = str(exc)
+            return None
+        pinned = item.ref.with_digest(top.digest)
+        return Target(item, pinned, destination(pinned), top.digest)
+
+    items = list(inputs)
+    results = await asyncio.gather(*(one(i) for i in items))
+    plan.targets = [t for t in results if t is not None]
+    return plan
+
+
+def _add(nodes: dict[Digest, Node], node: Node) -> None:
+    old = nodes.get(node.digest)
+    if old is not None:
+        node = Node(old.descriptor, old.kind, old.children, old.origins | node.origins)
+    nodes[node.digest] = node
+

@@ -1,0 +1,1 @@
+"""Where bytes are read from and written to: registries, files."""

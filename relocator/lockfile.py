@@ -23,5 +23,6 @@ def render_lock(pairs: Iterable[tuple[str, str]]) -> bytes:
     out = StringIO()
     yaml = YAML()
     yaml.default_flow_style = False
+    yaml.width = 4096  # one reference per line, however long
     yaml.dump(doc, out)
     return out.getvalue().encode()

@@ -1,23 +1,36 @@
 #!/usr/bin/env bash
-# End to end against a real local registry: start docker-registry on an ephemeral port,
-# seed a two-platform image with skopeo, and read it back with relocator.
+# End to end against real local registries: start two docker-registry processes on ephemeral
+# ports, seed a two-platform image into the first with skopeo, relocate it into the second with
+# relocator, and check with skopeo that the digest did not change.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 py="$here/.venv/bin/python"
 work="$(mktemp -d)"
-port="$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-cat >"$work/config.yml" <<YML
+trap 'kill $(cat "$work"/*.pid) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+start_registry() { # name -> prints HOST:PORT
+    local port
+    port="$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    cat >"$work/$1.yml" <<YML
 version: 0.1
 log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $work/storage}, delete: {enabled: true}}
+storage: {filesystem: {rootdirectory: $work/$1}, delete: {enabled: true}}
 http: {addr: 127.0.0.1:$port}
 YML
-docker-registry serve "$work/config.yml" >"$work/registry.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+    docker-registry serve "$work/$1.yml" >"$work/$1.log" 2>&1 &
+    echo $! >"$work/$1.pid"
+    for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+    echo "127.0.0.1:$port"
+}
+src="$(start_registry src)"
+dst="$(start_registry dst)"
 
 "$py" -m scripts.make_layout "$work/layout"
-skopeo copy -q --all --dest-tls-verify=false "oci:$work/layout:demo" "docker://127.0.0.1:$port/demo/app:v1"
-echo "seeded 127.0.0.1:$port/demo/app:v1 with skopeo; relocator reads it back:"
-"$here/.venv/bin/relocator" inspect "127.0.0.1:$port/demo/app:v1"
+skopeo copy -q --all --dest-tls-verify=false "oci:$work/layout:demo" "docker://$src/demo/app:v1"
+echo "seeded $src/demo/app:v1 with skopeo; relocating to $dst/mirror:"
+"$here/.venv/bin/relocator" relocate -i "$src/demo/app:v1" --prefix "$dst/mirror" --lock-output "$work/images.lock"
+cat "$work/images.lock"
+want="$(skopeo inspect --raw --tls-verify=false "docker://$src/demo/app:v1" | sha256sum | cut -d' ' -f1)"
+got="$(skopeo inspect --raw --tls-verify=false "docker://$dst/mirror/demo/app:v1" | sha256sum | cut -d' ' -f1)"
+[ "$want" = "$got" ] || { echo "digest changed: $want -> $got" >&2; exit 1; }
+echo "skopeo sees $dst/mirror/demo/app:v1 at sha256:$got, the same digest as the source"

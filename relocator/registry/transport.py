@@ -188,6 +188,7 @@ class Transport:
                     raise
                 await asyncio.sleep(_backoff(policy.base_delay, policy.max_delay, attempt))
                 continue
+            log.debug("%s %s -> %d", method, redact_url(url), resp.status)
             if resp.status in ok:
                 self._warn(state, resp)
                 return resp

@@ -43,8 +43,10 @@ async def test_round_trip_on_every_kind(kind: str, request: pytest.FixtureReques
     assert sha256(skopeo_raw_manifest(reg, f"auth/{kind}:v1")) == digest
     expected_base = ("https://" if kind == "tls_registry" else "http://") + reg.host
     assert await client.transport.base_url(reg.host) == expected_base
+    assert f"PUT {expected_base}/v2/auth/{kind}/manifests/v1 -> 201" in caplog.text
     if reg.password:
         assert reg.password not in caplog.text
+    assert "Bearer ey" not in caplog.text and "Basic " not in caplog.text
 
 
 async def test_wrong_password_is_one_line_naming_registry(basic_registry: Registry,

@@ -12,7 +12,7 @@ from relocator.errors import RelocatorError
 from relocator.events import Outcome, Report, Reporter
 from relocator.oci import Digest, Reference, Repository
 from relocator.plan import Kind, Node, Plan, Target
-from relocator.registry import RegistryClient
+from relocator.stores.base import BlobSink, BlobSource, Mounter
 
 __all__ = ["Scheduler"]
 
@@ -28,10 +28,11 @@ class _Run:
 
 
 class Scheduler:
-    """Copies a plan from its source registries into destination registries."""
+    """Copies a plan from a source store into a sink store."""
 
-    def __init__(self, client: RegistryClient, limits: Limits, reporter: Reporter) -> None:
-        self.client = client
+    def __init__(self, source: BlobSource, sink: BlobSink, limits: Limits, reporter: Reporter) -> None:
+        self.source = source
+        self.sink = sink
         self.limits = limits
         self.reporter = reporter
         self._slots = asyncio.Semaphore(limits.concurrency)
@@ -77,7 +78,7 @@ class Scheduler:
         if target.destination.tag is not None:
             manifest = run.plan.manifests[target.root]
             tagged = Reference(target.destination.repository, tag=target.destination.tag)
-            await self.client.put_manifest(tagged, manifest)
+            await self.sink.write_manifest(tagged, manifest)
 
     async def _blob(self, run: _Run, key: Key, node: Node, report: Report) -> Outcome:
         repo, digest = key
@@ -95,23 +96,20 @@ class Scheduler:
         return outcome
 
     async def _place_blob(self, run: _Run, repo: Repository, node: Node, primary: Repository) -> Outcome:
-        # 1. HEAD: what is there already is skipped, so a re-run moves no bytes.
-        if await self.client.head_blob(repo, node.digest) is not None:
+        desc = node.descriptor
+        # 1. What is there already is skipped, so a re-run moves no bytes.
+        if await self.sink.has_blob(repo, desc):
             return Outcome.SKIPPED
         # 2. Mount from a repository of the same registry known to hold it: this run's
         #    primary upload, or a source repository on the destination's host.
-        candidates = [r for r in (primary, *sorted(node.origins))
-                      if r != repo and r.registry == repo.registry]
-        location = None
-        for origin in candidates:
-            result = await self.client.mount_blob(repo, node.digest, origin)
-            if result.mounted:
-                return Outcome.MOUNTED
-            location = location or result.location
-        # 3. Stream from a source repository straight into the upload.
-        source = sorted(node.origins)[0]
-        await self.client.push_blob(repo, node.descriptor, self.client.blob_opener(source, node.descriptor),
-                                    chunk_size=self.limits.chunk_size, location=location)
+        if isinstance(self.sink, Mounter):
+            for origin in (primary, *sorted(node.origins)):
+                if origin != repo and origin.registry == repo.registry and (
+                        await self.sink.mount_blob(repo, desc, origin)):
+                    return Outcome.MOUNTED
+        # 3. Stream from a source repository straight into the sink.
+        origin = sorted(node.origins)[0]
+        await self.sink.write_blob(repo, desc, self.source.blob_opener(origin, desc))
         return Outcome.TRANSFERRED
 
     async def _manifest(self, run: _Run, key: Key, node: Node, report: Report) -> Outcome:
@@ -120,9 +118,9 @@ class Scheduler:
         ref = Reference(repo, digest=digest)
         manifest = run.plan.manifests[digest]
         async with self._slots:
-            if await self.client.head_manifest(ref) is not None:
+            if await self.sink.has_manifest(ref):
                 return Outcome.SKIPPED
-            await self.client.put_manifest(ref, manifest)
+            await self.sink.write_manifest(ref, manifest)
         return Outcome.TRANSFERRED
 
 

@@ -16,6 +16,7 @@ from relocator.oci import Reference, Repository
 from relocator.plan import Plan, build_plan
 from relocator.scheduler import Scheduler
 from relocator.stores.files import write_atomic
+from relocator.stores.registry import RegistryStore
 
 __all__ = ["RelocateOptions", "destination_mapper", "relocate"]
 
@@ -59,7 +60,8 @@ async def relocate(
     async with open_client(settings) as client:
         plan = await build_plan(client, inputs, mapper,
                                 include_non_distributable=options.include_non_distributable)
-        report = await Scheduler(client, settings.limits, reporter).run(plan)
+        store = RegistryStore(client, chunk_size=settings.limits.chunk_size)
+        report = await Scheduler(store, store, settings.limits, reporter).run(plan)
     if options.lock_output is not None and not report.failed:
         pairs = [(t.input.text, str(report.done[t.input.text])) for t in plan.targets]
         write_atomic(options.lock_output, render_lock(pairs))

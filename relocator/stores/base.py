@@ -1,0 +1,64 @@
+"""The store protocols: where the scheduler reads bytes from and writes them to."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol, runtime_checkable
+
+from relocator.oci import Descriptor, Manifest, Reference, Repository
+
+__all__ = ["BlobSink", "BlobSource", "Mounter", "Opener"]
+
+# Opens a blob's verified bytes from an offset; every retry calls it again.
+Opener = Callable[[int], AsyncIterator[bytes]]
+
+
+class BlobSource(Protocol):
+    """Reads manifests and blobs by digest."""
+
+    async def get_manifest(self, ref: Reference) -> Manifest:
+        """The manifest's exact bytes, verified against the reference's digest."""
+        ...
+
+    def open_blob(self, repo: Repository, desc: Descriptor) -> AbstractAsyncContextManager[
+            AsyncIterator[bytes]]:
+        """The blob's chunks, verified while they stream."""
+        ...
+
+    def blob_opener(self, repo: Repository, desc: Descriptor) -> Opener:
+        """A factory of streams from an offset, for sinks that may retry."""
+        ...
+
+
+class BlobSink(Protocol):
+    """Checks for and writes blobs and manifests; commits or discards at close."""
+
+    async def has_blob(self, repo: Repository, desc: Descriptor) -> bool:
+        """True if the blob is already there, so it can be skipped."""
+        ...
+
+    async def has_manifest(self, ref: Reference) -> bool:
+        """True if the manifest (by digest) is already there."""
+        ...
+
+    async def write_blob(self, repo: Repository, desc: Descriptor, opener: Opener) -> None:
+        """Write one blob from ``opener``'s stream."""
+        ...
+
+    async def write_manifest(self, ref: Reference, manifest: Manifest) -> None:
+        """Write a manifest; every child is already present."""
+        ...
+
+    async def close(self, success: bool) -> None:
+        """Commit what was written, or discard it."""
+        ...
+
+
+@runtime_checkable
+class Mounter(Protocol):
+    """Sinks that can link a blob from another repository without moving bytes."""
+
+    async def mount_blob(self, repo: Repository, desc: Descriptor, origin: Repository) -> bool:
+        """True if mounted; False means upload instead."""
+        ...

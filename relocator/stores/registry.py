@@ -1,0 +1,62 @@
+"""RegistryStore: a RegistryClient as source, sink and mounter."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+
+from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
+from relocator.registry import RegistryClient
+from relocator.stores.base import Opener
+
+__all__ = ["RegistryStore"]
+
+
+class RegistryStore:
+    """Reads from and writes to any registry the client can reach."""
+
+    def __init__(self, client: RegistryClient, *, chunk_size: int | None = None) -> None:
+        self.client = client
+        self.chunk_size = chunk_size
+        # A declined mount's 202 opened an upload session: the upload reuses it.
+        self._sessions: dict[tuple[Repository, Digest], str] = {}
+
+    async def get_manifest(self, ref: Reference) -> Manifest:
+        """The manifest, verified against the reference's digest."""
+        return await self.client.get_manifest(ref)
+
+    def open_blob(self, repo: Repository, desc: Descriptor) -> AbstractAsyncContextManager[
+            AsyncIterator[bytes]]:
+        """Verified chunks of the blob."""
+        return self.client.open_blob(repo, desc)
+
+    def blob_opener(self, repo: Repository, desc: Descriptor) -> Opener:
+        """Streams of the blob from an offset."""
+        return self.client.blob_opener(repo, desc)
+
+    async def has_blob(self, repo: Repository, desc: Descriptor) -> bool:
+        """HEAD the blob."""
+        return await self.client.head_blob(repo, desc.digest) is not None
+
+    async def has_manifest(self, ref: Reference) -> bool:
+        """HEAD the manifest (free on registries that count pulls)."""
+        return await self.client.head_manifest(ref) is not None
+
+    async def mount_blob(self, repo: Repository, desc: Descriptor, origin: Repository) -> bool:
+        """Cross-repository mount; remembers a 202's session for the upload."""
+        result = await self.client.mount_blob(repo, desc.digest, origin)
+        if not result.mounted and result.location:
+            self._sessions.setdefault((repo, desc.digest), result.location)
+        return result.mounted
+
+    async def write_blob(self, repo: Repository, desc: Descriptor, opener: Opener) -> None:
+        """Upload, monolithic or chunked, into a reused or new session."""
+        location = self._sessions.pop((repo, desc.digest), None)
+        await self.client.push_blob(repo, desc, opener, chunk_size=self.chunk_size, location=location)
+
+    async def write_manifest(self, ref: Reference, manifest: Manifest) -> None:
+        """PUT the exact bytes."""
+        await self.client.put_manifest(ref, manifest)
+
+    async def close(self, success: bool) -> None:
+        """Nothing to commit: every write is already durable at the registry."""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from relocator.commands.relocate import RelocateOptions, relocate
 from relocator.events import Outcome
@@ -124,3 +127,70 @@ def test_cli_reads_yaml_and_exits_1_naming_failures(registry: Registry, fresh_re
     bad = subprocess.run([sys.executable, "-m", "relocator", "relocate", "-i", "Not/Valid",
                           "--prefix", fresh_registry.host], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "Not/Valid" in bad.stderr and len(bad.stderr.splitlines()) == 1
+
+
+async def test_destination_refusing_mounts_falls_back_to_upload(registry: Registry,
+                                                                fresh_registry: Registry) -> None:
+    from tests.proxy import FaultProxy
+
+    rng = random.Random(25)
+    shared = rng.randbytes(100_000)
+    refs = []
+    for i in range(3):
+        seed(registry, f"nomount/svc{i}", "v1", random_image(rng, (500,), shared_layers=(shared,)))
+        refs.append(f"{registry.host}/nomount/svc{i}:v1")
+    proxy = await FaultProxy(fresh_registry, refuse_mounts=True).start()
+    try:
+        _, report = await relocate(settings_for(), collect_inputs([], refs),
+                                   RelocateOptions(prefix=proxy.host), QuietReporter())
+    finally:
+        await proxy.stop()
+    assert report.failed == {}
+    assert proxy.hits["refused-mount"] == 2 and report.blobs[Outcome.MOUNTED] == 0
+    for ref in refs:
+        path_tag = ref.split("/", 1)[1]
+        assert skopeo_raw_manifest(fresh_registry, path_tag)  # present, pulled by skopeo
+    assert fresh_registry.requests("PUT", rf"nomount/svc\d/blobs/uploads/.*digest={sha256(shared)}") == 3
+
+
+async def test_schema1_and_auth_failures_are_per_image(registry: Registry, basic_registry: Registry,
+                                                       fresh_registry: Registry, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.proxy import FaultProxy
+
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))  # no credentials anywhere
+    for key in [k for k in os.environ if k.startswith(("RELOCATOR_REGISTRY_", "KBLD_REGISTRY_"))]:
+        monkeypatch.delenv(key)
+    good = random_image(random.Random(26))
+    seed(registry, "mixed/good", "v1", good)
+    schema1 = b'{"schemaVersion": 1, "name": "mixed/legacy", "tag": "v1", "fsLayers": [], "history": []}'
+    proxy = await FaultProxy(registry, canned={
+        "/v2/mixed/legacy/manifests/v1": ("application/vnd.docker.distribution.manifest.v1+prettyjws",
+                                          schema1)}).start()
+    legacy = f"{proxy.host}/mixed/legacy:v1"
+    locked = f"{basic_registry.host}/mixed/locked:v1"
+    fine = f"{proxy.host}/mixed/good:v1"
+    try:
+        _, report = await relocate(settings_for(), collect_inputs([], [legacy, locked, fine]),
+                                   RelocateOptions(prefix=fresh_registry.host), QuietReporter())
+    finally:
+        await proxy.stop()
+    assert set(report.failed) == {legacy, locked}
+    assert "schema 1" in report.failed[legacy] and legacy in report.failed[legacy]
+    assert basic_registry.host in report.failed[locked] and "401" in report.failed[locked]
+    assert list(report.done) == [fine]
+    assert sha256(skopeo_raw_manifest(fresh_registry, "mixed/good:v1")) == good.digest
+
+
+async def test_same_image_under_two_references(registry: Registry, fresh_registry: Registry) -> None:
+    image = random_image(random.Random(27), (20_000,))
+    seed(registry, "twice/app", "a", image)
+    seed(registry, "twice/app", "b", image)
+    refs = [f"{registry.host}/twice/app:a", f"{registry.host}/twice/app:b",
+            f"{registry.host}/twice/app@{image.digest}"]
+    _, report = await relocate(settings_for(), collect_inputs([], refs),
+                               RelocateOptions(prefix=fresh_registry.host), QuietReporter())
+    assert report.failed == {} and len(report.done) == 3
+    assert report.blobs[Outcome.TRANSFERRED] == 2  # config and layer, once each
+    for tag in ("a", "b"):
+        assert sha256(skopeo_raw_manifest(fresh_registry, f"twice/app:{tag}")) == image.digest

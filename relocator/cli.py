@@ -7,17 +7,18 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import uvloop
 
 from relocator import __version__
 from relocator.commands.inspect import inspect
-from relocator.commands.relocate import RelocateOptions, relocate
+from relocator.commands.relocate import RelocateOptions, describe_plan, relocate
 from relocator.config import Limits, Settings, TLSSettings
 from relocator.errors import InputError, RelocatorError
-from relocator.inputs import collect_inputs
-from relocator.ui import print_error, print_json, print_text
-from relocator.ui.render import PlainReporter, QuietReporter, render_summary
+from relocator.inputs import ImageInput, collect_inputs
+from relocator.ui import print_error, print_json, print_plan, print_report, print_text
+from relocator.ui.render import QuietReporter, choose_reporter
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -64,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lock-output", type=Path, metavar="FILE", help="write a kbld lock file")
     p.add_argument("--chunk-size", type=_size, metavar="BYTES", help="upload in chunks of this size")
     p.add_argument("--include-non-distributable-layers", action="store_true")
+    p.add_argument("--tag-for-gc", action="store_true",
+                   help="with --repository: tag each image sha256-<hex>.relocated so GC keeps it")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first failing image")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, move nothing")
     p.add_argument("--json", action="store_true", help="print a JSON report")
     _add_registry_flags(p)
     return parser
@@ -128,11 +133,25 @@ def _relocate(args: argparse.Namespace, settings: Settings) -> int:
         raise InputError("no image references given: use -f FILE or -i REF")
     options = RelocateOptions(repository=args.repository, prefix=args.prefix,
                               lock_output=args.lock_output,
-                              include_non_distributable=args.include_non_distributable_layers)
-    reporter = QuietReporter() if args.json else PlainReporter()
+                              include_non_distributable=args.include_non_distributable_layers,
+                              tag_for_gc=args.tag_for_gc, fail_fast=args.fail_fast, dry_run=args.dry_run)
+    reporter = choose_reporter(args.json)
+    if args.dry_run:
+        summary = uvloop.run(_dry_run(settings, inputs, options))
+        if args.json:
+            print_json(summary)
+        else:
+            print_plan(summary)
+        return EXIT_FAILED if summary["failed"] else EXIT_OK
     _, report = uvloop.run(relocate(settings, inputs, options, reporter))
     if args.json:
         print_json(report.to_json())
     else:
-        print_text(render_summary(report))
+        print_report(report)
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+async def _dry_run(settings: Settings, inputs: list[ImageInput],
+                   options: RelocateOptions) -> dict[str, Any]:
+    plan, _ = await relocate(settings, inputs, options, QuietReporter())
+    return await describe_plan(settings, plan)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from relocator.oci import Descriptor, Reference
 
 if TYPE_CHECKING:
-    from relocator.plan import Target
+    from relocator.plan import Plan, Target
 
 __all__ = ["Outcome", "Report", "Reporter"]
 
@@ -25,8 +25,11 @@ class Outcome(enum.Enum):
 class Reporter(Protocol):
     """Receives progress from the engine; exactly one renderer is chosen per run."""
 
+    def plan_ready(self, plan: Plan, blob_bytes: int, blobs: int) -> None: ...
+    def bytes_moved(self, n: int) -> None: ...
     def blob_done(self, desc: Descriptor, outcome: Outcome) -> None: ...
     def image_done(self, target: Target, error: str | None) -> None: ...
+    def close(self) -> None: ...
 
 
 @dataclass(slots=True)

@@ -78,6 +78,14 @@ class Plan:
         visit(root)
         return order
 
+    def placements(self) -> dict[tuple[Repository, Digest], Node]:
+        """Every (destination repository, digest) the targets need, in a stable order."""
+        wanted: dict[tuple[Repository, Digest], Node] = {}
+        for target in self.targets:
+            for digest in self.closure(target.root):
+                wanted[(target.destination.repository, digest)] = self.nodes[digest]
+        return wanted
+
     @property
     def blobs(self) -> list[Node]:
         """Blob nodes, largest first, ties by digest: the order transfers start in."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
 from relocator.config import Limits
@@ -12,16 +12,44 @@ from relocator.errors import RelocatorError
 from relocator.events import Outcome, Report, Reporter
 from relocator.oci import Digest, Reference, Repository
 from relocator.plan import Kind, Node, Plan, Target
-from relocator.stores.base import BlobSink, BlobSource, Mounter
+from relocator.stores.base import BlobSink, BlobSource, Mounter, Opener
 
-__all__ = ["Scheduler"]
+__all__ = ["ByteBudget", "Scheduler", "transfer_order"]
 
 Key = tuple[Repository, Digest]
+
+
+class ByteBudget:
+    """Bounds the bytes of blobs streaming at once; a blob larger than the budget goes alone."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+        self._cond = asyncio.Condition()
+
+    async def acquire(self, n: int) -> None:
+        """Wait until ``n`` more bytes fit (or nothing else is in flight)."""
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.in_flight == 0 or self.in_flight + n <= self.limit)
+            self.in_flight += n
+
+    async def release(self, n: int) -> None:
+        """Give ``n`` bytes back."""
+        async with self._cond:
+            self.in_flight -= n
+            self._cond.notify_all()
+
+
+def transfer_order(wanted: dict[Key, Node]) -> list[Key]:
+    """Blob placements, largest first, ties by digest then repository: a pure, stable policy."""
+    blobs = [k for k, n in wanted.items() if n.kind is Kind.BLOB]
+    return sorted(blobs, key=lambda k: (-wanted[k].descriptor.size, k[1], k[0]))
 
 
 @dataclass(slots=True)
 class _Run:
     plan: Plan
+    report: Report
     tasks: dict[Key, asyncio.Task[Outcome]] = field(default_factory=dict)
     # The first destination repository of each blob uploads it; the others mount from it.
     primary: dict[Digest, Repository] = field(default_factory=dict)
@@ -30,57 +58,63 @@ class _Run:
 class Scheduler:
     """Copies a plan from a source store into a sink store."""
 
-    def __init__(self, source: BlobSource, sink: BlobSink, limits: Limits, reporter: Reporter) -> None:
+    def __init__(self, source: BlobSource, sink: BlobSink, limits: Limits, reporter: Reporter,
+                 *, fail_fast: bool = False) -> None:
         self.source = source
         self.sink = sink
         self.limits = limits
         self.reporter = reporter
+        self.fail_fast = fail_fast
         self._slots = asyncio.Semaphore(limits.concurrency)
+        self._budget = ByteBudget(limits.bytes_in_flight)
 
     async def run(self, plan: Plan) -> Report:
-        """Copy every target; one failing image does not stop the others."""
+        """Copy every target; one failing image does not stop the others unless fail_fast."""
         started = time.monotonic()
-        report = Report(failed=dict(plan.failed))
-        run = _Run(plan)
-        wanted: dict[Key, Node] = {}
-        for target in plan.targets:
-            for digest in plan.closure(target.root):
-                wanted[(target.destination.repository, digest)] = plan.nodes[digest]
-        # Blobs start largest first; manifests are scheduled after and wait on their children.
-        blobs = sorted((k for k, n in wanted.items() if n.kind is Kind.BLOB),
-                       key=lambda k: (-wanted[k].descriptor.size, k[1], k[0]))
-        for repo, digest in blobs:
+        run = _Run(plan, Report(failed=dict(plan.failed)))
+        wanted = plan.placements()
+        order = transfer_order(wanted)
+        self.reporter.plan_ready(plan, sum(wanted[k].descriptor.size for k in order), len(order))
+        for repo, digest in order:
             run.primary.setdefault(digest, repo)
-        for key in blobs:
-            run.tasks[key] = asyncio.ensure_future(self._blob(run, key, wanted[key], report))
-        for target in plan.targets:
-            for digest in plan.closure(target.root):
-                key = (target.destination.repository, digest)
-                if key not in run.tasks:
-                    run.tasks[key] = asyncio.ensure_future(self._manifest(run, key, wanted[key], report))
-        results = await asyncio.gather(*(self._image(run, t) for t in plan.targets),
-                                       return_exceptions=True)
-        for target, result in zip(plan.targets, results, strict=True):
-            if isinstance(result, BaseException):
-                report.failed[target.input.text] = str(result)
-                self.reporter.image_done(target, str(result))
-            else:
-                report.done[target.input.text] = target.destination.with_tag(None)
-                self.reporter.image_done(target, None)
-        # Let every transfer settle so none is left running when the session closes.
-        await asyncio.gather(*run.tasks.values(), return_exceptions=True)
-        report.seconds = time.monotonic() - started
-        return report
+        for key in order:
+            run.tasks[key] = asyncio.ensure_future(self._blob(run, key, wanted[key]))
+        for key, node in wanted.items():
+            if key not in run.tasks:
+                run.tasks[key] = asyncio.ensure_future(self._manifest(run, key, node))
+        images = [asyncio.ensure_future(self._image(run, t)) for t in plan.targets]
+        try:
+            if self.fail_fast and images:
+                done, _ = await asyncio.wait(images, return_when=asyncio.FIRST_EXCEPTION)
+                if any(t.exception() for t in done):
+                    for task in [*images, *run.tasks.values()]:
+                        task.cancel()
+            await asyncio.gather(*images, return_exceptions=True)
+        finally:
+            # Let every transfer settle so none is left running when the session closes.
+            await asyncio.gather(*run.tasks.values(), return_exceptions=True)
+        run.report.seconds = time.monotonic() - started
+        return run.report
 
     async def _image(self, run: _Run, target: Target) -> None:
-        await run.tasks[(target.destination.repository, target.root)]
-        # Tags last: the image is complete by digest before any name points at it.
-        if target.destination.tag is not None:
-            manifest = run.plan.manifests[target.root]
-            tagged = Reference(target.destination.repository, tag=target.destination.tag)
-            await self.sink.write_manifest(tagged, manifest)
+        try:
+            await run.tasks[(target.destination.repository, target.root)]
+            # Tags last: the image is complete by digest before any name points at it.
+            if target.destination.tag is not None:
+                manifest = run.plan.manifests[target.root]
+                tagged = Reference(target.destination.repository, tag=target.destination.tag)
+                await self.sink.write_manifest(tagged, manifest)
+        except asyncio.CancelledError:
+            run.report.failed[target.input.text] = "cancelled: another image failed (--fail-fast)"
+            raise
+        except RelocatorError as exc:
+            run.report.failed[target.input.text] = str(exc)
+            self.reporter.image_done(target, str(exc))
+            raise
+        run.report.done[target.input.text] = target.destination.with_tag(None)
+        self.reporter.image_done(target, None)
 
-    async def _blob(self, run: _Run, key: Key, node: Node, report: Report) -> Outcome:
+    async def _blob(self, run: _Run, key: Key, node: Node) -> Outcome:
         repo, digest = key
         primary = run.primary[digest]
         if primary != repo:
@@ -90,12 +124,12 @@ class Scheduler:
             except RelocatorError:
                 pass
         async with self._slots:
-            outcome = await self._place_blob(run, repo, node, primary)
-        report.count(outcome, node.descriptor.size)
+            outcome = await self._place_blob(repo, node, primary)
+        run.report.count(outcome, node.descriptor.size)
         self.reporter.blob_done(node.descriptor, outcome)
         return outcome
 
-    async def _place_blob(self, run: _Run, repo: Repository, node: Node, primary: Repository) -> Outcome:
+    async def _place_blob(self, repo: Repository, node: Node, primary: Repository) -> Outcome:
         desc = node.descriptor
         # 1. What is there already is skipped, so a re-run moves no bytes.
         if await self.sink.has_blob(repo, desc):
@@ -107,12 +141,26 @@ class Scheduler:
                 if origin != repo and origin.registry == repo.registry and (
                         await self.sink.mount_blob(repo, desc, origin)):
                     return Outcome.MOUNTED
-        # 3. Stream from a source repository straight into the sink.
-        origin = sorted(node.origins)[0]
-        await self.sink.write_blob(repo, desc, self.source.blob_opener(origin, desc))
+        # 3. Stream from a source repository straight into the sink, within the byte budget.
+        source = sorted(node.origins)[0]
+        await self._budget.acquire(desc.size)
+        try:
+            await self.sink.write_blob(repo, desc, self._counting(self.source.blob_opener(source, desc)))
+        finally:
+            await self._budget.release(desc.size)
         return Outcome.TRANSFERRED
 
-    async def _manifest(self, run: _Run, key: Key, node: Node, report: Report) -> Outcome:
+    def _counting(self, opener: Opener) -> Opener:
+        reporter = self.reporter
+
+        async def counted(offset: int) -> AsyncIterator[bytes]:
+            async for chunk in opener(offset):
+                reporter.bytes_moved(len(chunk))
+                yield chunk
+
+        return counted
+
+    async def _manifest(self, run: _Run, key: Key, node: Node) -> Outcome:
         repo, digest = key
         await _all(run.tasks[(repo, child)] for child in node.children)
         ref = Reference(repo, digest=digest)

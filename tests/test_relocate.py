@@ -16,7 +16,7 @@ from relocator.events import Outcome
 from relocator.inputs import collect_inputs
 from relocator.ui.render import QuietReporter
 from tests.conftest import settings_for
-from tests.images import random_image, random_index, seed, sha256, skopeo_raw_manifest
+from tests.images import random_image, random_index, seed, sha256, skopeo, skopeo_raw_manifest
 from tests.registries import Registry
 
 
@@ -194,3 +194,61 @@ async def test_same_image_under_two_references(registry: Registry, fresh_registr
     assert report.blobs[Outcome.TRANSFERRED] == 2  # config and layer, once each
     for tag in ("a", "b"):
         assert sha256(skopeo_raw_manifest(fresh_registry, f"twice/app:{tag}")) == image.digest
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "relocator", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_dry_run_moves_nothing_and_counts_bytes(registry: Registry, fresh_registry: Registry) -> None:
+    rng = random.Random(28)
+    shared = rng.randbytes(40_000)
+    images = [random_image(rng, (1000 * (i + 1),), shared_layers=(shared,)) for i in range(3)]
+    refs = [f"{registry.host}/dry/app{i}:v1" for i in range(3)]
+    for ref, image in zip(refs, images, strict=True):
+        seed(registry, ref.split("/", 1)[1].split(":")[0], "v1", image)
+    unique = {d: len(b) for img in images for d, b in img.blobs.items()}
+    args = [a for r in refs for a in ("-i", r)]
+    before = fresh_registry.log()
+    plan = _cli("relocate", *args, "--prefix", fresh_registry.host, "--dry-run", "--json")
+    assert plan.returncode == 0, plan.stderr
+    summary = json.loads(plan.stdout)
+    assert len(summary["images"]) == 3 and summary["unique_blobs"] == len(unique)
+    # The shared layer moves once and is mounted into the two other repositories.
+    assert summary["bytes_to_move"] == sum(unique.values()) and summary["mounts"] == 2
+    assert summary["bytes_present"] == 0
+    new_lines = fresh_registry.log()[len(before):]
+    assert '"PUT ' not in new_lines and '"POST ' not in new_lines and '"PATCH ' not in new_lines
+
+    done = _cli("relocate", *args, "--prefix", fresh_registry.host)
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stderr + done.stdout  # no escape codes without a terminal
+    assert "relocated" in done.stderr and "3 relocated, 0 failed" in done.stdout
+    again = json.loads(_cli("relocate", *args, "--prefix", fresh_registry.host, "--dry-run",
+                            "--json").stdout)
+    assert again["bytes_to_move"] == 0 and again["mounts"] == 0
+    assert again["bytes_present"] == sum(unique.values()) + 2 * len(shared)
+
+
+def test_tag_for_gc_and_fail_fast(registry: Registry, fresh_registry: Registry, tmp_path: Path) -> None:
+    image = random_image(random.Random(29))
+    seed(registry, "gc/app", "v1", image)
+    ok = _cli("relocate", "-i", f"{registry.host}/gc/app:v1", "--repository",
+              f"{fresh_registry.host}/bundle", "--tag-for-gc")
+    assert ok.returncode == 0, ok.stderr
+    tags = json.loads(skopeo("list-tags", "--tls-verify=false", f"docker://{fresh_registry.host}/bundle"))
+    assert tags["Tags"] == [f"sha256-{image.digest.split(':')[1]}.relocated"]
+
+    lock = tmp_path / "out.lock"
+    failing = _cli("relocate", "-i", f"{registry.host}/gc/missing:v1", "-i", f"{registry.host}/gc/app:v1",
+                   "--prefix", fresh_registry.host, "--fail-fast", "--lock-output", str(lock), "--json")
+    assert failing.returncode == 1
+    errors = json.loads(failing.stdout)["errors"]
+    assert "404" in errors[f"{registry.host}/gc/missing:v1"]
+    assert "--fail-fast" in errors[f"{registry.host}/gc/app:v1"]
+    assert fresh_registry.requests("PUT", "gc/app/manifests/.*") == 0
+    assert not lock.exists()
+    usage = _cli("relocate", "-i", f"{registry.host}/gc/app:v1", "--prefix", fresh_registry.host,
+                 "--tag-for-gc")
+    assert usage.returncode == 2 and "--tag-for-gc" in usage.stderr

@@ -6,7 +6,9 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["print_error", "print_json", "print_text"]
+from relocator.events import Report
+
+__all__ = ["print_error", "print_json", "print_plan", "print_report", "print_text"]
 
 
 def print_json(data: Any) -> None:
@@ -22,3 +24,29 @@ def print_text(text: str) -> None:
 def print_error(text: str) -> None:
     """One line on stderr, prefixed with the program's name."""
     sys.stderr.write(f"relocator: error: {text}\n")
+
+
+def print_report(report: Report) -> None:
+    """The closing summary: a table on a terminal, plain lines otherwise."""
+    from relocator.ui.render import render_summary, summary_table
+
+    if sys.stdout.isatty():
+        from rich.console import Console
+
+        console = Console()
+        console.print(summary_table(report))
+        for name, why in sorted(report.failed.items()):
+            console.print(f"failed: {name}: {why}", markup=False, highlight=False)
+    else:
+        print_text(render_summary(report))
+
+
+def print_plan(summary: dict[str, Any]) -> None:
+    """A dry run's plan for humans."""
+    for image in summary["images"]:
+        print_text(f"{image['image']} -> {image['destination']}")
+    for name, why in summary["failed"].items():
+        print_text(f"cannot plan {name}: {why}")
+    print_text(f"{len(summary['images'])} images, {summary['manifests']} manifests, "
+               f"{summary['unique_blobs']} unique blobs; {summary['bytes_to_move'] / 1e6:.1f} MB to move, "
+               f"{summary['bytes_present'] / 1e6:.1f} MB already present, {summary['mounts']} mounts")

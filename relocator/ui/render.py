@@ -1,24 +1,65 @@
-"""Reporters: plain lines for logs and cron, JSON for machines; one is chosen per run."""
+"""Reporters: rich progress on a terminal, plain lines for cron, silence for --json.
+
+Exactly one is chosen per run (``choose_reporter``); the engine only emits events.
+"""
 
 from __future__ import annotations
 
 import sys
 from typing import TYPE_CHECKING
 
-from relocator.events import Outcome, Report
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from relocator.events import Outcome, Report, Reporter
 from relocator.oci import Descriptor
 
 if TYPE_CHECKING:
-    from relocator.plan import Target
+    from relocator.plan import Plan, Target
 
-__all__ = ["PlainReporter", "QuietReporter", "render_summary"]
+__all__ = ["PlainReporter", "QuietReporter", "RichReporter", "choose_reporter", "render_summary",
+           "summary_table"]
 
 
-class PlainReporter:
-    """One line per finished image on stderr: no escape codes, fit for cron mail."""
+class QuietReporter:
+    """Prints nothing while running (for --json, where the report says it all)."""
+
+    def plan_ready(self, plan: Plan, blob_bytes: int, blobs: int) -> None:
+        """Nothing."""
+
+    def bytes_moved(self, n: int) -> None:
+        """Nothing."""
 
     def blob_done(self, desc: Descriptor, outcome: Outcome) -> None:
-        """Blobs are summed up at the end, not listed."""
+        """Nothing."""
+
+    def image_done(self, target: Target, error: str | None) -> None:
+        """Nothing."""
+
+    def close(self) -> None:
+        """Nothing."""
+
+
+class PlainReporter(QuietReporter):
+    """One line per event worth a line, on stderr: no escape codes, fit for cron mail."""
+
+    def plan_ready(self, plan: Plan, blob_bytes: int, blobs: int) -> None:
+        """Say what the run will do."""
+        sys.stderr.write(f"planned {len(plan.targets)} images, {blobs} blob placements "
+                         f"({blob_bytes / 1e6:.1f} MB at most)\n")
 
     def image_done(self, target: Target, error: str | None) -> None:
         """Print the image's result."""
@@ -28,11 +69,72 @@ class PlainReporter:
             sys.stderr.write(f"FAILED {target.input.text}: {error}\n")
 
 
-class QuietReporter(PlainReporter):
-    """Prints nothing while running (for --json)."""
+class _Amount(ProgressColumn):
+    """Bytes and speed for the byte bar, a plain count for the others."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._download, self._speed, self._count = DownloadColumn(), TransferSpeedColumn(), (
+            MofNCompleteColumn())
+
+    def render(self, task: Task) -> Text:
+        if task.fields.get("bytes"):
+            return Text.assemble(self._download.render(task), " ", self._speed.render(task))
+        return self._count.render(task)
+
+
+class RichReporter(QuietReporter):
+    """Progress bars for bytes, blobs and images, redrawn at a fixed rate on stderr."""
+
+    def __init__(self) -> None:
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description:>7}"), BarColumn(), _Amount(), TimeElapsedColumn(),
+            console=self.console, refresh_per_second=8, transient=False,
+        )
+        self._bytes: TaskID | None = None
+        self._blobs: TaskID | None = None
+        self._images: TaskID | None = None
+
+    def plan_ready(self, plan: Plan, blob_bytes: int, blobs: int) -> None:
+        """Start the bars."""
+        self.progress.start()
+        self._bytes = self.progress.add_task("bytes", total=blob_bytes, bytes=True)
+        self._blobs = self.progress.add_task("blobs", total=blobs)
+        self._images = self.progress.add_task("images", total=len(plan.targets))
+
+    def bytes_moved(self, n: int) -> None:
+        """Advance the byte bar."""
+        if self._bytes is not None:
+            self.progress.advance(self._bytes, n)
+
+    def blob_done(self, desc: Descriptor, outcome: Outcome) -> None:
+        """Advance the blob bar; skipped and mounted bytes count as done."""
+        if self._blobs is not None and self._bytes is not None:
+            self.progress.advance(self._blobs)
+            if outcome is not Outcome.TRANSFERRED:
+                self.progress.advance(self._bytes, desc.size)
 
     def image_done(self, target: Target, error: str | None) -> None:
-        """Nothing: the JSON report says it all."""
+        """Advance the image bar; print failures above the bars."""
+        if self._images is not None:
+            self.progress.advance(self._images)
+        if error is not None:
+            self.console.print(f"[red]FAILED[/red] {target.input.text}: {error}", markup=True,
+                               highlight=False)
+
+    def close(self) -> None:
+        """Stop redrawing."""
+        self.progress.stop()
+
+
+def choose_reporter(json_output: bool) -> Reporter:
+    """Rich on a terminal, plain lines otherwise, silence for --json."""
+    if json_output:
+        return QuietReporter()
+    if sys.stderr.isatty():
+        return RichReporter()
+    return PlainReporter()
 
 
 def render_summary(report: Report) -> str:
@@ -46,3 +148,15 @@ def render_summary(report: Report) -> str:
     ]
     lines += [f"failed: {name}: {why}" for name, why in sorted(report.failed.items())]
     return "\n".join(lines)
+
+
+def summary_table(report: Report) -> Table:
+    """The closing summary as a rich table, for terminals."""
+    table = Table(title="relocator summary", show_header=True)
+    for col in ("images ok", "failed", "transferred", "mounted", "skipped", "MB", "seconds", "MB/s"):
+        table.add_column(col, justify="right")
+    b = report.blobs
+    table.add_row(str(len(report.done)), str(len(report.failed)), str(b[Outcome.TRANSFERRED]),
+                  str(b[Outcome.MOUNTED]), str(b[Outcome.SKIPPED]), f"{report.bytes_moved / 1e6:.1f}",
+                  f"{report.seconds:.2f}", f"{report.mb_per_s:.1f}")
+    return table

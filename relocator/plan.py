@@ -140,7 +140,8 @@ async def build_plan(
             top = await source.get_manifest(item.ref)
             await walk(item.ref.repository, top, frozenset())
         except RelocatorError as exc:
-            plan.failed[item.text] = str(exc)
+            where = "" if item.origin == "-i" else f"{item.origin}: "
+            plan.failed[item.text] = f"{where}{exc}"
             return None
         pinned = item.ref.with_digest(top.digest)
         return Target(item, pinned, destination(pinned), top.digest)

@@ -65,8 +65,12 @@ class Scheduler:
         self.limits = limits
         self.reporter = reporter
         self.fail_fast = fail_fast
-        self._slots = asyncio.Semaphore(limits.concurrency)
+        self._slots: dict[str, asyncio.Semaphore] = {}
         self._budget = ByteBudget(limits.bytes_in_flight)
+
+    def _slot(self, repo: Repository) -> asyncio.Semaphore:
+        """Concurrency is bounded per destination registry host."""
+        return self._slots.setdefault(repo.registry, asyncio.Semaphore(self.limits.concurrency))
 
     async def run(self, plan: Plan) -> Report:
         """Copy every target; one failing image does not stop the others unless fail_fast."""
@@ -123,7 +127,7 @@ class Scheduler:
                 await asyncio.shield(run.tasks[(primary, digest)])
             except RelocatorError:
                 pass
-        async with self._slots:
+        async with self._slot(repo):
             outcome = await self._place_blob(repo, node, primary)
         run.report.count(outcome, node.descriptor.size)
         self.reporter.blob_done(node.descriptor, outcome)
@@ -165,7 +169,7 @@ class Scheduler:
         await _all(run.tasks[(repo, child)] for child in node.children)
         ref = Reference(repo, digest=digest)
         manifest = run.plan.manifests[digest]
-        async with self._slots:
+        async with self._slot(repo):
             if await self.sink.has_manifest(ref):
                 return Outcome.SKIPPED
             await self.sink.write_manifest(ref, manifest)

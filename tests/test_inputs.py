@@ -1,0 +1,81 @@
+"""Where references come from: YAML image: keys, kbld lock files, text lists, -i."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from relocator.errors import InputError
+from relocator.inputs import collect_inputs, references_in_text
+
+K8S = """\
+apiVersion: apps/v1
+kind: Deployment
+spec:
+  template:
+    spec:
+      initContainers:
+      - name: init
+        image: busybox:1.36
+      containers:
+      - name: app
+        image: ghcr.io/org/app:v1   # a comment
+        env:
+        - name: NOT_AN_IMAGE
+          value: "image: nginx"
+---
+apiVersion: v1
+kind: List
+items:
+- kind: Pod
+  spec:
+    containers:
+    - image: quay.io/x/y@sha256:%s
+- kind: CronJob
+  spec: {jobTemplate: {spec: {template: {spec: {containers: [{image: "busybox:1.36"}]}}}}}
+""" % ("a" * 64)
+
+LOCK = """\
+apiVersion: kbld.k14s.io/v1alpha1
+kind: Config
+overrides:
+- image: nginx:1.25
+  newImage: registry.example/app@sha256:%s
+  preresolved: true
+- image: redis:7
+  newImage: redis:7.2
+""" % ("b" * 64)
+
+
+def test_yaml_image_keys_at_any_depth() -> None:
+    assert references_in_text(K8S, "k8s.yaml") == [
+        "busybox:1.36", "ghcr.io/org/app:v1", f"quay.io/x/y@sha256:{'a' * 64}", "busybox:1.36"]
+
+
+def test_lock_file_uses_resolved_entries() -> None:
+    assert references_in_text(LOCK, "images.lock") == [f"registry.example/app@sha256:{'b' * 64}", "redis:7"]
+
+
+def test_imgpkg_images_lock_and_text_list() -> None:
+    imgpkg = "apiVersion: imgpkg.carvel.dev/v1alpha1\nkind: ImagesLock\nimages:\n- image: a.io/x@sha256:%s\n"
+    assert references_in_text(imgpkg % ("c" * 64), "x") == [f"a.io/x@sha256:{'c' * 64}"]
+    text = "# mirror list\nnginx:1.25\n\n  ghcr.io/a/b:c  # trailing\n"
+    assert references_in_text(text, "list.txt") == ["nginx:1.25", "ghcr.io/a/b:c"]
+
+
+def test_collect_dedupes_and_names_file_on_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "k8s.yaml"
+    f.write_text(K8S)
+    monkeypatch.setattr("sys.stdin", io.StringIO("nginx:1.25\nbusybox:1.36\n"))
+    got = collect_inputs([str(f), "-"], ["nginx:1.25", "alpine"])
+    assert [i.text for i in got] == ["busybox:1.36", "ghcr.io/org/app:v1", f"quay.io/x/y@sha256:{'a' * 64}",
+                                     "nginx:1.25", "alpine"]
+    assert got[0].origin == str(f) and got[-1].origin == "-i"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("spec:\n  image: Not/Valid:tag\n")
+    with pytest.raises(InputError, match=r"bad\.yaml: invalid image reference 'Not/Valid:tag'"):
+        collect_inputs([str(bad)], [])
+    with pytest.raises(InputError, match=r"missing\.yaml: cannot read"):
+        collect_inputs([str(tmp_path / "missing.yaml")], [])

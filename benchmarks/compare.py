@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> None:
         dst = fresh("relocator")
         log_mark = src_log.stat().st_size if src_log else 0
         cmd = [str(ROOT / ".venv/bin/relocator"), "relocate", "-f", str(work / "refs.txt"),
-               "--prefix", dst, "--json", f"--concurrency={args.concurrency}"]
+               "--prefix", dst, "--json", f"--concurrency={args.concurrency}",
+               "--registry-insecure", src, "--registry-insecure", dst]
         s, rss, p = timed(cmd, wrap)
         note = ""
         if p.returncode == 0:

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from relocator.commands.common import open_client
-from relocator.config import Limits, Settings
+from relocator.config import Limits, Settings, TLSSettings
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 from relocator.registry import RegistryClient
 
@@ -102,7 +102,9 @@ def build(total: int, refs: int, repos: int, seed: int = 7) -> Corpus:
 
 async def seed(host: str, corpus: Corpus, concurrency: int = 16) -> None:
     """Push the corpus with relocator's client: blobs once per repository that needs them."""
-    async with open_client(Settings(limits=Limits(concurrency=concurrency))) as client:
+    settings = Settings(limits=Limits(concurrency=concurrency),
+                        tls=TLSSettings(insecure_registries=frozenset({host})))
+    async with open_client(settings) as client:
         gate = asyncio.Semaphore(concurrency)
         needed: dict[tuple[str, str], bytes] = {}
         for repo, media_type, raw in [*corpus.manifests, *[(r, m, x) for r, _, m, x in corpus.tags]]:

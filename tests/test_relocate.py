@@ -252,3 +252,37 @@ def test_tag_for_gc_and_fail_fast(registry: Registry, fresh_registry: Registry, 
     usage = _cli("relocate", "-i", f"{registry.host}/gc/app:v1", "--prefix", fresh_registry.host,
                  "--tag-for-gc")
     assert usage.returncode == 2 and "--tag-for-gc" in usage.stderr
+
+
+async def test_wrong_bytes_at_source_fail_the_image_and_push_no_manifest(
+        registry: Registry, fresh_registry: Registry) -> None:
+    from tests.proxy import FaultProxy
+
+    rng = random.Random(30)
+    bad_image, good_image = random_image(rng, (5000,)), random_image(rng, (6000,))
+    seed(registry, "corrupt/bad", "v1", bad_image)
+    seed(registry, "corrupt/good", "v1", good_image)
+    layer = list(bad_image.blobs)[-1]
+    size = len(bad_image.blobs[layer])
+    proxy = await FaultProxy(registry, canned={
+        f"/v2/corrupt/bad/blobs/{layer}": ("application/octet-stream", b"\0" * size)}).start()
+    refs = [f"{proxy.host}/corrupt/bad:v1", f"{proxy.host}/corrupt/good:v1"]
+    try:
+        _, report = await relocate(settings_for(), collect_inputs([], refs),
+                                   RelocateOptions(prefix=fresh_registry.host), QuietReporter())
+    finally:
+        await proxy.stop()
+    assert list(report.failed) == [refs[0]] and "hashes to sha256:" in report.failed[refs[0]]
+    assert list(report.done) == [refs[1]]
+    assert fresh_registry.requests("PUT", "corrupt/bad/manifests/.*") == 0
+    assert fresh_registry.requests("PUT", "corrupt/good/manifests/.*") == 2  # by digest, then the tag
+    assert fresh_registry.requests("HEAD", f"corrupt/bad/blobs/{layer}") == 1
+
+
+async def test_source_on_destination_host_is_mounted(fresh_registry: Registry) -> None:
+    image = random_image(random.Random(31), (50_000,))
+    seed(fresh_registry, "origin/app", "v1", image)
+    _, report = await relocate(settings_for(), collect_inputs([], [f"{fresh_registry.host}/origin/app:v1"]),
+                               RelocateOptions(prefix=f"{fresh_registry.host}/copy"), QuietReporter())
+    assert report.failed == {} and report.blobs[Outcome.MOUNTED] == 2 and report.bytes_moved == 0
+    assert sha256(skopeo_raw_manifest(fresh_registry, "copy/origin/app:v1")) == image.digest

@@ -14,10 +14,11 @@ import uvloop
 from relocator import __version__
 from relocator.commands.inspect import inspect
 from relocator.commands.relocate import RelocateOptions, describe_plan, relocate
+from relocator.commands.resolve import ResolveError, ResolveOptions, resolve
 from relocator.config import Limits, Settings, TLSSettings
 from relocator.errors import InputError, RelocatorError
 from relocator.inputs import ImageInput, collect_inputs
-from relocator.ui import print_error, print_json, print_plan, print_report, print_text
+from relocator.ui import print_error, print_json, print_plan, print_raw, print_report, print_text
 from relocator.ui.render import QuietReporter, choose_reporter
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
@@ -53,6 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="show the digest and children of an image reference")
     p.add_argument("reference")
     p.add_argument("--json", action="store_true", help="print JSON")
+    _add_registry_flags(p)
+
+    p = sub.add_parser("resolve", help="pin image references in YAML to digests (kbld compatible)")
+    p.add_argument("-f", "--file", action="append", required=True, metavar="FILE|DIR|-",
+                   help="YAML file, directory (recursive .yml/.yaml) or '-' for stdin; repeatable")
+    p.add_argument("--lock-output", type=Path, metavar="FILE", help="write a kbld lock file")
+    p.add_argument("--imgpkg-lock-output", type=Path, metavar="FILE", help="write an imgpkg ImagesLock")
+    p.add_argument("--images-annotation", action="store_true",
+                   help="annotate resources with kbld.k14s.io/images")
     _add_registry_flags(p)
 
     p = sub.add_parser("relocate", help="copy images to another registry, same digests")
@@ -113,11 +123,20 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print_text(f"{info['reference']}\t{info['digest']}\t{info['mediaType']}")
                 for child in info["children"]:
                     print_text(f"  {child['digest']}\t{child['size']}\t{child['mediaType']}")
+        elif args.command == "resolve":
+            options = ResolveOptions(lock_output=args.lock_output,
+                                     imgpkg_lock_output=args.imgpkg_lock_output,
+                                     images_annotation=args.images_annotation)
+            print_raw(uvloop.run(resolve(settings, args.file, options)))
         elif args.command == "relocate":
             sys.exit(_relocate(args, settings))
     except InputError as exc:
         print_error(str(exc))
         sys.exit(EXIT_USAGE)
+    except ResolveError as exc:
+        for line in str(exc).splitlines():
+            print_error(line)
+        sys.exit(EXIT_FAILED)
     except RelocatorError as exc:
         print_error(str(exc))
         sys.exit(EXIT_FAILED)

@@ -8,12 +8,17 @@ from typing import Any
 
 from relocator.events import Report
 
-__all__ = ["print_error", "print_json", "print_plan", "print_report", "print_text"]
+__all__ = ["print_error", "print_json", "print_plan", "print_raw", "print_report", "print_text"]
 
 
 def print_json(data: Any) -> None:
     """Machine-readable output on stdout."""
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def print_raw(text: str) -> None:
+    """Text exactly as given on stdout (YAML output)."""
+    sys.stdout.write(text)
 
 
 def print_text(text: str) -> None:

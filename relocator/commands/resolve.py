@@ -1,0 +1,159 @@
+"""`relocator resolve`: tags to digests in YAML, kbld-compatible, comments kept."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass, field
+from io import StringIO
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.scalarstring import LiteralScalarString
+
+from relocator.commands.common import open_client
+from relocator.config import Settings
+from relocator.errors import InputError, NotFound, RelocatorError
+from relocator.lockfile import render_imgpkg_lock, render_lock
+from relocator.oci import Reference
+from relocator.oci.reference import DOCKER_HUB
+from relocator.registry import RegistryClient
+from relocator.stores.files import write_atomic
+from relocator.yamldocs import Occurrence, SearchRules, YamlFile
+
+__all__ = ["ResolveError", "ResolveOptions", "kbld_form", "read_yaml_inputs", "resolve"]
+
+ANNOTATION = "kbld.k14s.io/images"
+
+
+class ResolveError(RelocatorError):
+    """Some references could not be resolved; the message has one line per reference."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResolveOptions:
+    """What to write besides the YAML."""
+
+    lock_output: Path | None = None
+    imgpkg_lock_output: Path | None = None
+    images_annotation: bool = False
+
+
+@dataclass(slots=True)
+class _Found:
+    occurrence: Occurrence
+    file: YamlFile
+    ref: Reference
+    new: str = ""
+    origin: dict[str, object] = field(default_factory=dict)
+
+
+def kbld_form(ref: Reference) -> str:
+    """kbld's canonical pinned form: ``index.docker.io/library/nginx@sha256:...``."""
+    registry = "index.docker.io" if ref.repository.registry == DOCKER_HUB else ref.repository.registry
+    return f"{registry}/{ref.repository.path}@{ref.digest}"
+
+
+def read_yaml_inputs(names: list[str]) -> list[YamlFile]:
+    """YAML streams from files, directories (recursively, .yml/.yaml) and ``-``."""
+    files: list[YamlFile] = []
+    for name in names:
+        if name == "-":
+            files.append(YamlFile("<stdin>", sys.stdin.read()))
+            continue
+        path = Path(name)
+        paths = sorted(p for p in path.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file()) \
+            if path.is_dir() else [path]
+        for p in paths:
+            try:
+                files.append(YamlFile(str(p), p.read_text()))
+            except OSError as exc:
+                raise InputError(f"{p}: cannot read ({exc.strerror})") from None
+    return files
+
+
+async def resolve(settings: Settings, names: list[str], options: ResolveOptions) -> str:
+    """The YAML with every reference pinned; lock files written only when all resolved."""
+    files = read_yaml_inputs(names)
+    rules = SearchRules()
+    for f in files:
+        for config in f.configs():
+            rules.add_config(config)
+    found: list[_Found] = []
+    errors: list[str] = []
+    for f in files:
+        for occ in f.occurrences(rules):
+            try:
+                found.append(_Found(occ, f, Reference.parse(occ.value)))
+            except InputError as exc:
+                errors.append(f"{f.name}: {occ.where}: {exc}")
+    pending: dict[Reference, list[_Found]] = {}
+    for item in found:
+        override = rules.overrides.get(item.occurrence.value)
+        if override is not None:
+            item.new, item.origin = override, {"preresolved": {"url": override}}
+        elif item.ref.digest is not None:
+            item.new = kbld_form(item.ref)
+            item.origin = {"preresolved": {"url": item.occurrence.value}}
+        else:
+            pending.setdefault(item.ref, []).append(item)
+    if pending:
+        async with open_client(settings) as client:
+            errors += await _resolve_tags(client, pending, settings.limits.concurrency)
+    if errors:
+        raise ResolveError("\n".join(errors))
+    for item in found:
+        item.occurrence.replace(item.new)
+    if options.images_annotation:
+        _annotate(found)
+    pairs = list(dict.fromkeys((i.occurrence.value, i.new) for i in found))
+    if options.lock_output is not None:
+        write_atomic(options.lock_output, render_lock(pairs))
+    if options.imgpkg_lock_output is not None:
+        write_atomic(options.imgpkg_lock_output, render_imgpkg_lock(pairs))
+    dumps = [f.dump() for f in files]
+    return "".join(d if i == 0 or d.startswith("---") else f"---\n{d}"
+                   for i, d in enumerate(x for x in dumps if x))
+
+
+async def _resolve_tags(client: RegistryClient, pending: dict[Reference, list[_Found]],
+                        concurrency: int) -> list[str]:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(ref: Reference, items: list[_Found]) -> list[str]:
+        try:
+            async with gate:
+                desc = await client.head_manifest(ref)
+            if desc is None:
+                raise NotFound(f"{ref}: tag {ref.tag or 'latest'!r} not found in {ref.repository}")
+        except RelocatorError as exc:
+            return [f"{i.file.name}: {i.occurrence.where}: {i.occurrence.value}: {exc}" for i in items]
+        pinned = ref.with_digest(desc.digest)
+        for item in items:
+            item.new = kbld_form(pinned)
+            item.origin = {"resolved": {"tag": ref.tag or "latest", "url": item.occurrence.value}}
+        return []
+
+    results = await asyncio.gather(*(one(r, i) for r, i in pending.items()))
+    return [line for lines in results for line in lines]
+
+
+def _annotate(found: list[_Found]) -> None:
+    by_doc: dict[tuple[int, int], list[_Found]] = {}
+    for item in found:
+        by_doc.setdefault((id(item.file), item.occurrence.document), []).append(item)
+    yaml = YAML()
+    yaml.default_flow_style = False
+    for items in by_doc.values():
+        doc = items[0].file.docs[items[0].occurrence.document]
+        if not isinstance(doc, dict):
+            continue
+        entries = list({i.new: {"origins": [i.origin], "url": i.new} for i in items}.values())
+        out = StringIO()
+        yaml.dump(entries, out)
+        metadata = doc.setdefault("metadata", {})
+        if isinstance(metadata, dict):
+            annotations = metadata.get("annotations")
+            if not isinstance(annotations, dict):
+                annotations = metadata["annotations"] = {}
+            annotations[ANNOTATION] = LiteralScalarString(out.getvalue())

@@ -1,0 +1,181 @@
+"""YAML round trip for resolve: find image references, replace them, keep everything else.
+
+Comments, key order, quoting, anchors and document separators survive (ruamel.yaml round-trip
+mode). kbld ``Config`` documents are read for search rules and overrides, then dropped from the
+output as kbld does.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from io import StringIO
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.scalarstring import ScalarString
+
+from relocator.errors import InputError
+
+__all__ = ["KBLD_API", "Occurrence", "SearchRules", "YamlFile"]
+
+KBLD_API = "kbld.k14s.io/v1alpha1"
+PathPart = str | int
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """One image reference in a document: where, and the mapping that holds it."""
+
+    document: int
+    path: tuple[PathPart, ...]
+    value: str
+    holder: Any
+    key: Any
+
+    @property
+    def where(self) -> str:
+        """``document 2: spec.containers[0].image`` for error messages."""
+        text = ""
+        for part in self.path:
+            text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        return f"document {self.document}: {text}"
+
+    def replace(self, new: str) -> None:
+        """Put ``new`` where the reference was, keeping its quoting style."""
+        old = self.holder[self.key]
+        self.holder[self.key] = type(old)(new) if isinstance(old, ScalarString) else new
+
+
+@dataclass(slots=True)
+class SearchRules:
+    """kbld's searchRules: extra key names and key paths that hold image references."""
+
+    names: set[str] = field(default_factory=lambda: {"image"})
+    paths: list[list[Any]] = field(default_factory=list)
+    overrides: dict[str, str] = field(default_factory=dict)
+
+    def add_config(self, doc: Any) -> None:
+        """Take the rules and overrides of one kbld Config document."""
+        for rule in doc.get("searchRules") or []:
+            matcher = rule.get("keyMatcher") or {}
+            if "name" in matcher:
+                self.names.add(str(matcher["name"]))
+            if "path" in matcher:
+                self.paths.append(list(matcher["path"]))
+        for override in doc.get("overrides") or []:
+            if "image" in override and "newImage" in override:
+                self.overrides[str(override["image"])] = str(override["newImage"])
+
+    def matches(self, path: tuple[PathPart, ...]) -> bool:
+        """True if the key at ``path`` holds an image reference."""
+        if path and isinstance(path[-1], str) and path[-1] in self.names:
+            return True
+        return any(_path_matches(rule, path) for rule in self.paths)
+
+
+def _path_matches(rule: list[Any], path: tuple[PathPart, ...]) -> bool:
+    if len(rule) != len(path):
+        return False
+    for want, got in zip(rule, path, strict=True):
+        if isinstance(want, dict):
+            if not isinstance(got, int):
+                return False
+            if not want.get("allIndexes") and want.get("index") != got:
+                return False
+        elif want != got:
+            return False
+    return True
+
+
+def is_kbld_config(doc: Any) -> bool:
+    """True for a kbld Config document (search rules, overrides, lock files)."""
+    return isinstance(doc, dict) and doc.get("apiVersion") == KBLD_API and doc.get("kind") == "Config"
+
+
+class YamlFile:
+    """One YAML stream, loaded for a round trip."""
+
+    def __init__(self, name: str, text: str) -> None:
+        self.name = name
+        self._yaml = YAML()
+        self._yaml.preserve_quotes = True
+        self._yaml.width = 4096
+        try:
+            indent, offset = _guess_indent(text)
+            self.docs: list[Any] = list(self._yaml.load_all(text))
+        except YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise InputError(f"{name}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        self._yaml.indent(mapping=indent, sequence=offset + 2, offset=offset)
+        self._explicit_start = text.lstrip().startswith("---")
+
+    def configs(self) -> list[Any]:
+        """The kbld Config documents in this file."""
+        return [d for d in self.docs if is_kbld_config(d)]
+
+    def occurrences(self, rules: SearchRules) -> Iterator[Occurrence]:
+        """Every image reference outside kbld Config documents, in document order."""
+        for index, doc in enumerate(self.docs):
+            if not is_kbld_config(doc):
+                yield from _walk(index, doc, (), rules, set())
+
+    def dump(self) -> str:
+        """The stream without kbld Config documents."""
+        kept = [d for d in self.docs if not is_kbld_config(d)]
+        if not kept:
+            return ""
+        out = StringIO()
+        self._yaml.explicit_start = self._explicit_start or None
+        self._yaml.dump_all(kept, out)
+        return out.getvalue()
+
+
+def _guess_indent(text: str) -> tuple[int, int]:
+    """Mapping indent and sequence dash offset, from the first nested block of each kind."""
+    mapping: int | None = None
+    offset: int | None = None
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith(("#", "---"))]
+    for above, line in itertools.pairwise(lines):
+        if not above.rstrip().endswith(":"):
+            continue
+        parent = len(above) - len(above.lstrip()) + (2 if above.lstrip().startswith("- ") else 0)
+        step = len(line) - len(line.lstrip()) - parent
+        if step < 0:
+            continue
+        if line.lstrip().startswith("- "):
+            offset = step if offset is None else offset
+        elif step > 0:
+            mapping = step if mapping is None else mapping
+        if mapping is not None and offset is not None:
+            break
+    return mapping or 2, offset or 0
+
+
+def _walk(index: int, node: Any, path: tuple[PathPart, ...], rules: SearchRules,
+          seen: set[int]) -> Iterator[Occurrence]:
+    if id(node) in seen:  # an anchor used twice: visit its node once
+        return
+    if isinstance(node, CommentedMap | dict):
+        seen.add(id(node))
+        own = getattr(node, "_ok", None)
+        for key, value in list(node.items()):
+            if own is not None and key not in own:
+                continue  # merged from an anchor: found where the anchor is defined
+            sub = (*path, key)
+            if isinstance(value, str) and isinstance(key, str) and rules.matches(sub):
+                yield Occurrence(index, sub, str(value), node, key)
+            else:
+                yield from _walk(index, value, sub, rules, seen)
+    elif isinstance(node, CommentedSeq | list):
+        seen.add(id(node))
+        for i, item in enumerate(node):
+            sub = (*path, i)
+            if isinstance(item, str) and rules.matches(sub):
+                yield Occurrence(index, sub, str(item), node, i)
+            else:
+                yield from _walk(index, item, sub, rules, seen)

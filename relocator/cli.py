@@ -12,13 +12,16 @@ from typing import Any
 import uvloop
 
 from relocator import __version__
+from relocator.commands.bench import BenchOptions, bench, validate
 from relocator.commands.inspect import inspect
 from relocator.commands.relocate import RelocateOptions, describe_plan, relocate
 from relocator.commands.resolve import ResolveError, ResolveOptions, resolve
 from relocator.config import Limits, Settings, TLSSettings
 from relocator.errors import InputError, RelocatorError
 from relocator.inputs import ImageInput, collect_inputs
+from relocator.stores.files import write_atomic
 from relocator.ui import print_error, print_json, print_plan, print_raw, print_report, print_text
+from relocator.ui.bench import check_plot, render_chart, render_csv, render_table, save_plot
 from relocator.ui.render import QuietReporter, choose_reporter
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
@@ -34,7 +37,17 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def _add_registry_flags(parser: argparse.ArgumentParser) -> None:
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or N,N,..., got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected N or N,N,..., got {text!r}")
+    return values
+
+
+def _add_registry_flags(parser: argparse.ArgumentParser, *, concurrency: bool = True) -> None:
     group = parser.add_argument_group("registry access")
     group.add_argument("--registry-ca-cert-path", action="append", default=[], metavar="FILE",
                        help="trust this CA certificate too (repeatable)")
@@ -42,7 +55,8 @@ def _add_registry_flags(parser: argparse.ArgumentParser) -> None:
                        help="verify TLS certificates (default true)")
     group.add_argument("--registry-insecure", action="append", default=[], metavar="HOST",
                        help="allow plain HTTP to this host (repeatable; loopback always may)")
-    group.add_argument("--concurrency", type=int, default=16, help="requests at once per registry")
+    if concurrency:
+        group.add_argument("--concurrency", type=int, default=16, help="transfers at once per registry")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +78,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images-annotation", action="store_true",
                    help="annotate resources with kbld.k14s.io/images")
     _add_registry_flags(p)
+
+    p = sub.add_parser("bench", help="measure a registry's push, pull, HEAD, mount and manifest speed")
+    p.add_argument("repository", metavar="HOST/REPO")
+    p.add_argument("--blob-size", type=_size, action="append", metavar="SIZE",
+                   help="blob size such as 16MiB (repeatable; default 16MiB)")
+    p.add_argument("--count", type=int, default=16, help="blobs per measurement (default 16)")
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="size the count to last this long")
+    p.add_argument("--concurrency", type=_int_list, default=[8], metavar="N[,N...]",
+                   help="one value or a sweep such as 1,4,16,64 (default 8)")
+    p.add_argument("--upload", choices=("monolithic", "chunked"), default="monolithic")
+    p.add_argument("--chunk-size", type=_size, default=5 * 1024 * 1024, metavar="SIZE")
+    p.add_argument("--warmup", type=int, default=2, help="blobs pushed first, not measured")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--csv", type=Path, metavar="FILE", help="also write the rows as CSV")
+    p.add_argument("--plot", type=Path, metavar="FILE.png", help="MB/s against concurrency (matplotlib)")
+    p.add_argument("--keep", action="store_true", help="leave the blobs in the registry")
+    _add_registry_flags(p, concurrency=False)
 
     p = sub.add_parser("relocate", help="copy images to another registry, same digests")
     p.add_argument("-f", "--file", action="append", default=[], metavar="FILE",
@@ -96,10 +127,12 @@ def _size(text: str) -> int:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """Settings from parsed flags."""
-    if args.concurrency < 1:
-        raise InputError(f"--concurrency must be at least 1, got {args.concurrency}")
+    concurrency = args.concurrency if isinstance(args.concurrency, int) else max(args.concurrency)
+    if concurrency < 1:
+        raise InputError(f"--concurrency must be at least 1, got {concurrency}")
+    chunk = getattr(args, "chunk_size", None) if args.command == "relocate" else None
     return Settings(
-        limits=Limits(concurrency=args.concurrency, chunk_size=getattr(args, "chunk_size", None)),
+        limits=Limits(concurrency=concurrency, chunk_size=chunk),
         tls=TLSSettings(
             ca_cert_paths=tuple(Path(p) for p in args.registry_ca_cert_path),
             verify=args.registry_verify_certs,
@@ -128,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                                      imgpkg_lock_output=args.imgpkg_lock_output,
                                      images_annotation=args.images_annotation)
             print_raw(uvloop.run(resolve(settings, args.file, options)))
+        elif args.command == "bench":
+            sys.exit(_bench(args, settings))
         elif args.command == "relocate":
             sys.exit(_relocate(args, settings))
     except InputError as exc:
@@ -168,6 +203,32 @@ def _relocate(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print_report(report)
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    options = BenchOptions(repository=args.repository, blob_sizes=tuple(args.blob_size or [16 << 20]),
+                           count=args.count, duration=args.duration, concurrency=tuple(args.concurrency),
+                           upload=args.upload, chunk_size=args.chunk_size, warmup=args.warmup,
+                           keep=args.keep)
+    validate(options)
+    if args.plot is not None:
+        check_plot()
+    report = uvloop.run(bench(settings, options))
+    if args.json:
+        print_json({"results": [r.to_json() for r in report.results], "notes": report.notes,
+                    "kept": [d.to_json() for d in report.kept]})
+    else:
+        render_table(report.results)
+        chart = render_chart(report.results)
+        if chart:
+            print_text(chart)
+        for note in report.notes:
+            print_text(note)
+    if args.csv is not None:
+        write_atomic(args.csv, render_csv(report.results))
+    if args.plot is not None:
+        save_plot(report.results, args.plot)
+    return EXIT_FAILED if any(r.errors for r in report.results) else EXIT_OK
 
 
 async def _dry_run(settings: Settings, inputs: list[ImageInput],

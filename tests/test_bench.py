@@ -45,16 +45,19 @@ async def plain_download_mb_s(reg: Registry, repo: str, blobs: list[dict[str, ob
 
 
 async def test_pull_throughput_agrees_with_plain_download(fresh_registry: Registry) -> None:
+    # Sub-second phases on a shared 2-core machine are noisy: compare medians of three each.
     repo = "bench/accuracy"
-    proc = bench(f"{fresh_registry.host}/{repo}", "--blob-size", "16MiB", "--count", "16",
-                 "--concurrency", "4", "--keep", "--json")
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
-    pull = next(r for r in report["results"] if r["phase"] == "pull")
-    measured = report["kept"][-16:]
-    plain = statistics.median([await plain_download_mb_s(fresh_registry, repo, measured, 4)
-                               for _ in range(3)])
-    assert abs(pull["mb_per_s"] - plain) / plain <= 0.25, (pull["mb_per_s"], plain)
+    bench_mb_s, plain_mb_s = [], []
+    for _ in range(3):
+        proc = bench(f"{fresh_registry.host}/{repo}", "--blob-size", "16MiB", "--count", "24",
+                     "--concurrency", "4", "--keep", "--json")
+        assert proc.returncode == 0, proc.stderr
+        report = json.loads(proc.stdout)
+        bench_mb_s.append(next(r for r in report["results"] if r["phase"] == "pull")["mb_per_s"])
+        plain_mb_s.append(await plain_download_mb_s(fresh_registry, repo, report["kept"][-24:], 4))
+    measured, plain = statistics.median(bench_mb_s), statistics.median(plain_mb_s)
+    print(f"bench pull {bench_mb_s} MB/s, plain aiohttp {[round(x) for x in plain_mb_s]} MB/s")
+    assert abs(measured - plain) / plain <= 0.25, (bench_mb_s, plain_mb_s)
 
 
 def test_rows_ordered_latencies_sane_and_cleanup(fresh_registry: Registry, tmp_path: Path) -> None:

@@ -16,10 +16,14 @@ import uvloop
 from relocator import __version__
 from relocator.commands.bench import BenchOptions, bench, validate
 from relocator.commands.inspect import inspect
+from relocator.commands.pkg import PkgOptions, pkg
 from relocator.commands.relocate import RelocateOptions, describe_plan, relocate
 from relocator.commands.resolve import ResolveError, ResolveOptions, resolve
+from relocator.commands.unpkg import UnpkgOptions, unpkg
+from relocator.commands.verify import verify
 from relocator.config import Limits, Settings, TLSSettings
 from relocator.errors import InputError, RelocatorError
+from relocator.events import Report
 from relocator.inputs import ImageInput, collect_inputs
 from relocator.stores.files import write_atomic
 from relocator.ui import print_error, print_json, print_plan, print_raw, print_report, print_text
@@ -47,6 +51,12 @@ def _bool(text: str) -> bool:
     if text.lower() in ("false", "0", "no"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _add_input_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-f", "--file", action="append", default=[], metavar="FILE",
+                        help="YAML with image: keys, a kbld lock file, or a reference list ('-' is stdin)")
+    parser.add_argument("-i", "--image", action="append", default=[], metavar="REF", help="one image")
 
 
 def _int_list(text: str) -> list[int]:
@@ -108,10 +118,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", action="store_true", help="leave the blobs in the registry")
     _add_registry_flags(p, concurrency=False)
 
+    p = sub.add_parser("pkg", aliases=["package"], help="export images into one OCI-layout tarball")
+    _add_input_flags(p)
+    p.add_argument("-o", "--output", required=True, metavar="FILE.tar", help="the tarball ('-' is stdout)")
+    p.add_argument("--spool-dir", type=Path, metavar="DIR",
+                   help="where finished blobs wait for the tar writer (default: beside the output)")
+    p.add_argument("--lock-output", type=Path, metavar="FILE", help="write a kbld lock file")
+    p.add_argument("--include-non-distributable-layers", action="store_true")
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+    _add_registry_flags(p)
+
+    p = sub.add_parser("unpkg", aliases=["unpackage"], help="import a tarball or OCI layout into a registry")
+    p.add_argument("-i", "--input", required=True, type=Path, metavar="FILE.tar|DIR")
+    dest = p.add_mutually_exclusive_group(required=True)
+    dest.add_argument("--repository", metavar="HOST/REPO", help="every image into this repository")
+    dest.add_argument("--prefix", metavar="HOST[/PATH]", help="restore repository paths and tags under this")
+    p.add_argument("--lock-output", type=Path, metavar="FILE", help="write a kbld lock file")
+    p.add_argument("--chunk-size", type=_size, metavar="BYTES", help="upload in chunks of this size")
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+    _add_registry_flags(p)
+
+    p = sub.add_parser("verify", help="check a tarball: digests, sizes, children, index.json")
+    p.add_argument("tarball", type=Path, metavar="FILE.tar|DIR")
+
     p = sub.add_parser("relocate", help="copy images to another registry, same digests")
-    p.add_argument("-f", "--file", action="append", default=[], metavar="FILE",
-                   help="YAML with image: keys, a kbld lock file, or a list of references ('-' is stdin)")
-    p.add_argument("-i", "--image", action="append", default=[], metavar="REF", help="one image")
+    _add_input_flags(p)
     dest = p.add_mutually_exclusive_group(required=True)
     dest.add_argument("--repository", metavar="HOST/REPO", help="every image into this repository")
     dest.add_argument("--prefix", metavar="HOST[/PATH]", help="mirror: keep paths and tags under this")
@@ -139,16 +170,17 @@ def _size(text: str) -> int:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """Settings from parsed flags."""
-    concurrency = args.concurrency if isinstance(args.concurrency, int) else max(args.concurrency)
+    given = getattr(args, "concurrency", 16)
+    concurrency = given if isinstance(given, int) else max(given)
     if concurrency < 1:
         raise InputError(f"--concurrency must be at least 1, got {concurrency}")
-    chunk = getattr(args, "chunk_size", None) if args.command == "relocate" else None
+    chunk = getattr(args, "chunk_size", None) if args.command in ("relocate", "unpkg", "unpackage") else None
     return Settings(
         limits=Limits(concurrency=concurrency, chunk_size=chunk),
         tls=TLSSettings(
-            ca_cert_paths=tuple(Path(p) for p in args.registry_ca_cert_path),
-            verify=args.registry_verify_certs,
-            insecure_registries=frozenset(args.registry_insecure),
+            ca_cert_paths=tuple(Path(p) for p in getattr(args, "registry_ca_cert_path", [])),
+            verify=getattr(args, "registry_verify_certs", True),
+            insecure_registries=frozenset(getattr(args, "registry_insecure", [])),
         ),
     )
 
@@ -173,6 +205,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                                      imgpkg_lock_output=args.imgpkg_lock_output,
                                      images_annotation=args.images_annotation)
             print_raw(run(resolve(settings, args.file, options)))
+        elif args.command in ("pkg", "package"):
+            sys.exit(_pkg(args, settings))
+        elif args.command in ("unpkg", "unpackage"):
+            sys.exit(_unpkg(args, settings))
+        elif args.command == "verify":
+            sys.exit(_verify(args))
         elif args.command == "bench":
             sys.exit(_bench(args, settings))
         elif args.command == "relocate":
@@ -210,11 +248,46 @@ def _relocate(args: argparse.Namespace, settings: Settings) -> int:
             print_plan(summary)
         return EXIT_FAILED if summary["failed"] else EXIT_OK
     _, report = run(relocate(settings, inputs, options, reporter))
-    if args.json:
-        print_json(report.to_json())
+    return _finish(report, args.json)
+
+
+def _finish(report: Report, as_json: bool, to_stderr: bool = False) -> int:
+    if as_json:
+        print_json(report.to_json(), stderr=to_stderr)
     else:
-        print_report(report)
+        print_report(report, stderr=to_stderr)
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _pkg(args: argparse.Namespace, settings: Settings) -> int:
+    inputs = collect_inputs(args.file, args.image)
+    if not inputs:
+        raise InputError("no image references given: use -f FILE or -i REF")
+    to_stdout = args.output == "-"
+    if to_stdout and sys.stdout.isatty():
+        raise InputError("-o -: refusing to write a tarball to a terminal")
+    options = PkgOptions(output=args.output, spool_dir=args.spool_dir, lock_output=args.lock_output,
+                         include_non_distributable=args.include_non_distributable_layers)
+    _, report = run(pkg(settings, inputs, options, choose_reporter(args.json)))
+    return _finish(report, args.json, to_stderr=to_stdout)
+
+
+def _unpkg(args: argparse.Namespace, settings: Settings) -> int:
+    options = UnpkgOptions(input=args.input, repository=args.repository, prefix=args.prefix,
+                           lock_output=args.lock_output)
+    _, report = run(unpkg(settings, options, choose_reporter(args.json)))
+    return _finish(report, args.json)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    result = run(verify(args.tarball))
+    for problem in result.problems:
+        print_text(problem)
+    if result.problems:
+        return EXIT_FAILED
+    print_text(f"{args.tarball}: ok: {result.references} references, {result.manifests} manifests, "
+               f"{result.blobs} blobs verified")
+    return EXIT_OK
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:

@@ -120,3 +120,27 @@ def skopeo_raw_manifest(reg: Registry, ref: str) -> bytes:
     if out.returncode != 0:
         raise AssertionError(f"skopeo inspect {ref} failed: {out.stderr.decode().strip()}")
     return out.stdout
+
+
+def valid_image(rng: random.Random, layer_sizes: tuple[int, ...] = (1024,), *, docker: bool = False,
+                shared_layers: tuple[bytes, ...] = ()) -> Image:
+    """An image other tools accept as is: gzip layers and a config whose diff_ids match.
+
+    skopeo re-writes manifests whose layers are not what their media type says, which would
+    change digests; tests that hand images to skopeo use these.
+    """
+    import gzip
+
+    layers = list(shared_layers) + [gzip.compress(rng.randbytes(n), compresslevel=0, mtime=0)
+                                    for n in layer_sizes]
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {}, "seed": rng.random(),
+                         "rootfs": {"type": "layers",
+                                    "diff_ids": [sha256(gzip.decompress(x)) for x in layers]}}).encode()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST if docker else OCI_MANIFEST,
+        "config": _desc(DOCKER_CONFIG if docker else OCI_CONFIG, config),
+        "layers": [_desc(DOCKER_LAYER if docker else OCI_LAYER, x) for x in layers],
+    }
+    raw = json.dumps(manifest, indent=3).encode()
+    return Image(raw, DOCKER_MANIFEST if docker else OCI_MANIFEST, {sha256(x): x for x in [config, *layers]})

@@ -224,7 +224,7 @@ def test_dry_run_moves_nothing_and_counts_bytes(registry: Registry, fresh_regist
     done = _cli("relocate", *args, "--prefix", fresh_registry.host)
     assert done.returncode == 0, done.stderr
     assert "\x1b" not in done.stderr + done.stdout  # no escape codes without a terminal
-    assert "relocated" in done.stderr and "3 relocated, 0 failed" in done.stdout
+    assert "done " in done.stderr and "3 done, 0 failed" in done.stdout
     again = json.loads(_cli("relocate", *args, "--prefix", fresh_registry.host, "--dry-run",
                             "--json").stdout)
     assert again["bytes_to_move"] == 0 and again["mounts"] == 0

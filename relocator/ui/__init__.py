@@ -11,9 +11,9 @@ from relocator.events import Report
 __all__ = ["print_error", "print_json", "print_plan", "print_raw", "print_report", "print_text"]
 
 
-def print_json(data: Any) -> None:
-    """Machine-readable output on stdout."""
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+def print_json(data: Any, *, stderr: bool = False) -> None:
+    """Machine-readable output on stdout (stderr when stdout carries a tarball)."""
+    (sys.stderr if stderr else sys.stdout).write(json.dumps(data, indent=2) + "\n")
 
 
 def print_raw(text: str) -> None:
@@ -31,19 +31,20 @@ def print_error(text: str) -> None:
     sys.stderr.write(f"relocator: error: {text}\n")
 
 
-def print_report(report: Report) -> None:
+def print_report(report: Report, *, stderr: bool = False) -> None:
     """The closing summary: a table on a terminal, plain lines otherwise."""
     from relocator.ui.render import render_summary, summary_table
 
-    if sys.stdout.isatty():
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
         from rich.console import Console
 
-        console = Console()
+        console = Console(stderr=stderr)
         console.print(summary_table(report))
         for name, why in sorted(report.failed.items()):
             console.print(f"failed: {name}: {why}", markup=False, highlight=False)
     else:
-        print_text(render_summary(report))
+        stream.write(render_summary(report) + "\n")
 
 
 def print_plan(summary: dict[str, Any]) -> None:

@@ -64,7 +64,7 @@ class PlainReporter(QuietReporter):
     def image_done(self, target: Target, error: str | None) -> None:
         """Print the image's result."""
         if error is None:
-            sys.stderr.write(f"relocated {target.input.text} -> {target.destination}\n")
+            sys.stderr.write(f"done {target.input.text} -> {target.destination}\n")
         else:
             sys.stderr.write(f"FAILED {target.input.text}: {error}\n")
 
@@ -141,7 +141,7 @@ def render_summary(report: Report) -> str:
     """The closing summary: images, blobs by outcome, bytes, seconds, MB/s, and every failure."""
     b = report.blobs
     lines = [
-        f"images: {len(report.done)} relocated, {len(report.failed)} failed; "
+        f"images: {len(report.done)} done, {len(report.failed)} failed; "
         f"blobs: {b[Outcome.TRANSFERRED]} transferred, {b[Outcome.MOUNTED]} mounted, "
         f"{b[Outcome.SKIPPED]} skipped; {report.bytes_moved / 1e6:.1f} MB in {report.seconds:.2f} s "
         f"({report.mb_per_s:.1f} MB/s)"

@@ -1,0 +1,69 @@
+"""`relocator pkg`: every image into one OCI-layout tarball, each blob once."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from relocator.commands.common import open_client
+from relocator.config import Settings
+from relocator.events import Report, Reporter
+from relocator.inputs import ImageInput
+from relocator.lockfile import render_lock
+from relocator.oci.layout import IndexEntry
+from relocator.plan import Plan, build_plan
+from relocator.scheduler import Scheduler
+from relocator.stores.files import write_atomic
+from relocator.stores.registry import RegistryStore
+from relocator.stores.spool import Spool
+from relocator.stores.tarball import TarballWriter
+
+__all__ = ["PkgOptions", "pkg"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PkgOptions:
+    """Where the tarball goes and what to write besides."""
+
+    output: str
+    spool_dir: Path | None = None
+    lock_output: Path | None = None
+    include_non_distributable: bool = False
+
+
+def _spool_dir(options: PkgOptions) -> Path:
+    if options.spool_dir is not None:
+        return options.spool_dir
+    if options.output == "-":
+        return Path(tempfile.gettempdir()) / "relocator-spool"
+    out = Path(options.output)
+    return out.parent / f".{out.name}.spool"
+
+
+async def pkg(settings: Settings, inputs: list[ImageInput], options: PkgOptions,
+              reporter: Reporter) -> tuple[Plan, Report]:
+    """Plan, download into the tar writer, and rename the tar into place only if every image made it."""
+    path = None if options.output == "-" else Path(options.output)
+    writer = TarballWriter(path, Spool(_spool_dir(options), settings.limits.bytes_in_flight))
+    async with open_client(settings) as client:
+        store = RegistryStore(client)
+        plan = await build_plan(store, inputs, lambda ref: ref,
+                                include_non_distributable=options.include_non_distributable)
+        entries: dict[str, IndexEntry] = {}
+        for t in plan.targets:
+            name = str(t.input.ref)
+            entries.setdefault(name, IndexEntry(plan.manifests[t.root].descriptor, name))
+        writer.set_index(list(entries.values()))
+        await writer.open()
+        report = Report(failed=dict(plan.failed))
+        try:
+            report = await Scheduler(store, writer, settings.limits, reporter).run(plan)
+        finally:
+            reporter.close()
+            # A backup is all or nothing: with any image missing the partial file stays for a resume.
+            await writer.close(success=not report.failed)
+    if options.lock_output is not None and not report.failed:
+        pairs = [(t.input.text, str(t.source.with_tag(None))) for t in plan.targets]
+        write_atomic(options.lock_output, render_lock(pairs))
+    return plan, report

@@ -1,0 +1,66 @@
+"""`relocator unpkg`: a tarball or OCI layout directory into a registry, same digests."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from relocator.commands.common import open_client
+from relocator.commands.relocate import RelocateOptions, destination_mapper
+from relocator.config import Settings
+from relocator.errors import BadReference, InputError
+from relocator.events import Report, Reporter
+from relocator.inputs import ImageInput
+from relocator.lockfile import render_lock
+from relocator.oci import Reference
+from relocator.plan import Plan, build_plan
+from relocator.scheduler import Scheduler
+from relocator.stores.files import write_atomic
+from relocator.stores.layout_source import LayoutSource, open_layout
+from relocator.stores.registry import RegistryStore
+
+__all__ = ["UnpkgOptions", "layout_inputs", "unpkg"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnpkgOptions:
+    """Where the images go and what to write besides."""
+
+    input: Path
+    repository: str | None = None
+    prefix: str | None = None
+    lock_output: Path | None = None
+
+
+def layout_inputs(source: LayoutSource) -> list[ImageInput]:
+    """One input per index.json entry: its reference name, pinned to the entry's digest."""
+    inputs: list[ImageInput] = []
+    for entry in source.entries:
+        digest = entry.descriptor.digest
+        if entry.ref_name is None:
+            raise InputError(f"{source.where}: index.json entry {digest} has no reference name")
+        try:
+            ref = Reference.parse(entry.ref_name)
+        except BadReference as exc:
+            raise InputError(f"{source.where}: {exc}") from None
+        inputs.append(ImageInput(entry.ref_name, ref.with_digest(digest), source.where))
+    return inputs
+
+
+async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter) -> tuple[Plan, Report]:
+    """Push every image of the layout; manifests after their children, tags last."""
+    mapper = destination_mapper(RelocateOptions(repository=options.repository, prefix=options.prefix))
+    source = await asyncio.to_thread(open_layout, options.input)
+    inputs = layout_inputs(source)
+    async with open_client(settings) as client:
+        sink = RegistryStore(client, chunk_size=settings.limits.chunk_size)
+        plan = await build_plan(source, inputs, mapper, include_non_distributable=True)
+        try:
+            report = await Scheduler(source, sink, settings.limits, reporter).run(plan)
+        finally:
+            reporter.close()
+    if options.lock_output is not None and not report.failed:
+        pairs = [(t.input.text, str(report.done[t.input.text])) for t in plan.targets]
+        write_atomic(options.lock_output, render_lock(pairs))
+    return plan, report

@@ -1,0 +1,85 @@
+"""`relocator verify FILE.tar`: every blob's digest and size, every manifest's children, index.json."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from relocator.errors import RelocatorError
+from relocator.oci import Descriptor, Digest, Manifest, Repository
+from relocator.stores.layout_source import LayoutSource, open_layout
+
+__all__ = ["VerifyResult", "verify"]
+
+
+@dataclass(slots=True)
+class VerifyResult:
+    """Problems found, one line each, and what was checked."""
+
+    problems: list[str] = field(default_factory=list)
+    blobs: int = 0
+    manifests: int = 0
+    references: int = 0
+
+
+async def verify(path: Path) -> VerifyResult:
+    """Check the layout; a problem is a line, never an exception."""
+    result = VerifyResult()
+    try:
+        source = await asyncio.to_thread(open_layout, path)
+    except RelocatorError as exc:
+        result.problems.append(str(exc))
+        return result
+    result.references = len(source.entries)
+    bad = await _check_blobs(source, result)
+    seen: set[Digest] = set()
+    for entry in source.entries:
+        await _check_manifest(source, entry.descriptor, seen, bad, result)
+    return result
+
+
+async def _check_blobs(source: LayoutSource, result: VerifyResult) -> set[Digest]:
+    bad: set[Digest] = set()
+    repo = Repository("layout", "verify")
+    for digest in sorted(source.digests):
+        size = source.member(digest).size
+        try:
+            async with source.open_blob(repo, Descriptor("", digest, size)) as chunks:
+                async for _ in chunks:
+                    pass
+            result.blobs += 1
+        except RelocatorError as exc:
+            bad.add(digest)
+            result.problems.append(f"{source.where}: {digest.blob_path}: {exc}")
+    return bad
+
+
+async def _check_manifest(source: LayoutSource, desc: Descriptor, seen: set[Digest],
+                          bad: set[Digest], result: VerifyResult) -> None:
+    if desc.digest in seen:
+        return
+    seen.add(desc.digest)
+    where = f"{source.where}: manifest {desc.digest}"
+    if desc.digest not in source.digests:
+        result.problems.append(f"{where}: missing")
+        return
+    if desc.digest in bad:
+        return
+    try:
+        source.member(desc.digest, desc.size)
+        manifest = Manifest.parse(await source.read_small(desc.digest), desc.media_type or None, where)
+    except RelocatorError as exc:
+        result.problems.append(str(exc) if str(exc).startswith(source.where) else f"{where}: {exc}")
+        return
+    result.manifests += 1
+    for child in manifest.children:
+        if manifest.is_index:
+            await _check_manifest(source, child, seen, bad, result)
+        elif child.urls:
+            continue  # non-distributable layers may be left out on purpose
+        elif child.digest not in source.digests:
+            result.problems.append(f"{where}: child {child.digest} is missing")
+        elif source.member(child.digest).size != child.size:
+            result.problems.append(f"{where}: child {child.digest} has {source.member(child.digest).size} "
+                                   f"bytes, the manifest says {child.size}")

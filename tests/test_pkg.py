@@ -1,0 +1,274 @@
+"""pkg, unpkg and verify against real registries, checked with skopeo, umoci and tar."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.images import (
+    Image,
+    random_image,
+    random_index,
+    seed,
+    sha256,
+    skopeo,
+    skopeo_raw_manifest,
+    valid_image,
+)
+from tests.registries import Registry, start_registry
+
+ENV = {**os.environ, "DOCKER_CONFIG": "/nonexistent"}
+
+
+def cli(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "relocator", *args], capture_output=True, text=True,
+                          timeout=300, env=ENV, **kw)  # type: ignore[call-overload]
+
+
+def _corpus(reg: Registry, seed_value: int) -> dict[str, Image]:
+    """Single images (OCI and Docker), an index, a nested index, an artifact."""
+    rng = random.Random(seed_value)
+    inner = random_index([valid_image(rng, (300,)), valid_image(rng, (400,))])
+    images = {
+        "pkg/oci:v1": valid_image(rng, (5000, 7000)),
+        "pkg/docker:v1": valid_image(rng, (6000,), docker=True),
+        "pkg/multi:v1": random_index([valid_image(rng, (2000,)), valid_image(rng, (3000,))]),
+        "pkg/nested:v1": random_index([inner, valid_image(rng, (500,))]),
+        "pkg/artifact:sig": random_image(rng, (100,), config_media_type="application/vnd.example+json"),
+    }
+    for name, image in images.items():
+        repo, tag = name.split(":")
+        seed(reg, repo, tag, image)
+    return {f"{reg.host}/{name}": image for name, image in images.items()}
+
+
+def test_pkg_unpkg_round_trip_and_interop(registry: Registry, fresh_registry: Registry,
+                                          tmp_path: Path) -> None:
+    refs = _corpus(registry, 40)
+    out, lock = tmp_path / "images.tar", tmp_path / "pkg.lock"
+    proc = cli("pkg", *[a for r in refs for a in ("-i", r)], "-o", str(out), "--lock-output", str(lock))
+    assert proc.returncode == 0, proc.stderr
+    assert not Path(str(out) + ".partial").exists()
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+        index = json.load(tar.extractfile("index.json"))  # type: ignore[arg-type]
+    assert names[0] == "oci-layout" and names[-1] == "index.json"
+    assert len(names) == len(set(names))  # each blob once
+    by_name = {m["annotations"]["org.opencontainers.image.ref.name"]: m for m in index["manifests"]}
+    assert set(by_name) == set(refs)
+    for ref, image in refs.items():
+        assert by_name[ref]["digest"] == image.digest and by_name[ref]["mediaType"] == image.media_type
+    oci = f"{registry.host}/pkg/oci"
+    assert f"newImage: {oci}@{refs[f'{oci}:v1'].digest}" in lock.read_text()
+
+    # skopeo 1.9.3 finds OCI-typed descriptors only; for those it reads and copies the original bytes.
+    for ref, image in refs.items():
+        if "docker" in image.media_type:
+            continue
+        raw = subprocess.run(["skopeo", "inspect", "--raw", f"oci-archive:{out}:{ref}"], capture_output=True,
+                             check=True).stdout
+        assert sha256(raw) == image.digest
+    oci_ref = f"{registry.host}/pkg/multi:v1"
+    skopeo("copy", "-q", "--all", "--dest-tls-verify=false", f"oci-archive:{out}:{oci_ref}",
+           f"docker://{fresh_registry.host}/via-skopeo/multi:v1")
+    assert sha256(skopeo_raw_manifest(fresh_registry, "via-skopeo/multi:v1")) == refs[oci_ref].digest
+
+    unlock = tmp_path / "unpkg.lock"
+    proc = cli("unpkg", "-i", str(out), "--prefix", f"{fresh_registry.host}/restored", "--lock-output",
+               str(unlock), "--json")
+    assert proc.returncode == 0, proc.stderr
+    for ref, image in refs.items():
+        path_tag = ref.split("/", 1)[1]
+        assert sha256(skopeo_raw_manifest(fresh_registry, f"restored/{path_tag}")) == image.digest
+    assert unlock.read_text().count("preresolved: true") == len(refs)
+    one = cli("unpkg", "-i", str(out), "--repository", f"{fresh_registry.host}/bundle")
+    assert one.returncode == 0, one.stderr
+    digest = refs[f"{registry.host}/pkg/nested:v1"].digest
+    assert sha256(skopeo_raw_manifest(fresh_registry, f"bundle@{digest}")) == digest
+
+    layout = tmp_path / "layout"
+    layout.mkdir()
+    with tarfile.open(out) as tar:
+        tar.extractall(layout, filter="data")
+    listed = subprocess.run(["umoci", "ls", "--layout", str(layout)], capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert sorted(listed) == sorted(refs)
+    ok = cli("verify", str(out))
+    assert ok.returncode == 0 and "ok: 5 references" in ok.stdout, ok.stdout + ok.stderr
+
+
+def test_pkg_to_stdout_pipes_into_tar(registry: Registry, tmp_path: Path) -> None:
+    refs = _corpus(registry, 41)
+    with subprocess.Popen([sys.executable, "-m", "relocator", "pkg", "-i", next(iter(refs)), "-o", "-"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV) as pkg:
+        listing = subprocess.run(["tar", "t"], stdin=pkg.stdout, capture_output=True, text=True, timeout=60)
+        assert pkg.wait(60) == 0
+        assert pkg.stderr is not None and "1 done, 0 failed" in pkg.stderr.read().decode()
+    names = listing.stdout.split()
+    assert listing.returncode == 0 and names[0] == "oci-layout" and names[-1] == "index.json"
+
+
+def test_verify_catches_flipped_byte_and_missing_blob(registry: Registry, tmp_path: Path) -> None:
+    refs = _corpus(registry, 42)
+    ref = f"{registry.host}/pkg/oci:v1"
+    out = tmp_path / "one.tar"
+    assert cli("pkg", "-i", ref, "-o", str(out)).returncode == 0
+    layer = list(refs[ref].blobs)[-1]
+    with tarfile.open(out) as tar:
+        member = tar.getmember(f"blobs/sha256/{layer.split(':')[1]}")
+    flipped = tmp_path / "flipped.tar"
+    data = bytearray(out.read_bytes())
+    data[member.offset_data + 10] ^= 0xFF
+    flipped.write_bytes(bytes(data))
+    bad = cli("verify", str(flipped))
+    assert bad.returncode == 1 and layer in bad.stdout and "hashes to" in bad.stdout
+    missing = tmp_path / "missing.tar"
+    with tarfile.open(out) as src, tarfile.open(missing, "w") as dst:
+        for m in src.getmembers():
+            if m.name != member.name:
+                dst.addfile(m, src.extractfile(m))
+    gone = cli("verify", str(missing))
+    assert gone.returncode == 1 and f"child {layer} is missing" in gone.stdout
+
+
+def _tar_with(path: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> Path:
+    with tarfile.open(path, "w") as tar:
+        layout = tarfile.TarInfo("oci-layout")
+        layout.size = 30
+        tar.addfile(layout, io.BytesIO(b'{"imageLayoutVersion":"1.0.0"}'))
+        for info, data in members:
+            info.size = len(data) if info.isreg() else 0
+            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
+        index = b'{"schemaVersion":2,"manifests":[]}'
+        info = tarfile.TarInfo("index.json")
+        info.size = len(index)
+        tar.addfile(info, io.BytesIO(index))
+    return path
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("symlink", "symbolic link"), ("hardlink", "hard link"), ("device", "device"),
+    ("absolute", "points outside the layout"), ("dotdot", "points outside the layout"),
+    ("outside", "not part of an OCI image layout"), ("duplicate", "appears twice with different content"),
+])
+def test_unsafe_members_refused(kind: str, message: str, tmp_path: Path) -> None:
+    blob = b"some blob"
+    name = f"blobs/sha256/{sha256(blob).split(':')[1]}"
+    info = tarfile.TarInfo(name)
+    members: list[tuple[tarfile.TarInfo, bytes]] = []
+    if kind == "symlink":
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        members = [(info, b"")]
+    elif kind == "hardlink":
+        info.type, info.linkname = tarfile.LNKTYPE, "oci-layout"
+        members = [(info, b"")]
+    elif kind == "device":
+        info.type = tarfile.CHRTYPE
+        members = [(info, b"")]
+    elif kind == "absolute":
+        members = [(tarfile.TarInfo("/" + name), blob)]
+    elif kind == "dotdot":
+        members = [(tarfile.TarInfo("blobs/../../evil"), blob)]
+    elif kind == "outside":
+        members = [(tarfile.TarInfo("etc/cron.d/evil"), blob)]
+    elif kind == "duplicate":
+        members = [(tarfile.TarInfo(name), blob), (tarfile.TarInfo(name), b"other blob")]
+    path = _tar_with(tmp_path / f"{kind}.tar", members)
+    for args in (["verify", str(path)], ["unpkg", "-i", str(path), "--repository", "127.0.0.1:1/x"]):
+        proc = cli(*args)
+        assert proc.returncode in (1, 2), proc
+        assert message in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert not (tmp_path / "etc").exists() and not Path("/evil").exists()
+
+
+def test_size_mismatch_with_descriptor_refused(registry: Registry, tmp_path: Path) -> None:
+    refs = _corpus(registry, 43)
+    ref = f"{registry.host}/pkg/oci:v1"
+    out = tmp_path / "one.tar"
+    assert cli("pkg", "-i", ref, "-o", str(out)).returncode == 0
+    image = refs[ref]
+    doc = json.loads(image.raw)
+    doc["layers"][0]["size"] += 1  # the manifest now lies about a member's size
+    raw = json.dumps(doc).encode()
+    lying = tmp_path / "lying.tar"
+    with tarfile.open(out) as src, tarfile.open(lying, "w") as dst:
+        for m in src.getmembers():
+            data = src.extractfile(m).read()  # type: ignore[union-attr]
+            if m.name == "index.json":
+                index = json.loads(data)
+                index["manifests"][0].update(digest=sha256(raw), size=len(raw))
+                data = json.dumps(index).encode()
+                extra = tarfile.TarInfo(f"blobs/sha256/{sha256(raw).split(':')[1]}")
+                extra.size = len(raw)
+                dst.addfile(extra, io.BytesIO(raw))
+            m.size = len(data)
+            dst.addfile(m, io.BytesIO(data))
+    proc = cli("verify", str(lying))
+    assert proc.returncode == 1 and "bytes, the manifest says" in proc.stdout
+
+
+def test_killed_pkg_resumes_to_identical_bytes(tmp_path: Path) -> None:
+    src = start_registry(tmp_path / "src")
+    try:
+        rng = random.Random(44)
+        refs = []
+        for i in range(6):
+            seed(src, f"big/app{i}", "v1", valid_image(rng, (6 * 1024 * 1024, 3 * 1024 * 1024)))
+            refs.append(f"{src.host}/big/app{i}:v1")
+        args = [a for r in refs for a in ("-i", r)] + ["--concurrency", "1"]
+        whole = tmp_path / "whole.tar"
+        assert cli("pkg", *args, "-o", str(whole)).returncode == 0
+        total = whole.stat().st_size
+        mark = len(src.log())
+
+        out = tmp_path / "resumed.tar"
+        partial = Path(str(out) + ".partial")
+        proc = subprocess.Popen([sys.executable, "-m", "relocator", "pkg", *args, "-o", str(out)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if partial.exists() and partial.stat().st_size >= total // 2:
+                proc.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.002)
+        proc.wait(30)
+        assert proc.returncode == -signal.SIGKILL, "pkg finished before it could be killed"
+        assert partial.exists() and not out.exists()
+        mark = len(src.log())
+        done = cli("pkg", *args, "-o", str(out), "--json")
+        assert done.returncode == 0, done.stderr
+        assert out.read_bytes() == whole.read_bytes()
+        assert not partial.exists()
+        # The resumed run kept the verified blobs and fetched only the rest, each once.
+        report = json.loads(done.stdout)
+        blobs = report["blobs"]
+        assert blobs["skipped"] >= 1 and blobs["transferred"] + blobs["skipped"] == 18
+        gets = [ln for ln in src.log()[mark:].splitlines() if '"GET /v2/big/' in ln and "/blobs/" in ln]
+        assert len(gets) == blobs["transferred"]
+        assert report["bytes_transferred"] <= total - total // 2 + 6 * 1024 * 1024
+    finally:
+        src.stop()
+
+
+def test_unpkg_from_skopeo_layout_and_oci_archive(registry: Registry, fresh_registry: Registry,
+                                                  tmp_path: Path) -> None:
+    refs = _corpus(registry, 45)
+    ref = f"{registry.host}/pkg/multi:v1"
+    layout, archive = tmp_path / "layout", tmp_path / "archive.tar"
+    skopeo("copy", "-q", "--all", "--src-tls-verify=false", f"docker://{ref}", f"oci:{layout}:multi")
+    skopeo("copy", "-q", "--src-tls-verify=false", f"docker://{registry.host}/pkg/oci:v1",
+           f"oci-archive:{archive}:single")
+    for source, image in ((layout, refs[ref]), (archive, refs[f"{registry.host}/pkg/oci:v1"])):
+        proc = cli("unpkg", "-i", str(source), "--repository", f"{fresh_registry.host}/from-skopeo")
+        assert proc.returncode == 0, proc.stderr
+        assert sha256(skopeo_raw_manifest(fresh_registry, f"from-skopeo@{image.digest}")) == image.digest

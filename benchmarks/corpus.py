@@ -35,7 +35,8 @@ DOCKER = ("application/vnd.docker.distribution.manifest.v2+json",
 
 def gzip_layer(rng: random.Random, size: int) -> bytes:
     """A gzip member of ``size`` random bytes, stored uncompressed (level 0)."""
-    return gzip.compress(rng.randbytes(size), compresslevel=0, mtime=0)
+    data = b"".join(rng.randbytes(min(64 << 20, size - i)) for i in range(0, size, 64 << 20))
+    return gzip.compress(data, compresslevel=0, mtime=0)
 
 
 @dataclass
@@ -72,7 +73,8 @@ def build(total: int, refs: int, repos: int, seed: int = 7) -> Corpus:
 
     def image(kinds: tuple[str, ...], base: list[bytes], arch: str) -> tuple[str, bytes]:
         layers = [*base, gzip_layer(rng, max(1024, int(per_image_platform * rng.uniform(0.5, 1.5))))]
-        config = json.dumps({"architecture": arch, "os": "linux", "created": str(rng.random()),
+        config = json.dumps({"architecture": arch, "os": "linux", "created": "2026-01-01T00:00:00Z",
+                             "config": {"Labels": {"build": str(rng.random())}},
                              "rootfs": {"type": "layers", "diff_ids": [
                                  "sha256:" + hashlib.sha256(x).hexdigest() for x in layers]}}).encode()
         doc = {"schemaVersion": 2, "mediaType": kinds[0],

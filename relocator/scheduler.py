@@ -78,7 +78,8 @@ class Scheduler:
         run = _Run(plan, Report(failed=dict(plan.failed)))
         wanted = plan.placements()
         order = transfer_order(wanted)
-        self.reporter.plan_ready(plan, sum(wanted[k].descriptor.size for k in order), len(order))
+        unique = {k[1]: wanted[k].descriptor.size for k in order}
+        self.reporter.plan_ready(plan, sum(unique.values()), len(order))
         for repo, digest in order:
             run.primary.setdefault(digest, repo)
         for key in order:

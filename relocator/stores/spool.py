@@ -18,6 +18,7 @@ class Spool:
         self.directory = directory
         self.limit = limit
         self.used = 0
+        self._made = False
         self._cond = asyncio.Condition()
 
     async def reserve(self, size: int) -> None:
@@ -25,6 +26,14 @@ class Spool:
         async with self._cond:
             await self._cond.wait_for(lambda: self.used == 0 or self.used + size <= self.limit)
             self.used += size
+
+    def remove(self) -> None:
+        """Remove the spool directory if this run made it and it is empty."""
+        if self._made:
+            try:
+                self.directory.rmdir()
+            except OSError:
+                pass
 
     async def release(self, size: int) -> None:
         """Give ``size`` bytes of room back."""
@@ -34,7 +43,9 @@ class Spool:
 
     async def fill(self, chunks: AsyncIterator[bytes]) -> Path:
         """Write ``chunks`` to a new spool file and return its path."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if not self._made:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._made = True
         fd, name = tempfile.mkstemp(prefix="relocator-spool-", dir=self.directory)
         try:
             with os.fdopen(fd, "wb", buffering=0) as f:

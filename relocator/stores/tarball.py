@@ -1,8 +1,9 @@
 """TarballWriter: the one task that owns the output tar; ``.partial``, resume, then rename.
 
 Layout of the file: ``oci-layout``, then every blob once in the order downloads finish, then the
-manifests sorted by digest, then ``index.json``. With one download at a time the order is the
-plan's, so a resumed run produces the same bytes as an uninterrupted one.
+manifests sorted by digest, then ``index.json``. A download that finds the writer idle streams
+straight into the file (cut back on failure); the others spool and queue. With one download at a
+time the order is the plan's, so a resumed run produces the same bytes as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from relocator.stores.spool import Spool
 __all__ = ["TarballWriter", "tar_header"]
 
 BLOCK = 512
+_BATCH = 4 << 20
 
 
 def tar_header(name: str, size: int) -> bytes:
@@ -62,6 +64,7 @@ class TarballWriter:
         self._queue: asyncio.Queue[_Entry | None] = asyncio.Queue()
         self._out: BinaryIO | None = None
         self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # held by whoever appends to the file
 
     async def open(self) -> None:
         """Open the output, keeping the verified members of an earlier partial file."""
@@ -97,10 +100,18 @@ class TarballWriter:
         return ref.digest is not None and ref.digest in self._manifests
 
     async def write_blob(self, repo: Repository, desc: Descriptor, opener: Opener) -> None:
-        """Spool the verified download, then queue it: the download never waits on the writer."""
+        """Stream into the tar if the writer is idle; else spool, then queue: never wait on it."""
         if desc.digest in self._present:
             return
         self._present.add(desc.digest)
+        if self.partial is not None and not self._lock.locked() and self._queue.empty():
+            async with self._lock:
+                try:
+                    await self._write_direct(desc, opener)
+                except BaseException:
+                    self._present.discard(desc.digest)
+                    raise
+            return
         try:
             await self.spool.reserve(desc.size)
             try:
@@ -133,10 +144,11 @@ class TarballWriter:
             self._out.write(b"\0" * BLOCK * 2)
             self._out.flush()
             if self.partial is not None and self.path is not None:
-                os.fsync(self._out.fileno())
+                await asyncio.to_thread(os.fsync, self._out.fileno())
                 self._out.close()
                 os.replace(self.partial, self.path)
         finally:
+            self.spool.remove()
             if self.partial is not None and not self._out.closed:
                 self._out.close()
 
@@ -144,17 +156,38 @@ class TarballWriter:
         assert self._out is not None
         self._out.write(tar_header(name, len(data)) + data + _padding(len(data)))
 
+    async def _write_direct(self, desc: Descriptor, opener: Opener) -> None:
+        """Stream a download straight into the file; on any failure cut the file back."""
+        out = self._out
+        assert out is not None
+        start = out.tell()
+        try:
+            out.write(tar_header(desc.digest.blob_path, desc.size))
+            batch = bytearray()
+            async for chunk in opener(0):
+                batch += chunk
+                if len(batch) >= _BATCH:
+                    # A write can block on dirty-page throttling: keep it off the event loop.
+                    await asyncio.to_thread(out.write, bytes(batch))
+                    batch.clear()
+            out.write(bytes(batch) + _padding(desc.size))
+        except BaseException:
+            out.seek(start)
+            out.truncate(start)
+            raise
+
     async def _writer(self) -> None:
         assert self._out is not None
         while (entry := await self._queue.get()) is not None:
             try:
-                if entry.data is not None:
-                    self._write_member(entry.name, entry.data)
-                elif entry.spooled is not None:
-                    await asyncio.to_thread(self._copy_spooled, entry)
+                async with self._lock:
+                    if entry.data is not None:
+                        self._write_member(entry.name, entry.data)
+                    elif entry.spooled is not None:
+                        await asyncio.to_thread(self._copy_spooled, entry)
             finally:
                 if entry.spooled is not None:
-                    entry.spooled.unlink(missing_ok=True)
+                    await asyncio.to_thread(entry.spooled.unlink, missing_ok=True)
                     await self.spool.release(entry.size)
 
     def _copy_spooled(self, entry: _Entry) -> None:

@@ -58,8 +58,8 @@ class PlainReporter(QuietReporter):
 
     def plan_ready(self, plan: Plan, blob_bytes: int, blobs: int) -> None:
         """Say what the run will do."""
-        sys.stderr.write(f"planned {len(plan.targets)} images, {blobs} blob placements "
-                         f"({blob_bytes / 1e6:.1f} MB at most)\n")
+        sys.stderr.write(f"planned {len(plan.targets)} images, {blobs} blob placements, "
+                         f"{blob_bytes / 1e6:.1f} MB of unique blobs\n")
 
     def image_done(self, target: Target, error: str | None) -> None:
         """Print the image's result."""
@@ -95,6 +95,7 @@ class RichReporter(QuietReporter):
         self._bytes: TaskID | None = None
         self._blobs: TaskID | None = None
         self._images: TaskID | None = None
+        self._counted: set[object] = set()
 
     def plan_ready(self, plan: Plan, blob_bytes: int, blobs: int) -> None:
         """Start the bars."""
@@ -109,11 +110,12 @@ class RichReporter(QuietReporter):
             self.progress.advance(self._bytes, n)
 
     def blob_done(self, desc: Descriptor, outcome: Outcome) -> None:
-        """Advance the blob bar; skipped and mounted bytes count as done."""
+        """Advance the blob bar; a digest's bytes count once, streamed or already there."""
         if self._blobs is not None and self._bytes is not None:
             self.progress.advance(self._blobs)
-            if outcome is not Outcome.TRANSFERRED:
+            if desc.digest not in self._counted and outcome is not Outcome.TRANSFERRED:
                 self.progress.advance(self._bytes, desc.size)
+            self._counted.add(desc.digest)
 
     def image_done(self, target: Target, error: str | None) -> None:
         """Advance the image bar; print failures above the bars."""

@@ -9,6 +9,15 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 
+async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on 127.0.0.1 with an ephemeral port."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
 @dataclass
 class FaultServer:
     """Serves one blob and a few endpoints, misbehaving as configured; counts requests."""
@@ -38,11 +47,7 @@ class FaultServer:
         app.router.add_get("/v2/{repo:.+}/blobs/{digest}", self.get_blob)
         app.router.add_route("*", "/v2/{repo:.+}/manifests/{ref}", self.manifest)
         app.router.add_get("/v2/{repo:.+}/tags/list", self.tag_list)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.runner, self.port = await serve(app)
         return self
 
     async def stop(self) -> None:

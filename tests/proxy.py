@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 
+from tests.faults import serve
 from tests.registries import Registry
 
 _HOP = {"host", "content-length", "transfer-encoding", "connection"}
@@ -33,11 +34,7 @@ class FaultProxy:
         self.session = aiohttp.ClientSession(auto_decompress=False)
         app = web.Application(client_max_size=0)
         app.router.add_route("*", "/{tail:.*}", self.forward)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.runner, self.port = await serve(app)
         return self
 
     async def stop(self) -> None:

@@ -21,7 +21,7 @@ from relocator.stores.base import BlobSink
 from relocator.stores.files import write_atomic
 from relocator.stores.registry import RegistryStore
 
-__all__ = ["RelocateOptions", "destination_mapper", "gc_tag", "relocate"]
+__all__ = ["RelocateOptions", "destination_mapper", "gc_tag", "relocate", "write_lock_if_complete"]
 
 _TAG_MAX = 128
 
@@ -94,10 +94,15 @@ async def relocate(
                                      fail_fast=options.fail_fast).run(plan)
         finally:
             reporter.close()
-    if options.lock_output is not None and not report.failed:
-        pairs = [(t.input.text, str(report.done[t.input.text])) for t in plan.targets]
-        write_atomic(options.lock_output, render_lock(pairs))
+    write_lock_if_complete(options.lock_output, plan, report)
     return plan, report
+
+
+def write_lock_if_complete(path: Path | None, plan: Plan, report: Report) -> None:
+    """The kbld lock of where every image went, written atomically and only if none failed."""
+    if path is not None and not report.failed:
+        pairs = [(t.input.text, str(report.done[t.input.text])) for t in plan.targets]
+        write_atomic(path, render_lock(pairs))
 
 
 async def describe_plan(settings: Settings, plan: Plan) -> dict[str, Any]:

@@ -7,16 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from relocator.commands.common import open_client
-from relocator.commands.relocate import RelocateOptions, destination_mapper
+from relocator.commands.relocate import RelocateOptions, destination_mapper, write_lock_if_complete
 from relocator.config import Settings
 from relocator.errors import BadReference, InputError
 from relocator.events import Report, Reporter
 from relocator.inputs import ImageInput
-from relocator.lockfile import render_lock
 from relocator.oci import Reference
 from relocator.plan import Plan, build_plan
 from relocator.scheduler import Scheduler
-from relocator.stores.files import write_atomic
 from relocator.stores.layout_source import LayoutSource, open_layout
 from relocator.stores.registry import RegistryStore
 
@@ -60,7 +58,5 @@ async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter) -
             report = await Scheduler(source, sink, settings.limits, reporter).run(plan)
         finally:
             reporter.close()
-    if options.lock_output is not None and not report.failed:
-        pairs = [(t.input.text, str(report.done[t.input.text])) for t in plan.targets]
-        write_atomic(options.lock_output, render_lock(pairs))
+    write_lock_if_complete(options.lock_output, plan, report)
     return plan, report

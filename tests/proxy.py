@@ -20,6 +20,7 @@ class FaultProxy:
 
     upstream: Registry
     refuse_mounts: bool = False
+    chunk_min: int | None = None  # advertise OCI-Chunk-Min-Length on new upload sessions
     canned: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # path -> (type, body)
     hits: Counter[str] = field(default_factory=Counter)
     runner: web.AppRunner | None = None
@@ -63,6 +64,8 @@ class FaultProxy:
             out = {k: v for k, v in up.headers.items() if k.lower() not in _HOP}
             if "Location" in out:
                 out["Location"] = out["Location"].replace(self.upstream.host, self.host)
+            if self.chunk_min is not None and request.method == "POST" and up.status == 202:
+                out["OCI-Chunk-Min-Length"] = str(self.chunk_min)
             resp = web.StreamResponse(status=up.status, headers=out)
             if up.headers.get("Content-Length"):
                 resp.content_length = int(up.headers["Content-Length"])

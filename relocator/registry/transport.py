@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import ipaddress
 import json
 import logging
@@ -37,6 +38,7 @@ Body = bytes | Callable[[], AsyncIterator[bytes]] | None
 
 _KEEP_QUERY = {"digest", "mount", "from", "n", "last", "service", "scope"}
 _MAX_ERROR_BODY = 64 * 1024
+_LARGE_BODY = 1 << 20
 _HUB_API = "registry-1.docker.io"
 
 
@@ -178,7 +180,11 @@ class Transport:
                 req_headers["Authorization"] = auth
             try:
                 with translate_errors(method, url, host):
-                    data = body() if callable(body) else body
+                    data: AsyncIterator[bytes] | bytes | io.BytesIO | None = (
+                        body() if callable(body) else body
+                    )
+                    if isinstance(data, bytes) and len(data) > _LARGE_BODY:
+                        data = io.BytesIO(data)  # aiohttp writes large bytes in one blocking call
                     resp = await self.session.request(
                         method, url, headers=req_headers, data=data, allow_redirects=True
                     )

@@ -14,7 +14,9 @@ from relocator.oci import Descriptor, Digest, Reference, Repository
 from relocator.registry import RegistryClient
 from tests.conftest import settings_for
 from tests.faults import FaultServer
-from tests.registry.test_client import collect
+from tests.images import sha256
+from tests.registries import Registry
+from tests.registry.test_client import collect, opener_for
 
 MakeClient = Callable[..., RegistryClient]
 
@@ -66,3 +68,19 @@ async def test_tags_follow_link_pagination(faults: FaultServer, make_client: Mak
     got = await client.list_tags(Repository(faults.host, "f/tags"), page_size=5)
     assert got == faults.tags
     assert faults.hits["tags"] == 5
+
+
+async def test_chunk_min_length_switches_to_chunks(fresh_registry: Registry, make_client: MakeClient) -> None:
+    from tests.proxy import FaultProxy
+
+    data = random.Random(2).randbytes(5 * 1024 * 1024 + 3)
+    desc = Descriptor("application/octet-stream", Digest.parse(sha256(data)), len(data))
+    proxy = await FaultProxy(fresh_registry, chunk_min=2 * 1024 * 1024).start()
+    try:
+        client = make_client()
+        await client.push_blob(Repository(proxy.host, "f/chunkmin"), desc, opener_for(data))
+    finally:
+        await proxy.stop()
+    # No chunk size was asked for; the registry's minimum of 2 MiB gives three PATCHes.
+    assert fresh_registry.requests("PATCH", "f/chunkmin/blobs/uploads/.*") == 3
+    assert await collect(client, Repository(fresh_registry.host, "f/chunkmin"), desc) == data

@@ -163,14 +163,17 @@ class TarballWriter:
         start = out.tell()
         try:
             out.write(tar_header(desc.digest.blob_path, desc.size))
-            batch = bytearray()
+            pieces: list[bytes] = []
+            pending = 0
             async for chunk in opener(0):
-                batch += chunk
-                if len(batch) >= _BATCH:
+                pieces.append(chunk)
+                pending += len(chunk)
+                if pending >= _BATCH:
                     # A write can block on dirty-page throttling: keep it off the event loop.
-                    await asyncio.to_thread(out.write, bytes(batch))
-                    batch.clear()
-            out.write(bytes(batch) + _padding(desc.size))
+                    # writelines hands each chunk to the file as is: no joining copy.
+                    await asyncio.to_thread(out.writelines, pieces)
+                    pieces, pending = [], 0
+            out.writelines([*pieces, _padding(desc.size)])
         except BaseException:
             out.seek(start)
             out.truncate(start)

@@ -228,6 +228,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         print_error("interrupted")
         sys.exit(130)
+    except Exception as exc:
+        if args.debug:
+            raise
+        print_error(f"internal error: {exc!r} (run with --debug for the traceback)")
+        sys.exit(EXIT_FAILED)
     sys.exit(EXIT_OK)
 
 

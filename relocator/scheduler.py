@@ -112,9 +112,10 @@ class Scheduler:
         except asyncio.CancelledError:
             run.report.failed[target.input.text] = "cancelled: another image failed (--fail-fast)"
             raise
-        except RelocatorError as exc:
-            run.report.failed[target.input.text] = str(exc)
-            self.reporter.image_done(target, str(exc))
+        except Exception as exc:  # a bug must fail the image, not vanish in gather
+            why = str(exc) if isinstance(exc, RelocatorError) else f"internal error: {exc!r}"
+            run.report.failed[target.input.text] = why
+            self.reporter.image_done(target, why)
             raise
         run.report.done[target.input.text] = target.destination.with_tag(None)
         self.reporter.image_done(target, None)

@@ -14,6 +14,7 @@ import pytest
 from relocator.commands.relocate import RelocateOptions, relocate
 from relocator.events import Outcome
 from relocator.inputs import collect_inputs
+from relocator.oci import Repository
 from relocator.ui.render import QuietReporter
 from tests.conftest import settings_for
 from tests.images import random_image, random_index, seed, sha256, skopeo, skopeo_raw_manifest
@@ -286,3 +287,28 @@ async def test_source_on_destination_host_is_mounted(fresh_registry: Registry) -
                                RelocateOptions(prefix=f"{fresh_registry.host}/copy"), QuietReporter())
     assert report.failed == {} and report.blobs[Outcome.MOUNTED] == 2 and report.bytes_moved == 0
     assert sha256(skopeo_raw_manifest(fresh_registry, "copy/origin/app:v1")) == image.digest
+
+
+async def test_a_bug_in_a_sink_fails_the_image_instead_of_vanishing(registry: Registry,
+                                                                   fresh_registry: Registry) -> None:
+    from relocator.commands.common import open_client
+    from relocator.plan import build_plan
+    from relocator.scheduler import Scheduler
+    from relocator.stores.registry import RegistryStore
+
+    image = random_image(random.Random(32))
+    seed(registry, "bug/app", "v1", image)
+
+    class Broken(RegistryStore):
+        async def write_manifest(self, ref: object, manifest: object) -> None:
+            raise KeyError("boom")
+
+    settings = settings_for()
+    async with open_client(settings) as client:
+        inputs = collect_inputs([], [f"{registry.host}/bug/app:v1"])
+        plan = await build_plan(RegistryStore(client), inputs,
+                                lambda ref: ref.in_repository(Repository(fresh_registry.host, "bug/app")))
+        report = await Scheduler(RegistryStore(client), Broken(client), settings.limits,
+                                 QuietReporter()).run(plan)
+    assert report.done == {}
+    assert "internal error: KeyError('boom')" in report.failed[f"{registry.host}/bug/app:v1"]

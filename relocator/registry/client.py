@@ -12,7 +12,8 @@ from relocator.oci import mediatypes as mt
 from relocator.oci.digest import Digest, StreamVerifier
 from relocator.oci.manifest import Descriptor, Manifest
 from relocator.oci.reference import Reference, Repository
-from relocator.registry.transport import Transport, translate_errors
+from relocator.registry.errormap import translate_errors
+from relocator.registry.transport import Transport
 from relocator.registry.upload import ChunkOpener, Uploader
 
 __all__ = ["MountResult", "RegistryClient"]

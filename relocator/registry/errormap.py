@@ -1,0 +1,114 @@
+"""Registry answers and aiohttp failures as relocator errors, in one place; URL redaction."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+
+from relocator.errors import AuthError, NotFound, RateLimited, RegistryError, TransportError
+
+__all__ = ["error_from", "redact_url", "translate_errors"]
+
+_KEEP_QUERY = {"digest", "mount", "from", "n", "last", "service", "scope"}
+_MAX_ERROR_BODY = 64 * 1024
+
+
+def redact_url(url: str) -> str:
+    """The URL without userinfo and without query values that may carry state or secrets."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    query = "&".join(
+        f"{k}={v if k in _KEEP_QUERY else '<redacted>'}"
+        for k, _, v in (p.partition("=") for p in parts.query.split("&") if p)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when: float = parsedate_to_datetime(value).timestamp()
+        return max(0.0, when - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+async def error_from(
+    resp: aiohttp.ClientResponse, method: str, url: str, host: str
+) -> RegistryError:
+    """Decode the registry's JSON error body (bounded) into a typed exception."""
+    try:
+        raw = await resp.content.read(_MAX_ERROR_BODY)
+    except (TimeoutError, aiohttp.ClientError):
+        raw = b""
+    finally:
+        resp.release()
+    codes, detail = _parse_error_body(raw)
+    status = resp.status
+    where = f"{method} {redact_url(url)}"
+    text = f"{host}: {status} {resp.reason or ''}".rstrip()
+    if codes:
+        text += f" ({', '.join(codes)})"
+    if detail:
+        text += f": {detail}"
+    text += f" [{where}]"
+    kw: dict[str, Any] = {"codes": codes, "method": method, "url": redact_url(url)}
+    if status == 429:
+        return RateLimited(text, retry_after=_retry_after(resp.headers.get("Retry-After")), **kw)
+    if status in (401, 403):
+        return AuthError(text, status=status, **kw)
+    if status == 404:
+        return NotFound(text, status=status, **kw)
+    return RegistryError(text, status=status, temporary=status >= 500, **kw)
+
+
+def _parse_error_body(raw: bytes) -> tuple[tuple[str, ...], str]:
+    try:
+        doc = json.loads(raw)
+        errors = doc.get("errors") or []
+        codes = tuple(str(e.get("code", "")) for e in errors if isinstance(e, dict))
+        messages = [str(e.get("message", "")) for e in errors if isinstance(e, dict)]
+        return codes, "; ".join(m for m in messages if m)
+    except (ValueError, AttributeError):
+        text = raw.decode("utf-8", "replace").strip().splitlines()
+        return (), (text[0][:200] if text else "")
+
+
+@contextmanager
+def translate_errors(method: str, url: str, host: str) -> Iterator[None]:
+    """Map aiohttp and OS errors to TransportError, in this one place."""
+    where = f"{method} {redact_url(url)}"
+    try:
+        yield
+    except aiohttp.ClientConnectorCertificateError as exc:
+        err = TransportError(
+            f"{host}: TLS certificate not trusted ({exc.certificate_error}); "
+            f"pass --registry-ca-cert-path [{where}]"
+        )
+        err.temporary = False
+        raise err from None
+    except (aiohttp.ClientConnectorSSLError, aiohttp.ClientSSLError) as exc:
+        err = TransportError(f"{host}: TLS handshake failed ({exc}) [{where}]")
+        err.temporary = False
+        err.tls_protocol = True
+        raise err from None
+    except aiohttp.ClientConnectorError as exc:
+        raise TransportError(f"{host}: cannot connect ({exc.os_error.strerror or exc}) [{where}]") from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise TransportError(f"{host}: connection failed ({type(exc).__name__}: {exc}) [{where}]") from None
+    except TimeoutError:
+        raise TransportError(f"{host}: timed out [{where}]") from None

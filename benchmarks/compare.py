@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -42,6 +43,8 @@ class Row:
 
 def timed(cmd: list[str], wrap: list[str]) -> tuple[float, float, subprocess.CompletedProcess[str]]:
     """Run under GNU time: wall seconds, peak RSS in MB (largest process), and the result."""
+    # Flush what the previous row left dirty, so no row pays for another's writeback.
+    os.sync()
     with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
         started = time.perf_counter()
         proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out.name, *wrap, *cmd],

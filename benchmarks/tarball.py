@@ -129,7 +129,9 @@ def main() -> None:
         (work / "refs.txt").write_text("\n".join(refs) + "\n")
         print(f"corpus: {len(refs)} references, {unique / MB:.0f} MB unique", file=sys.stderr)
 
+        os.sync()
         rows.append(("raw read (hashing)", asyncio.run(raw_read(src.host, homes)), 0, ""))
+        os.sync()
         rows.append(("raw disk write", raw_disk_write(work, unique), 0, ""))
         tar_path = work / "out.tar"
         s, rss, p = timed([str(ROOT / ".venv/bin/relocator"), "pkg", "-f", str(work / "refs.txt"), "-o",
@@ -145,6 +147,7 @@ def main() -> None:
 
         for name in ("raw-dst", "unpkg-dst", "skopeo-dst"):
             regs.append(start_registry(work / name))
+        os.sync()
         rows.append(("raw registry write", asyncio.run(raw_registry_write(regs[1].host, tar_path)), 0, ""))
         s, rss, p = timed([str(ROOT / ".venv/bin/relocator"), "unpkg", "-i", str(tar_path), "--prefix",
                            regs[2].host], [])

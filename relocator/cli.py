@@ -24,7 +24,7 @@ from relocator.commands.verify import verify
 from relocator.config import Limits, Settings, TLSSettings
 from relocator.errors import InputError, RelocatorError
 from relocator.events import Report
-from relocator.inputs import ImageInput, collect_inputs
+from relocator.inputs import ImageInput, collect_inputs, shard
 from relocator.stores.files import write_atomic
 from relocator.ui import print_error, print_json, print_plan, print_raw, print_report, print_text
 from relocator.ui.bench import check_plot, render_chart, render_csv, render_table, save_plot
@@ -57,6 +57,13 @@ def _add_input_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--file", action="append", default=[], metavar="FILE",
                         help="YAML with image: keys, a kbld lock file, or a reference list ('-' is stdin)")
     parser.add_argument("-i", "--image", action="append", default=[], metavar="REF", help="one image")
+
+
+def _shard(text: str) -> tuple[int, int]:
+    index, sep, count = text.partition("/")
+    if not sep or not index.isdigit() or not count.isdigit() or not 0 <= int(index) < int(count):
+        raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N, got {text!r}")
+    return int(index), int(count)
 
 
 def _int_list(text: str) -> list[int]:
@@ -152,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag-for-gc", action="store_true",
                    help="with --repository: tag each image sha256-<hex>.relocated so GC keeps it")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing image")
+    p.add_argument("--shard", type=_shard, metavar="I/N",
+                   help="relocate only shard I of N (0-based), for splitting a mirror across workers")
     p.add_argument("--dry-run", action="store_true", help="print the plan, move nothing")
     p.add_argument("--json", action="store_true", help="print a JSON report")
     _add_registry_flags(p)
@@ -240,6 +249,8 @@ def _relocate(args: argparse.Namespace, settings: Settings) -> int:
     inputs = collect_inputs(args.file, args.image)
     if not inputs:
         raise InputError("no image references given: use -f FILE or -i REF")
+    if args.shard is not None:
+        inputs = shard(inputs, *args.shard)
     options = RelocateOptions(repository=args.repository, prefix=args.prefix,
                               lock_output=args.lock_output,
                               include_non_distributable=args.include_non_distributable_layers,

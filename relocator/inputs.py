@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from ruamel.yaml.error import YAMLError
 from relocator.errors import BadReference, InputError
 from relocator.oci import Reference
 
-__all__ = ["ImageInput", "collect_inputs", "references_in_text"]
+__all__ = ["ImageInput", "collect_inputs", "references_in_text", "shard"]
 
 _LOCK_API = "kbld.k14s.io/v1alpha1"
 
@@ -91,3 +92,12 @@ def collect_inputs(files: Iterable[str], refs: Iterable[str]) -> list[ImageInput
     for text in refs:
         add(text, "-i")
     return found
+
+
+def shard(inputs: list[ImageInput], index: int, count: int) -> list[ImageInput]:
+    """The inputs of shard ``index`` of ``count``: chosen by a hash of each reference's text,
+    so a reference stays in its shard however the other inputs change."""
+    if not 0 <= index < count:
+        raise InputError(f"--shard {index}/{count}: want I/N with 0 <= I < N")
+    return [i for i in inputs
+            if int.from_bytes(hashlib.sha256(i.text.encode()).digest()[:8], "big") % count == index]

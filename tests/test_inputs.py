@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from relocator.errors import InputError
-from relocator.inputs import collect_inputs, references_in_text
+from relocator.inputs import collect_inputs, references_in_text, shard
 
 K8S = """\
 apiVersion: apps/v1
@@ -79,3 +79,17 @@ def test_collect_dedupes_and_names_file_on_error(tmp_path: Path, monkeypatch: py
         collect_inputs([str(bad)], [])
     with pytest.raises(InputError, match=r"missing\.yaml: cannot read"):
         collect_inputs([str(tmp_path / "missing.yaml")], [])
+
+
+def test_shards_partition_the_inputs_stably() -> None:
+    refs = [f"registry.example/team/app{i}:v{i}" for i in range(60)]
+    inputs = collect_inputs([], refs)
+    shards = [shard(inputs, i, 4) for i in range(4)]
+    texts = [sorted(i.text for i in s) for s in shards]
+    assert sorted(t for s in texts for t in s) == sorted(refs)  # every input in exactly one shard
+    assert all(len(s) >= 5 for s in shards)  # and spread out
+    # A reference stays in its shard when other inputs come and go.
+    fewer = collect_inputs([], refs[::2])
+    assert {i.text for i in shard(fewer, 1, 4)} == {t for t in texts[1] if t in refs[::2]}
+    with pytest.raises(InputError, match="--shard 4/4"):
+        shard(inputs, 4, 4)

@@ -312,3 +312,20 @@ async def test_a_bug_in_a_sink_fails_the_image_instead_of_vanishing(registry: Re
                                  QuietReporter()).run(plan)
     assert report.done == {}
     assert "internal error: KeyError('boom')" in report.failed[f"{registry.host}/bug/app:v1"]
+
+
+def test_shards_together_relocate_everything_once(registry: Registry, fresh_registry: Registry) -> None:
+    digests = _seed_corpus(registry, random.Random(33))
+    refs = list(digests)
+    args = [a for r in refs for a in ("-i", r)]
+    done: list[str] = []
+    for i in range(2):
+        proc = _cli("relocate", *args, "--prefix", f"{fresh_registry.host}/sharded", "--shard", f"{i}/2",
+                    "--json")
+        assert proc.returncode == 0, proc.stderr
+        done += list(json.loads(proc.stdout)["results"])
+    assert sorted(done) == sorted(refs)
+    for ref, digest in digests.items():
+        assert sha256(skopeo_raw_manifest(fresh_registry, f"sharded/{ref.split('/', 1)[1]}")) == digest
+    bad = _cli("relocate", *args, "--prefix", fresh_registry.host, "--shard", "2/2")
+    assert bad.returncode == 2 and "--shard" in bad.stderr

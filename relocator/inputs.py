@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from io import StringIO
 from pathlib import Path
-from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from relocator.errors import BadReference, InputError
 from relocator.oci import Reference
+from relocator.yamldocs import SearchRules, YamlFile, is_kbld_config
 
 __all__ = ["ImageInput", "collect_inputs", "references_in_text", "shard"]
-
-_LOCK_API = "kbld.k14s.io/v1alpha1"
-
 
 @dataclass(frozen=True, slots=True)
 class ImageInput:
@@ -30,38 +23,27 @@ class ImageInput:
     origin: str
 
 
-def _walk(node: Any) -> Iterator[str]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "image" and isinstance(value, str):
-                yield value
-            else:
-                yield from _walk(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _walk(item)
-
-
-def _from_yaml_docs(docs: Iterable[Any]) -> Iterator[str]:
-    for doc in docs:
-        if isinstance(doc, dict) and doc.get("apiVersion") == _LOCK_API and doc.get("kind") == "Config":
-            for override in doc.get("overrides") or []:
-                if isinstance(override, dict) and isinstance(override.get("image"), str):
-                    yield override["newImage"] if override.get("preresolved") else override["image"]
-            continue
-        yield from _walk(doc)
-
-
 def references_in_text(text: str, origin: str) -> list[str]:
     """Reference strings in a file's text: YAML with ``image:`` keys, a lock file, or one per line."""
     try:
-        docs = list(YAML(typ="safe", pure=True).load_all(StringIO(text)))
-    except YAMLError:
-        docs = []
-    if any(isinstance(d, dict | list) for d in docs):
-        return list(_from_yaml_docs(docs))
-    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
-    return [line for line in lines if line]
+        stream: YamlFile | None = YamlFile(origin, text)
+    except InputError:
+        stream = None
+    if stream is None or not any(isinstance(d, dict | list) for d in stream.docs):
+        lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+        return [line for line in lines if line]
+    by_doc: dict[int, list[str]] = {}
+    for occ in stream.occurrences(SearchRules()):
+        by_doc.setdefault(occ.document, []).append(occ.value)
+    found: list[str] = []
+    for index, doc in enumerate(stream.docs):
+        if not is_kbld_config(doc):
+            found += by_doc.get(index, [])
+            continue
+        for override in doc.get("overrides") or []:
+            if isinstance(override, dict) and isinstance(override.get("image"), str):
+                found.append(str(override["newImage"] if override.get("preresolved") else override["image"]))
+    return found
 
 
 def collect_inputs(files: Iterable[str], refs: Iterable[str]) -> list[ImageInput]:

@@ -86,17 +86,6 @@ class Plan:
                 wanted[(target.destination.repository, digest)] = self.nodes[digest]
         return wanted
 
-    @property
-    def blobs(self) -> list[Node]:
-        """Blob nodes, largest first, ties by digest: the order transfers start in."""
-        blobs = [n for n in self.nodes.values() if n.kind is Kind.BLOB]
-        return sorted(blobs, key=lambda n: (-n.descriptor.size, n.digest))
-
-    @property
-    def total_bytes(self) -> int:
-        """Bytes of every unique node."""
-        return sum(n.descriptor.size for n in self.nodes.values())
-
 
 async def build_plan(
     source: ManifestSource,
@@ -157,4 +146,3 @@ def _add(nodes: dict[Digest, Node], node: Node) -> None:
     if old is not None:
         node = Node(old.descriptor, old.kind, old.children, old.origins | node.origins)
     nodes[node.digest] = node
-

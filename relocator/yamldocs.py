@@ -20,7 +20,7 @@ from ruamel.yaml.scalarstring import ScalarString
 
 from relocator.errors import InputError
 
-__all__ = ["KBLD_API", "Occurrence", "SearchRules", "YamlFile"]
+__all__ = ["KBLD_API", "Occurrence", "SearchRules", "YamlFile", "is_kbld_config"]
 
 KBLD_API = "kbld.k14s.io/v1alpha1"
 PathPart = str | int

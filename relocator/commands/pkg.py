@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from relocator.commands.common import open_client
+from relocator.commands.relocate import write_lock_if_complete
 from relocator.config import Settings
 from relocator.events import Report, Reporter
 from relocator.inputs import ImageInput
-from relocator.lockfile import render_lock
 from relocator.oci.layout import IndexEntry
 from relocator.plan import Plan, build_plan
 from relocator.scheduler import Scheduler
-from relocator.stores.files import write_atomic
 from relocator.stores.registry import RegistryStore
 from relocator.stores.spool import Spool
 from relocator.stores.tarball import TarballWriter
@@ -63,7 +62,5 @@ async def pkg(settings: Settings, inputs: list[ImageInput], options: PkgOptions,
             reporter.close()
             # A backup is all or nothing: with any image missing the partial file stays for a resume.
             await writer.close(success=not report.failed)
-    if options.lock_output is not None and not report.failed:
-        pairs = [(t.input.text, str(t.source.with_tag(None))) for t in plan.targets]
-        write_atomic(options.lock_output, render_lock(pairs))
+    write_lock_if_complete(options.lock_output, plan, report)
     return plan, report

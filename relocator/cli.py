@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input_flags(p)
     p.add_argument("-o", "--output", required=True, metavar="FILE.tar", help="the tarball ('-' is stdout)")
     p.add_argument("--spool-dir", type=Path, metavar="DIR",
-                   help="where finished blobs wait for the tar writer (default: beside the output)")
+                   help="with -o -: where finished blobs wait for the writer (default: the temp dir)")
     p.add_argument("--lock-output", type=Path, metavar="FILE", help="write a kbld lock file")
     p.add_argument("--include-non-distributable-layers", action="store_true")
     p.add_argument("--json", action="store_true", help="print a JSON report")

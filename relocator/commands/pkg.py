@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,12 +12,13 @@ from relocator.commands.relocate import write_lock_if_complete
 from relocator.config import Settings
 from relocator.events import Report, Reporter
 from relocator.inputs import ImageInput
-from relocator.oci.layout import IndexEntry
-from relocator.plan import Plan, build_plan
+from relocator.oci.layout import IndexEntry, build_index
+from relocator.plan import Kind, Plan, build_plan
 from relocator.scheduler import Scheduler
 from relocator.stores.registry import RegistryStore
 from relocator.stores.spool import Spool
-from relocator.stores.tarball import TarballWriter
+from relocator.stores.tarball import TarballFile, TarLayout
+from relocator.stores.tarstream import TarballStream
 
 __all__ = ["PkgOptions", "pkg"]
 
@@ -31,29 +33,36 @@ class PkgOptions:
     include_non_distributable: bool = False
 
 
-def _spool_dir(options: PkgOptions) -> Path:
-    if options.spool_dir is not None:
-        return options.spool_dir
+def _index(plan: Plan) -> bytes:
+    """index.json: one descriptor per original reference, named by it."""
+    entries: dict[str, IndexEntry] = {}
+    for t in plan.targets:
+        name = str(t.input.ref)
+        entries.setdefault(name, IndexEntry(plan.manifests[t.root].descriptor, name))
+    return build_index(list(entries.values()))
+
+
+def _sink(plan: Plan, options: PkgOptions, limits_bytes: int) -> TarballFile | TarballStream:
+    """A tar laid out from the plan for a file; a spooling stream for stdout."""
     if options.output == "-":
-        return Path(tempfile.gettempdir()) / "relocator-spool"
-    out = Path(options.output)
-    return out.parent / f".{out.name}.spool"
+        spool = options.spool_dir or Path(tempfile.gettempdir()) / "relocator-spool"
+        return TarballStream(sys.stdout.buffer, Spool(spool, limits_bytes), _index(plan))
+    wanted = plan.placements().values()
+    layout = TarLayout.build(
+        (n.descriptor for n in wanted if n.kind is Kind.BLOB),
+        ((n.digest, plan.manifests[n.digest].raw) for n in wanted if n.kind is not Kind.BLOB),
+        _index(plan))
+    return TarballFile(Path(options.output), layout)
 
 
 async def pkg(settings: Settings, inputs: list[ImageInput], options: PkgOptions,
               reporter: Reporter) -> tuple[Plan, Report]:
     """Plan, download into the tar writer, and rename the tar into place only if every image made it."""
-    path = None if options.output == "-" else Path(options.output)
-    writer = TarballWriter(path, Spool(_spool_dir(options), settings.limits.bytes_in_flight))
     async with open_client(settings) as client:
         store = RegistryStore(client)
         plan = await build_plan(store, inputs, lambda ref: ref,
                                 include_non_distributable=options.include_non_distributable)
-        entries: dict[str, IndexEntry] = {}
-        for t in plan.targets:
-            name = str(t.input.ref)
-            entries.setdefault(name, IndexEntry(plan.manifests[t.root].descriptor, name))
-        writer.set_index(list(entries.values()))
+        writer = _sink(plan, options, settings.limits.bytes_in_flight)
         await writer.open()
         report = Report(failed=dict(plan.failed))
         try:

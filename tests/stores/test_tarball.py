@@ -1,0 +1,144 @@
+"""TarballFile on its own: spans laid out from a plan, resume of any verified span, room check."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tarfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from relocator.errors import InputError
+from relocator.oci import Descriptor, Digest, Manifest, Repository
+from relocator.oci.layout import INDEX_JSON, LAYOUT_FILE, IndexEntry, build_index
+from relocator.stores.tarball import TarballFile, TarLayout
+
+REPO = Repository.parse("127.0.0.1:5000/app")
+LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def _blobs() -> dict[Digest, bytes]:
+    datas = [os.urandom(n) for n in (70_000, 1_500, 300_000, 512)]
+    return {Digest.of(d): d for d in datas}
+
+
+def _manifest(blobs: dict[Digest, bytes]) -> Manifest:
+    descs = [Descriptor.for_bytes(LAYER, d).to_json() for d in blobs.values()]
+    doc = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+           "config": {**descs[0], "mediaType": "application/vnd.oci.image.config.v1+json"},
+           "layers": descs[1:]}
+    return Manifest.parse(json.dumps(doc).encode(), None)
+
+
+def _layout(blobs: dict[Digest, bytes], manifest: Manifest) -> TarLayout:
+    index = build_index([IndexEntry(manifest.descriptor, "127.0.0.1:5000/app:v1")])
+    descs = [Descriptor.for_bytes(LAYER, d) for d in blobs.values()]
+    return TarLayout.build(descs, [(manifest.digest, manifest.raw)], index)
+
+
+def _opener(data: bytes) -> object:
+    async def chunks(offset: int) -> AsyncIterator[bytes]:
+        for i in range(offset, len(data), 16_384):
+            yield data[i:i + 16_384]
+    return chunks
+
+
+async def _write(tar: TarballFile, blobs: dict[Digest, bytes], only: set[Digest] | None = None) -> None:
+    for digest, data in blobs.items():
+        if only is None or digest in only:
+            desc = Descriptor.for_bytes(LAYER, data)
+            await tar.write_blob(REPO, desc, _opener(data))  # type: ignore[arg-type]
+
+
+def test_layout_is_a_valid_tar_in_planned_order(tmp_path: Path) -> None:
+    blobs = _blobs()
+    manifest = _manifest(blobs)
+    layout = _layout(blobs, manifest)
+    out = tmp_path / "a.tar"
+
+    async def go() -> None:
+        tar = TarballFile(out, layout)
+        await tar.open()
+        await _write(tar, blobs)
+        await tar.close(success=True)
+
+    asyncio.run(go())
+    assert out.stat().st_size == layout.size and not (tmp_path / "a.tar.partial").exists()
+    with tarfile.open(out) as t:
+        names = t.getnames()
+        by_size = sorted(blobs, key=lambda d: (-len(blobs[d]), str(d)))
+        assert names == [LAYOUT_FILE, *(d.blob_path for d in by_size), manifest.digest.blob_path, INDEX_JSON]
+        for digest, data in blobs.items():
+            f = t.extractfile(digest.blob_path)
+            assert f is not None and f.read() == data
+
+
+def _flip(path: Path, offset: int) -> None:
+    with path.open("r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)
+        f.seek(offset)
+        f.write(bytes([byte[0] ^ 1]))
+
+
+def test_resume_keeps_every_verified_span_and_refetches_the_rest(tmp_path: Path) -> None:
+    blobs = _blobs()
+    manifest = _manifest(blobs)
+    layout = _layout(blobs, manifest)
+    first, second, third, fourth = blobs
+    whole, out = tmp_path / "whole.tar", tmp_path / "out.tar"
+
+    async def go() -> tuple[set[Digest], set[Digest]]:
+        tar = TarballFile(whole, layout)
+        await tar.open()
+        await _write(tar, blobs)
+        await tar.close(success=True)
+
+        broken = TarballFile(out, layout)
+        await broken.open()
+        await _write(broken, blobs, {first, second, third})
+        await broken.close(success=False)  # a failed run keeps the partial file
+        _flip(tmp_path / "out.tar.partial", layout.blobs[second].data_offset + 100)
+
+        again = TarballFile(out, layout)
+        await again.open()
+        resumed = set(again.resumed)
+        await _write(again, blobs)
+        await again.close(success=True)
+        return resumed, set(blobs) - resumed
+
+    resumed, fetched = asyncio.run(go())
+    assert resumed == {first, third}  # the span after the damaged one is kept too
+    assert fetched == {second, fourth}
+    assert out.read_bytes() == whole.read_bytes()
+
+
+def test_a_partial_file_of_another_layout_starts_over(tmp_path: Path) -> None:
+    blobs = _blobs()
+    manifest = _manifest(blobs)
+    out = tmp_path / "out.tar"
+    (tmp_path / "out.tar.partial").write_bytes(b"x" * 12_345)
+
+    async def go() -> set[Digest]:
+        tar = TarballFile(out, _layout(blobs, manifest))
+        await tar.open()
+        resumed = tar.resumed
+        await _write(tar, blobs)
+        await tar.close(success=True)
+        return resumed
+
+    assert asyncio.run(go()) == set()
+    with tarfile.open(out) as t:
+        assert len(t.getnames()) == 7
+
+
+def test_refuses_to_start_without_room(tmp_path: Path) -> None:
+    huge = Descriptor(LAYER, Digest.of(b"huge"), 1 << 60)
+    layout = TarLayout.build([huge], [], build_index([]))
+    tar = TarballFile(tmp_path / "big.tar", layout)
+    with pytest.raises(InputError, match=r"big\.tar\.partial: needs .* MB more, .* MB free there"):
+        asyncio.run(tar.open())
+    assert list(tmp_path.iterdir()) == []

@@ -86,14 +86,25 @@ class StreamVerifier:
 
     def check(self, chunk: bytes) -> None:
         """Account for one chunk; raise if the stream is already wrong."""
+        if self.count(chunk):
+            self.update([chunk])
+            self._verify_digest()
+        else:
+            self._hasher.update(chunk)
+
+    def count(self, chunk: bytes) -> bool:
+        """Account for one chunk's size without hashing it; True when the size is complete."""
         self.seen += len(chunk)
         if self.seen > self.size:
             raise SizeMismatch(
                 f"{self.what} {self.digest}: expected {self.size} bytes, got at least {self.seen}"
             )
-        self._hasher.update(chunk)
-        if self.seen == self.size:
-            self._verify_digest()
+        return self.seen == self.size
+
+    def update(self, chunks: list[bytes]) -> None:
+        """Hash counted chunks, in order; safe in a worker thread (hashlib lets go of the GIL)."""
+        for chunk in chunks:
+            self._hasher.update(chunk)
 
     def finish(self) -> None:
         """Raise unless exactly the expected bytes with the expected digest went by."""

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from relocator.auth import repository_scope
 from relocator.errors import DigestMismatch, InputError, NotFound, RegistryError, TransportError
 from relocator.oci import mediatypes as mt
-from relocator.oci.digest import Digest, StreamVerifier
+from relocator.oci.digest import Digest
 from relocator.oci.manifest import Descriptor, Manifest
 from relocator.oci.reference import Reference, Repository
 from relocator.registry.errormap import translate_errors
+from relocator.registry.hashing import ThreadedVerifier
 from relocator.registry.transport import Transport
 from relocator.registry.upload import ChunkOpener, Uploader
 
@@ -137,7 +138,7 @@ class RegistryClient:
     async def _blob_chunks(
         self, repo: Repository, desc: Descriptor, start: int
     ) -> AsyncGenerator[bytes, None]:
-        verifier = StreamVerifier(desc.digest, desc.size) if start == 0 else None
+        verifier = ThreadedVerifier(desc.digest, desc.size) if start == 0 else None
         offset = start
         read_chunk = self.transport.settings.limits.read_chunk
         attempts = self.transport.settings.retry.attempts
@@ -158,7 +159,7 @@ class RegistryClient:
                                 if not chunk:
                                     continue
                             if verifier is not None:
-                                verifier.check(chunk)
+                                await verifier.feed(chunk)
                             offset += len(chunk)
                             yield chunk
                 break
@@ -167,7 +168,7 @@ class RegistryClient:
                 if not exc.temporary or failures >= attempts:
                     raise
         if verifier is not None:
-            verifier.finish()
+            await verifier.finish()
         elif offset != desc.size:
             raise TransportError(f"{repo.registry}: {desc.digest} ended at {offset} of {desc.size} bytes")
 

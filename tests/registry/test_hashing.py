@@ -1,0 +1,53 @@
+"""ThreadedVerifier: the same guarantees as StreamVerifier with the hashing in worker threads."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from relocator.errors import DigestMismatch, SizeMismatch
+from relocator.oci import Digest
+from relocator.registry.hashing import ThreadedVerifier
+
+DATA = os.urandom(3 * 1024 * 1024 + 12_345)  # batches cross MiB boundaries, the last one short
+
+
+def _chunks(data: bytes, size: int = 100_000) -> list[bytes]:
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+async def _feed(verifier: ThreadedVerifier, chunks: list[bytes]) -> int:
+    """Feed every chunk; return how many were accepted before an error."""
+    for n, chunk in enumerate(chunks):
+        try:
+            await verifier.feed(chunk)
+        except (DigestMismatch, SizeMismatch):
+            return n
+    await verifier.finish()
+    return len(chunks)
+
+
+def test_good_stream_passes() -> None:
+    chunks = _chunks(DATA)
+    assert asyncio.run(_feed(ThreadedVerifier(Digest.of(DATA), len(DATA)), chunks)) == len(chunks)
+
+
+def test_wrong_byte_fails_on_the_last_chunk_before_it_is_released() -> None:
+    bad = bytearray(DATA)
+    bad[10] ^= 1
+    chunks = _chunks(bytes(bad))
+    accepted = asyncio.run(_feed(ThreadedVerifier(Digest.of(DATA), len(DATA)), chunks))
+    assert accepted == len(chunks) - 1
+
+
+def test_too_many_bytes_fail_at_once() -> None:
+    chunks = _chunks(DATA + b"extra")
+    accepted = asyncio.run(_feed(ThreadedVerifier(Digest.of(DATA), len(DATA)), chunks))
+    assert accepted == len(chunks) - 1
+
+
+def test_short_stream_fails_at_finish() -> None:
+    with pytest.raises(SizeMismatch, match="expected"):
+        asyncio.run(_feed(ThreadedVerifier(Digest.of(DATA), len(DATA)), _chunks(DATA[:-1])))

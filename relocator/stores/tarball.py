@@ -27,6 +27,7 @@ __all__ = ["Member", "TarLayout", "TarballFile", "padding", "tar_header"]
 
 BLOCK = 512
 _END = b"\0" * BLOCK * 2
+_WRITEBACK = 64 << 20
 
 
 def tar_header(name: str, size: int) -> bytes:
@@ -143,22 +144,28 @@ class TarballFile:
             raise RelocatorError(f"{desc.digest}: not in the planned tar layout")
         self._present.add(desc.digest)
         try:
-            position = member.data_offset
+            position = flushed = member.data_offset
             # Page-cache writes are cheap: on the event loop they beat a thread hop per chunk.
             async for chunk in opener(0):
                 if position + len(chunk) > member.data_offset + member.size:
                     raise RelocatorError(f"{desc.digest}: more bytes than its {member.size}")
                 position += _pwrite(self._fd, chunk, position, self.partial)
+                if position - flushed >= _WRITEBACK:
+                    self._start_writeback(flushed, position)
+                    flushed = position
             _pwrite(self._fd, padding(member.size), position, self.partial)
             _pwrite(self._fd, member.header, member.offset, self.partial)
-            # Linux starts writeback of a dirty range it is asked to drop: doing that per span, off
-            # the loop, leaves the final fsync little to wait for (measured: 0.3 s less per GB).
-            self._writeback.append(asyncio.ensure_future(asyncio.to_thread(
-                os.posix_fadvise, self._fd, member.offset, member.end - member.offset,
-                os.POSIX_FADV_DONTNEED)))
+            self._start_writeback(member.offset, member.offset + len(member.header))
+            self._start_writeback(flushed, member.end)
         except BaseException:
             self._present.discard(desc.digest)
             raise
+
+    def _start_writeback(self, start: int, end: int) -> None:
+        # Linux starts writeback of a dirty range it is asked to drop. Doing that as spans fill,
+        # off the loop, leaves the final fsync little to wait for (measured: 0.3 s less per GB).
+        self._writeback.append(asyncio.ensure_future(asyncio.to_thread(
+            os.posix_fadvise, self._fd, start, end - start, os.POSIX_FADV_DONTNEED)))
 
     async def write_manifest(self, ref: Reference, manifest: Manifest) -> None:
         """Nothing to do yet: the planned manifests are written by ``close``."""

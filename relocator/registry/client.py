@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from relocator.auth import repository_scope
 from relocator.errors import DigestMismatch, InputError, NotFound, RegistryError, TransportError
 from relocator.oci import mediatypes as mt
-from relocator.oci.digest import Digest
+from relocator.oci.digest import Digest, ThreadedVerifier
 from relocator.oci.manifest import Descriptor, Manifest
 from relocator.oci.reference import Reference, Repository
 from relocator.registry.errormap import translate_errors
-from relocator.registry.hashing import ThreadedVerifier
 from relocator.registry.transport import Transport
 from relocator.registry.upload import ChunkOpener, Uploader
 

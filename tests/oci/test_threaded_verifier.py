@@ -8,8 +8,7 @@ import os
 import pytest
 
 from relocator.errors import DigestMismatch, SizeMismatch
-from relocator.oci import Digest
-from relocator.registry.hashing import ThreadedVerifier
+from relocator.oci import Digest, ThreadedVerifier
 
 DATA = os.urandom(3 * 1024 * 1024 + 12_345)  # batches cross MiB boundaries, the last one short
 

@@ -237,18 +237,20 @@ def test_killed_pkg_resumes_to_identical_bytes(tmp_path: Path) -> None:
 
         out = tmp_path / "resumed.tar"
         partial = Path(str(out) + ".partial")
-        proc = subprocess.Popen([sys.executable, "-m", "relocator", "pkg", *args, "-o", str(out)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            # The partial file is sparse at full size: count the blocks written so far.
-            if partial.exists() and partial.stat().st_blocks * 512 >= total // 2:
-                proc.send_signal(signal.SIGKILL)
-                break
-            time.sleep(0.002)
-        proc.wait(30)
-        assert proc.returncode == -signal.SIGKILL, "pkg finished before it could be killed"
-        assert partial.exists() and not out.exists()
+        # Ctrl-C at a quarter, then kill -9 at half: neither may leave a tar behind.
+        for sig, share, code in ((signal.SIGINT, 4, 130), (signal.SIGKILL, 2, -signal.SIGKILL)):
+            proc = subprocess.Popen([sys.executable, "-m", "relocator", "pkg", *args, "-o", str(out)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None:
+                # The partial file is sparse at full size: count the blocks written so far.
+                if partial.exists() and partial.stat().st_blocks * 512 >= total // share:
+                    proc.send_signal(sig)
+                    break
+                time.sleep(0.002)
+            proc.wait(30)
+            assert proc.returncode == code, f"pkg ended with {proc.returncode} before {sig.name}"
+            assert partial.exists() and not out.exists()
         mark = len(src.log())
         done = cli("pkg", *args, "-o", str(out), "--json")
         assert done.returncode == 0, done.stderr

@@ -64,12 +64,13 @@ async def pkg(settings: Settings, inputs: list[ImageInput], options: PkgOptions,
                                 include_non_distributable=options.include_non_distributable)
         writer = _sink(plan, options, settings.limits.bytes_in_flight)
         await writer.open()
-        report = Report(failed=dict(plan.failed))
+        report: Report | None = None
         try:
             report = await Scheduler(store, writer, settings.limits, reporter).run(plan)
         finally:
             reporter.close()
-            # A backup is all or nothing: with any image missing the partial file stays for a resume.
-            await writer.close(success=not report.failed)
+            # A backup is all or nothing: with any image missing, or the run interrupted, the
+            # partial file stays for a resume.
+            await writer.close(success=report is not None and not report.failed)
     write_lock_if_complete(options.lock_output, plan, report)
     return plan, report

@@ -18,6 +18,10 @@ class Limits:
     bytes_in_flight: int = 512 * MiB
     chunk_size: int | None = None  # None: monolithic uploads unless the registry needs chunks
     read_chunk: int = 256 * 1024
+    # Hash downloads in worker threads: measured faster for pkg (download-bound, 2.24 s against
+    # 2.45 s per GB), slower for relocate (6.8 s against 6.2 s: the threads take CPU from the
+    # registries sharing the machine), so only pkg turns it on.
+    hash_in_threads: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

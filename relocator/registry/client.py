@@ -137,7 +137,8 @@ class RegistryClient:
     async def _blob_chunks(
         self, repo: Repository, desc: Descriptor, start: int
     ) -> AsyncGenerator[bytes, None]:
-        verifier = ThreadedVerifier(desc.digest, desc.size) if start == 0 else None
+        threaded = self.transport.settings.limits.hash_in_threads
+        verifier = ThreadedVerifier(desc.digest, desc.size, threaded=threaded) if start == 0 else None
         offset = start
         read_chunk = self.transport.settings.limits.read_chunk
         attempts = self.transport.settings.retry.attempts

@@ -1,4 +1,4 @@
-"""ThreadedVerifier: the same guarantees as StreamVerifier with the hashing in worker threads."""
+"""ThreadedVerifier: the same guarantees as StreamVerifier, hashing in worker threads or not."""
 
 from __future__ import annotations
 
@@ -28,25 +28,29 @@ async def _feed(verifier: ThreadedVerifier, chunks: list[bytes]) -> int:
     return len(chunks)
 
 
-def test_good_stream_passes() -> None:
+@pytest.mark.parametrize("threaded", [True, False])
+def test_good_stream_passes(threaded: bool) -> None:
     chunks = _chunks(DATA)
-    assert asyncio.run(_feed(ThreadedVerifier(Digest.of(DATA), len(DATA)), chunks)) == len(chunks)
+    assert asyncio.run(_feed(ThreadedVerifier(Digest.of(DATA), len(DATA), threaded=threaded), chunks)) == len(chunks)
 
 
-def test_wrong_byte_fails_on_the_last_chunk_before_it_is_released() -> None:
+@pytest.mark.parametrize("threaded", [True, False])
+def test_wrong_byte_fails_on_the_last_chunk_before_it_is_released(threaded: bool) -> None:
     bad = bytearray(DATA)
     bad[10] ^= 1
     chunks = _chunks(bytes(bad))
-    accepted = asyncio.run(_feed(ThreadedVerifier(Digest.of(DATA), len(DATA)), chunks))
+    accepted = asyncio.run(_feed(ThreadedVerifier(Digest.of(DATA), len(DATA), threaded=threaded), chunks))
     assert accepted == len(chunks) - 1
 
 
-def test_too_many_bytes_fail_at_once() -> None:
+@pytest.mark.parametrize("threaded", [True, False])
+def test_too_many_bytes_fail_at_once(threaded: bool) -> None:
     chunks = _chunks(DATA + b"extra")
-    accepted = asyncio.run(_feed(ThreadedVerifier(Digest.of(DATA), len(DATA)), chunks))
+    accepted = asyncio.run(_feed(ThreadedVerifier(Digest.of(DATA), len(DATA), threaded=threaded), chunks))
     assert accepted == len(chunks) - 1
 
 
-def test_short_stream_fails_at_finish() -> None:
+@pytest.mark.parametrize("threaded", [True, False])
+def test_short_stream_fails_at_finish(threaded: bool) -> None:
     with pytest.raises(SizeMismatch, match="expected"):
-        asyncio.run(_feed(ThreadedVerifier(Digest.of(DATA), len(DATA)), _chunks(DATA[:-1])))
+        asyncio.run(_feed(ThreadedVerifier(Digest.of(DATA), len(DATA), threaded=threaded), _chunks(DATA[:-1])))

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from relocator.errors import DigestMismatch, InputError, SizeMismatch
 
-__all__ = ["Digest", "Hasher", "StreamVerifier", "ThreadedVerifier", "verify_stream"]
+__all__ = ["AsyncVerifier", "Digest", "Hasher", "StreamVerifier", "verify_stream"]
 
 _HEX_LENGTHS = {"sha256": 64, "sha512": 128}
 _HEX = re.compile(r"[0-9a-f]+")
@@ -125,10 +125,9 @@ class StreamVerifier:
         self._verified = True
 
 
-class ThreadedVerifier:
-    """A StreamVerifier fed in batches hashed off the loop, one batch in flight per stream.
-
-    With ``threaded=False`` it hashes each chunk on the loop, as StreamVerifier does.
+class AsyncVerifier:
+    """A StreamVerifier for async streams: threaded, it hashes 1 MiB batches in worker threads,
+    one batch in flight per stream; otherwise each chunk on the loop, as StreamVerifier does.
     """
 
     def __init__(self, digest: Digest, size: int, what: str = "blob", *, threaded: bool = True) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from relocator.auth import repository_scope
 from relocator.errors import DigestMismatch, InputError, NotFound, RegistryError, TransportError
 from relocator.oci import mediatypes as mt
-from relocator.oci.digest import Digest, ThreadedVerifier
+from relocator.oci.digest import AsyncVerifier, Digest
 from relocator.oci.manifest import Descriptor, Manifest
 from relocator.oci.reference import Reference, Repository
 from relocator.registry.errormap import translate_errors
@@ -138,7 +138,7 @@ class RegistryClient:
         self, repo: Repository, desc: Descriptor, start: int
     ) -> AsyncGenerator[bytes, None]:
         threaded = self.transport.settings.limits.hash_in_threads
-        verifier = ThreadedVerifier(desc.digest, desc.size, threaded=threaded) if start == 0 else None
+        verifier = AsyncVerifier(desc.digest, desc.size, threaded=threaded) if start == 0 else None
         offset = start
         read_chunk = self.transport.settings.limits.read_chunk
         attempts = self.transport.settings.retry.attempts

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from relocator.errors import InputError
 
-__all__ = ["write_atomic"]
+__all__ = ["fsync_dir", "write_atomic"]
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -27,3 +27,13 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_dir(directory)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable: a crash must not bring the old name back."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,4 +1,4 @@
-"""ThreadedVerifier: the same guarantees as StreamVerifier, hashing in worker threads or not."""
+"""AsyncVerifier: the same guarantees as StreamVerifier, hashing in worker threads or not."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import pytest
 
 from relocator.errors import DigestMismatch, SizeMismatch
-from relocator.oci import Digest, ThreadedVerifier
+from relocator.oci import AsyncVerifier, Digest
 
 DATA = os.urandom(3 * 1024 * 1024 + 12_345)  # batches cross MiB boundaries, the last one short
 
@@ -17,7 +17,7 @@ def _chunks(data: bytes, size: int = 100_000) -> list[bytes]:
     return [data[i:i + size] for i in range(0, len(data), size)]
 
 
-async def _feed(verifier: ThreadedVerifier, chunks: list[bytes]) -> int:
+async def _feed(verifier: AsyncVerifier, chunks: list[bytes]) -> int:
     """Feed every chunk; return how many were accepted before an error."""
     for n, chunk in enumerate(chunks):
         try:
@@ -31,7 +31,8 @@ async def _feed(verifier: ThreadedVerifier, chunks: list[bytes]) -> int:
 @pytest.mark.parametrize("threaded", [True, False])
 def test_good_stream_passes(threaded: bool) -> None:
     chunks = _chunks(DATA)
-    assert asyncio.run(_feed(ThreadedVerifier(Digest.of(DATA), len(DATA), threaded=threaded), chunks)) == len(chunks)
+    verifier = AsyncVerifier(Digest.of(DATA), len(DATA), threaded=threaded)
+    assert asyncio.run(_feed(verifier, chunks)) == len(chunks)
 
 
 @pytest.mark.parametrize("threaded", [True, False])
@@ -39,18 +40,18 @@ def test_wrong_byte_fails_on_the_last_chunk_before_it_is_released(threaded: bool
     bad = bytearray(DATA)
     bad[10] ^= 1
     chunks = _chunks(bytes(bad))
-    accepted = asyncio.run(_feed(ThreadedVerifier(Digest.of(DATA), len(DATA), threaded=threaded), chunks))
+    accepted = asyncio.run(_feed(AsyncVerifier(Digest.of(DATA), len(DATA), threaded=threaded), chunks))
     assert accepted == len(chunks) - 1
 
 
 @pytest.mark.parametrize("threaded", [True, False])
 def test_too_many_bytes_fail_at_once(threaded: bool) -> None:
     chunks = _chunks(DATA + b"extra")
-    accepted = asyncio.run(_feed(ThreadedVerifier(Digest.of(DATA), len(DATA), threaded=threaded), chunks))
+    accepted = asyncio.run(_feed(AsyncVerifier(Digest.of(DATA), len(DATA), threaded=threaded), chunks))
     assert accepted == len(chunks) - 1
 
 
 @pytest.mark.parametrize("threaded", [True, False])
 def test_short_stream_fails_at_finish(threaded: bool) -> None:
     with pytest.raises(SizeMismatch, match="expected"):
-        asyncio.run(_feed(ThreadedVerifier(Digest.of(DATA), len(DATA), threaded=threaded), _chunks(DATA[:-1])))
+        asyncio.run(_feed(AsyncVerifier(Digest.of(DATA), len(DATA), threaded=threaded), _chunks(DATA[:-1])))

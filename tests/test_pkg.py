@@ -279,3 +279,21 @@ def test_unpkg_from_skopeo_layout_and_oci_archive(registry: Registry, fresh_regi
         proc = cli("unpkg", "-i", str(source), "--repository", f"{fresh_registry.host}/from-skopeo")
         assert proc.returncode == 0, proc.stderr
         assert sha256(skopeo_raw_manifest(fresh_registry, f"from-skopeo@{image.digest}")) == image.digest
+
+
+def test_failed_pkg_keeps_a_partial_file_only_when_a_resume_could_use_it(registry: Registry,
+                                                                          tmp_path: Path) -> None:
+    _corpus(registry, 47)
+    out = tmp_path / "x.tar"
+    partial = tmp_path / "x.tar.partial"
+    missing = f"{registry.host}/pkg/missing:v1"
+    nothing = cli("pkg", "-i", missing, "-o", str(out))
+    assert nothing.returncode == 1 and "missing:v1" in nothing.stdout + nothing.stderr
+    assert list(tmp_path.iterdir()) == []
+    some = cli("pkg", "-i", missing, "-i", f"{registry.host}/pkg/oci:v1", "-o", str(out))
+    assert some.returncode == 1 and not out.exists() and partial.exists()
+    # The missing image never made it into the layout: without it the same tar resumes, moving nothing.
+    done = cli("pkg", "-i", f"{registry.host}/pkg/oci:v1", "-o", str(out), "--json")
+    assert done.returncode == 0 and out.exists() and not partial.exists()
+    blobs = json.loads(done.stdout)["blobs"]
+    assert blobs["transferred"] == 0 and blobs["skipped"] == 3

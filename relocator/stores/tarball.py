@@ -106,6 +106,7 @@ class TarballFile:
         self._present: set[Digest] = set()
         self._fd = -1
         self._writeback: list[asyncio.Future[None]] = []
+        self._kept = False  # a verified blob is in the partial file: worth keeping for a resume
 
     async def open(self) -> None:
         """Open the partial file, keeping the verified spans of an earlier run, and check space."""
@@ -127,6 +128,7 @@ class TarballFile:
                 raise
             raise InputError(f"{self.partial}: cannot write ({exc.strerror})") from None
         self._present |= self.resumed
+        self._kept = bool(self.resumed)
 
     async def has_blob(self, repo: Repository, desc: Descriptor) -> bool:
         """True once the blob is in the file or on its way there."""
@@ -156,6 +158,7 @@ class TarballFile:
                     flushed = position
             _pwrite(self._fd, padding(member.size), position, self.partial)
             _pwrite(self._fd, member.header, member.offset, self.partial)
+            self._kept = True
             self._start_writeback(member.offset, member.offset + len(member.header))
             self._start_writeback(flushed, member.end)
         except BaseException:
@@ -180,6 +183,8 @@ class TarballFile:
         try:
             await asyncio.gather(*self._writeback, return_exceptions=True)
             if not success:
+                if not self._kept:
+                    self.partial.unlink(missing_ok=True)  # nothing a resume could use
                 return
             for member in self.layout.members:
                 data = self.layout.inline.get(member.name)

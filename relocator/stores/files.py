@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
 
 from relocator.errors import InputError
 
-__all__ = ["fsync_dir", "write_atomic"]
+__all__ = ["fsync_dir", "hash_range", "write_atomic"]
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -37,3 +38,16 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def hash_range(fd: int, offset: int, size: int, algorithm: str = "sha256") -> str | None:
+    """Hex digest of ``size`` bytes at ``offset`` of an open file; None if the file ends first."""
+    h = hashlib.new(algorithm)
+    position, end = offset, offset + size
+    while position < end:
+        block = os.pread(fd, min(1 << 20, end - position), position)
+        if not block:
+            return None
+        h.update(block)
+        position += len(block)
+    return h.hexdigest()

@@ -6,7 +6,6 @@ duplicate members with different content, and members whose size disagrees with 
 
 from __future__ import annotations
 
-import hashlib
 import tarfile
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -19,6 +18,7 @@ from relocator.errors import InputError, SizeMismatch, UnsafeTarMember
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository, verify_stream
 from relocator.oci.layout import INDEX_JSON, LAYOUT_FILE, IndexEntry, member_digest, parse_index
 from relocator.stores.base import Opener
+from relocator.stores.files import hash_range
 
 __all__ = ["LayoutSource", "open_layout"]
 
@@ -181,11 +181,8 @@ def _kind(info: tarfile.TarInfo) -> str:
 
 
 def _hash(m: _Member) -> str:
-    h = hashlib.sha256()
     with m.path.open("rb") as f:
-        f.seek(m.offset)
-        left = m.size
-        while left > 0 and (block := f.read(min(_READ, left))):
-            h.update(block)
-            left -= len(block)
-    return h.hexdigest()
+        digest = hash_range(f.fileno(), m.offset, m.size)
+    if digest is None:
+        raise InputError(f"{m.path}: file ends inside a member")
+    return digest

@@ -11,7 +11,6 @@ header and digest check out and fetches the rest. ``-o -`` cannot seek: see ``ta
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import tarfile
 from collections.abc import Iterable
@@ -22,7 +21,7 @@ from relocator.errors import InputError, RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 from relocator.oci.layout import INDEX_JSON, LAYOUT_FILE, OCI_LAYOUT
 from relocator.stores.base import Opener
-from relocator.stores.files import fsync_dir
+from relocator.stores.files import fsync_dir, hash_range
 
 __all__ = ["Member", "TarLayout", "TarballFile", "padding", "tar_header"]
 
@@ -230,15 +229,9 @@ def _verified_spans(fd: int, layout: TarLayout) -> set[Digest]:
     for digest, member in layout.blobs.items():
         if os.pread(fd, len(member.header), member.offset) != member.header:
             continue
-        h = hashlib.new(digest.algorithm)
-        position, end = member.data_offset, member.data_offset + member.size
-        while position < end:
-            block = os.pread(fd, min(1 << 20, end - position), position)
-            if not block:
-                break
-            h.update(block)
-            position += len(block)
         tail = padding(member.size)
-        if position == end and h.hexdigest() == digest.hex and os.pread(fd, len(tail), end) == tail:
+        end = member.data_offset + member.size
+        if (hash_range(fd, member.data_offset, member.size, digest.algorithm) == digest.hex
+                and os.pread(fd, len(tail), end) == tail):
             kept.add(digest)
     return kept

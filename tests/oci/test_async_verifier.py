@@ -55,3 +55,11 @@ def test_too_many_bytes_fail_at_once(threaded: bool) -> None:
 def test_short_stream_fails_at_finish(threaded: bool) -> None:
     with pytest.raises(SizeMismatch, match="expected"):
         asyncio.run(_feed(AsyncVerifier(Digest.of(DATA), len(DATA), threaded=threaded), _chunks(DATA[:-1])))
+
+
+def test_big_blob_batches_still_fail_before_the_last_chunk() -> None:
+    big = bytearray(os.urandom(1 << 20) * 65)  # 65 MiB: hashed in 4 MiB batches
+    digest = Digest.of(bytes(big))
+    big[-1] ^= 1
+    chunks = _chunks(bytes(big), 1 << 20)
+    assert asyncio.run(_feed(AsyncVerifier(digest, len(big)), chunks)) == len(chunks) - 1

@@ -297,3 +297,18 @@ def test_failed_pkg_keeps_a_partial_file_only_when_a_resume_could_use_it(registr
     assert done.returncode == 0 and out.exists() and not partial.exists()
     blobs = json.loads(done.stdout)["blobs"]
     assert blobs["transferred"] == 0 and blobs["skipped"] == 3
+
+
+def test_second_pkg_on_the_same_output_is_refused(registry: Registry, tmp_path: Path) -> None:
+    import fcntl
+
+    _corpus(registry, 48)
+    out = tmp_path / "nightly.tar"
+    partial = tmp_path / "nightly.tar.partial"
+    with partial.open("wb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # the first run, still going
+        second = cli("pkg", "-i", f"{registry.host}/pkg/oci:v1", "-o", str(out))
+        assert second.returncode == 2
+        assert "nightly.tar.partial: another relocator pkg is writing it" in second.stderr
+        assert partial.exists() and not out.exists()
+    assert cli("pkg", "-i", f"{registry.host}/pkg/oci:v1", "-o", str(out)).returncode == 0

@@ -11,6 +11,7 @@ header and digest check out and fetches the rest. ``-o -`` cannot seek: see ``ta
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import tarfile
 from collections.abc import Iterable
@@ -108,10 +109,19 @@ class TarballFile:
         self._kept = False  # a verified blob is in the partial file: worth keeping for a resume
 
     async def open(self) -> None:
-        """Open the partial file, keeping the verified spans of an earlier run, and check space."""
+        """Open and lock the partial file, keep the verified spans of an earlier run, check space."""
         try:
             self.partial.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise InputError(f"{self.partial}: cannot write ({exc.strerror})") from None
+        try:
+            # A nightly job that overran must not share its file with the next night's run.
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._close_fd()
+            raise InputError(f"{self.partial}: another relocator pkg is writing it") from None
+        try:
             if os.fstat(self._fd).st_size == self.layout.size:
                 self.resumed = await asyncio.to_thread(_verified_spans, self._fd, self.layout)
             else:
@@ -120,9 +130,9 @@ class TarballFile:
             # Sparse until written: a member without its header is one still to fetch.
             os.ftruncate(self._fd, self.layout.size)
         except (OSError, InputError) as exc:
-            self._close_fd()
             if not self.resumed:
                 self.partial.unlink(missing_ok=True)  # nothing worth keeping: leave nothing behind
+            self._close_fd()
             if isinstance(exc, InputError):
                 raise
             raise InputError(f"{self.partial}: cannot write ({exc.strerror})") from None

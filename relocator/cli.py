@@ -286,7 +286,8 @@ def _pkg(args: argparse.Namespace, settings: Settings) -> int:
                          include_non_distributable=args.include_non_distributable_layers)
     # pkg is bound by downloads, which aiohttp reads faster on asyncio's loop (benchmarks/README.md:
     # 2.86-2.93 s against 3.13-3.28 s on uvloop for the 1 GB corpus).
-    _, report = run(pkg(settings, inputs, options, choose_reporter(args.json)), default="asyncio")
+    into = "stdout" if args.output == "-" else args.output
+    _, report = run(pkg(settings, inputs, options, choose_reporter(args.json, into)), default="asyncio")
     return _finish(report, args.json, to_stderr=to_stdout)
 
 

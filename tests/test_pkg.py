@@ -68,6 +68,7 @@ def test_pkg_unpkg_round_trip_and_interop(registry: Registry, fresh_registry: Re
     assert set(by_name) == set(refs)
     for ref, image in refs.items():
         assert by_name[ref]["digest"] == image.digest and by_name[ref]["mediaType"] == image.media_type
+        assert f"done {ref} -> {out} ({image.digest})" in proc.stderr  # says where the image went
     oci = f"{registry.host}/pkg/oci"
     assert f"newImage: {oci}@{refs[f'{oci}:v1'].digest}" in lock.read_text()
 

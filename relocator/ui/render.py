@@ -56,6 +56,9 @@ class QuietReporter:
 class PlainReporter(QuietReporter):
     """One line per event worth a line, on stderr: no escape codes, fit for cron mail."""
 
+    def __init__(self, into: str | None = None) -> None:
+        self.into = into  # a tarball's name: images go there, not to a registry
+
     def plan_ready(self, plan: Plan, blob_bytes: int, blobs: int) -> None:
         """Say what the run will do."""
         sys.stderr.write(f"planned {len(plan.targets)} images, {blobs} blob placements, "
@@ -63,7 +66,9 @@ class PlainReporter(QuietReporter):
 
     def image_done(self, target: Target, error: str | None) -> None:
         """Print the image's result."""
-        if error is None:
+        if error is None and self.into is not None:
+            sys.stderr.write(f"done {target.input.text} -> {self.into} ({target.root})\n")
+        elif error is None:
             sys.stderr.write(f"done {target.input.text} -> {target.destination}\n")
         else:
             sys.stderr.write(f"FAILED {target.input.text}: {error}\n")
@@ -130,13 +135,13 @@ class RichReporter(QuietReporter):
         self.progress.stop()
 
 
-def choose_reporter(json_output: bool) -> Reporter:
-    """Rich on a terminal, plain lines otherwise, silence for --json."""
+def choose_reporter(json_output: bool, into: str | None = None) -> Reporter:
+    """Rich on a terminal, plain lines otherwise (naming the tarball ``into``), silence for --json."""
     if json_output:
         return QuietReporter()
     if sys.stderr.isatty():
         return RichReporter()
-    return PlainReporter()
+    return PlainReporter(into)
 
 
 def render_summary(report: Report) -> str:

@@ -92,11 +92,10 @@ class StreamVerifier:
 
     def check(self, chunk: bytes) -> None:
         """Account for one chunk; raise if the stream is already wrong."""
-        if self.count(chunk):
-            self.update([chunk])
+        complete = self.count(chunk)
+        self._hasher.update(chunk)
+        if complete:
             self._verify_digest()
-        else:
-            self._hasher.update(chunk)
 
     def count(self, chunk: bytes) -> bool:
         """Account for one chunk's size without hashing it; True when the size is complete."""

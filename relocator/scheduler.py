@@ -14,7 +14,7 @@ from relocator.oci import Digest, Reference, Repository
 from relocator.plan import Kind, Node, Plan, Target
 from relocator.stores.base import BlobSink, BlobSource, Mounter, Opener
 
-__all__ = ["ByteBudget", "Scheduler", "transfer_order"]
+__all__ = ["ByteBudget", "Scheduler", "mount_origins", "primaries", "transfer_order"]
 
 Key = tuple[Repository, Digest]
 
@@ -46,13 +46,26 @@ def transfer_order(wanted: dict[Key, Node]) -> list[Key]:
     return sorted(blobs, key=lambda k: (-wanted[k].descriptor.size, k[1], k[0]))
 
 
+def primaries(order: list[Key]) -> dict[Digest, Repository]:
+    """The first destination repository of each blob uploads it; the others mount from it."""
+    first: dict[Digest, Repository] = {}
+    for repo, digest in order:
+        first.setdefault(digest, repo)
+    return first
+
+
+def mount_origins(repo: Repository, node: Node, primary: Repository) -> list[Repository]:
+    """Where ``repo`` may mount a blob from: this run's primary upload, then a source repository,
+    each only if on the same registry."""
+    return [o for o in (primary, *sorted(node.origins)) if o != repo and o.registry == repo.registry]
+
+
 @dataclass(slots=True)
 class _Run:
     plan: Plan
     report: Report
     tasks: dict[Key, asyncio.Task[Outcome]] = field(default_factory=dict)
-    # The first destination repository of each blob uploads it; the others mount from it.
-    primary: dict[Digest, Repository] = field(default_factory=dict)
+    primary: dict[Digest, Repository] = field(default_factory=dict)  # see primaries()
 
 
 class Scheduler:
@@ -80,8 +93,7 @@ class Scheduler:
         order = transfer_order(wanted)
         unique = {k[1]: wanted[k].descriptor.size for k in order}
         self.reporter.plan_ready(plan, sum(unique.values()), len(order))
-        for repo, digest in order:
-            run.primary.setdefault(digest, repo)
+        run.primary = primaries(order)
         for key in order:
             run.tasks[key] = asyncio.ensure_future(self._blob(run, key, wanted[key]))
         for key, node in wanted.items():
@@ -140,12 +152,10 @@ class Scheduler:
         # 1. What is there already is skipped, so a re-run moves no bytes.
         if await self.sink.has_blob(repo, desc):
             return Outcome.SKIPPED
-        # 2. Mount from a repository of the same registry known to hold it: this run's
-        #    primary upload, or a source repository on the destination's host.
+        # 2. Mount from a repository of the same registry known to hold it.
         if isinstance(self.sink, Mounter):
-            for origin in (primary, *sorted(node.origins)):
-                if origin != repo and origin.registry == repo.registry and (
-                        await self.sink.mount_blob(repo, desc, origin)):
+            for origin in mount_origins(repo, node, primary):
+                if await self.sink.mount_blob(repo, desc, origin):
                     return Outcome.MOUNTED
         # 3. Stream from a source repository straight into the sink, within the byte budget.
         source = sorted(node.origins)[0]

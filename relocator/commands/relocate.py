@@ -16,7 +16,7 @@ from relocator.inputs import ImageInput
 from relocator.lockfile import render_lock
 from relocator.oci import Reference, Repository
 from relocator.plan import Kind, Plan, build_plan
-from relocator.scheduler import Scheduler, transfer_order
+from relocator.scheduler import Scheduler, mount_origins, primaries, transfer_order
 from relocator.stores.base import BlobSink
 from relocator.stores.files import write_atomic
 from relocator.stores.registry import RegistryStore
@@ -118,17 +118,16 @@ async def describe_plan(settings: Settings, plan: Plan) -> dict[str, Any]:
                 return await sink.has_blob(key[0], wanted[key].descriptor)
 
         found = await asyncio.gather(*(present(k) for k in order))
-    seen: set[Any] = set()
+    primary = primaries(order)
     to_move = mounts = present_bytes = 0
     for key, here in zip(order, found, strict=True):
         node = wanted[key]
         if here:
             present_bytes += node.descriptor.size
-        elif node.digest in seen or any(o.registry == key[0].registry for o in node.origins):
+        elif mount_origins(key[0], node, primary[node.digest]):
             mounts += 1
         else:
             to_move += node.descriptor.size
-        seen.add(node.digest)
     return {
         "images": [{"image": t.input.text, "source": str(t.source), "destination": str(t.destination)}
                    for t in plan.targets],

@@ -22,9 +22,9 @@ from relocator.commands.resolve import ResolveError, ResolveOptions, resolve
 from relocator.commands.unpkg import UnpkgOptions, unpkg
 from relocator.commands.verify import verify
 from relocator.config import Limits, Settings, TLSSettings
+from relocator.engine.events import Report
 from relocator.errors import InputError, RelocatorError
-from relocator.events import Report
-from relocator.inputs import ImageInput, collect_inputs, shard
+from relocator.frontends.inputs import ImageInput, collect_inputs, shard
 from relocator.stores.files import write_atomic
 from relocator.ui import print_error, print_json, print_plan, print_raw, print_report, print_text
 from relocator.ui.bench import check_plot, render_chart, render_csv, render_table, save_plot

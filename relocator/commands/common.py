@@ -1,16 +1,21 @@
-"""What every verb needs: a client for the run, built from Settings and closed at the end."""
+"""What every verb needs: the run's client, built from Settings and closed at the end; the lock file."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from relocator.auth import CredentialStore
 from relocator.config import Settings
+from relocator.engine.events import Report
+from relocator.engine.plan import Plan
+from relocator.frontends.lockfile import render_lock
 from relocator.registry import RegistryClient, Transport, open_session
 from relocator.registry.tracing import Timings
+from relocator.stores.files import write_atomic
 
-__all__ = ["open_client"]
+__all__ = ["open_client", "write_lock_if_complete"]
 
 
 @asynccontextmanager
@@ -23,3 +28,10 @@ async def open_client(
         yield RegistryClient(Transport(session, settings, CredentialStore()))
     finally:
         await session.close()
+
+
+def write_lock_if_complete(path: Path | None, plan: Plan, report: Report) -> None:
+    """The kbld lock of where every image went, written atomically and only if none failed."""
+    if path is not None and not report.failed:
+        pairs = [(t.label, str(report.done[t.label])) for t in plan.targets]
+        write_atomic(path, render_lock(pairs))

@@ -7,14 +7,14 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from relocator.commands.common import open_client
-from relocator.commands.relocate import write_lock_if_complete
+from relocator.commands.common import open_client, write_lock_if_complete
 from relocator.config import Settings
-from relocator.events import Report, Reporter
-from relocator.inputs import ImageInput
+from relocator.engine.events import Report, Reporter
+from relocator.engine.plan import Kind, Plan, build_plan
+from relocator.engine.scheduler import Scheduler
+from relocator.engine.target import ImageInput
+from relocator.oci import Reference
 from relocator.oci.layout import IndexEntry, build_index
-from relocator.plan import Kind, Plan, build_plan
-from relocator.scheduler import Scheduler
 from relocator.stores.registry import RegistryStore
 from relocator.stores.spool import Spool
 from relocator.stores.tarball import TarballFile, TarLayout
@@ -37,7 +37,7 @@ def _index(plan: Plan) -> bytes:
     """index.json: one descriptor per original reference, named by it."""
     entries: dict[str, IndexEntry] = {}
     for t in plan.targets:
-        name = str(t.input.ref)
+        name = str(Reference(t.source.repository, tag=t.source.tag)) if t.source.tag else str(t.source)
         entries.setdefault(name, IndexEntry(plan.manifests[t.root].descriptor, name))
     return build_index(list(entries.values()))
 

@@ -14,12 +14,12 @@ from ruamel.yaml.scalarstring import LiteralScalarString
 from relocator.commands.common import open_client
 from relocator.config import Settings
 from relocator.errors import InputError, NotFound, RelocatorError
-from relocator.lockfile import render_imgpkg_lock, render_lock
+from relocator.frontends.lockfile import render_imgpkg_lock, render_lock
+from relocator.frontends.yamldocs import Occurrence, SearchRules, YamlFile
 from relocator.oci import Reference
 from relocator.oci.reference import DOCKER_HUB
 from relocator.registry import RegistryClient
 from relocator.stores.files import write_atomic
-from relocator.yamldocs import Occurrence, SearchRules, YamlFile
 
 __all__ = ["ResolveError", "ResolveOptions", "kbld_form", "read_yaml_inputs", "resolve"]
 

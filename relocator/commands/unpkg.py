@@ -6,15 +6,15 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from relocator.commands.common import open_client
-from relocator.commands.relocate import RelocateOptions, destination_mapper, write_lock_if_complete
+from relocator.commands.common import open_client, write_lock_if_complete
 from relocator.config import Settings
+from relocator.engine.events import Report, Reporter
+from relocator.engine.plan import Plan, build_plan
+from relocator.engine.scheduler import Scheduler
+from relocator.engine.target import ImageInput
 from relocator.errors import BadReference, InputError
-from relocator.events import Report, Reporter
-from relocator.inputs import ImageInput
+from relocator.frontends.destinations import destination_mapper
 from relocator.oci import Reference
-from relocator.plan import Plan, build_plan
-from relocator.scheduler import Scheduler
 from relocator.stores.layout_source import LayoutSource, open_layout
 from relocator.stores.registry import RegistryStore
 
@@ -48,7 +48,7 @@ def layout_inputs(source: LayoutSource) -> list[ImageInput]:
 
 async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter) -> tuple[Plan, Report]:
     """Push every image of the layout; manifests after their children, tags last."""
-    mapper = destination_mapper(RelocateOptions(repository=options.repository, prefix=options.prefix))
+    mapper = destination_mapper(options.repository, options.prefix)
     source = await asyncio.to_thread(open_layout, options.input)
     inputs = layout_inputs(source)
     async with open_client(settings) as client:

@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Any
 
-from relocator.events import Report
+from relocator.engine.events import Report
 
 __all__ = ["print_error", "print_json", "print_plan", "print_raw", "print_report", "print_text"]
 

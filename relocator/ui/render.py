@@ -6,7 +6,7 @@ Exactly one is chosen per run (``choose_reporter``); the engine only emits event
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from rich.console import Console
 from rich.progress import (
@@ -24,11 +24,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from relocator.events import Outcome, Report, Reporter
+from relocator.engine.events import Outcome, Report, Reporter
+from relocator.engine.target import Target
 from relocator.oci import Descriptor
-
-if TYPE_CHECKING:
-    from relocator.plan import Plan, Target
 
 __all__ = ["PlainReporter", "QuietReporter", "RichReporter", "choose_reporter", "render_summary",
            "summary_table"]
@@ -37,7 +35,7 @@ __all__ = ["PlainReporter", "QuietReporter", "RichReporter", "choose_reporter", 
 class QuietReporter:
     """Prints nothing while running (for --json, where the report says it all)."""
 
-    def plan_ready(self, plan: Plan, blob_bytes: int, blobs: int) -> None:
+    def plan_ready(self, targets: Sequence[Target], blob_bytes: int, blobs: int) -> None:
         """Nothing."""
 
     def bytes_moved(self, n: int) -> None:
@@ -59,19 +57,19 @@ class PlainReporter(QuietReporter):
     def __init__(self, into: str | None = None) -> None:
         self.into = into  # a tarball's name: images go there, not to a registry
 
-    def plan_ready(self, plan: Plan, blob_bytes: int, blobs: int) -> None:
+    def plan_ready(self, targets: Sequence[Target], blob_bytes: int, blobs: int) -> None:
         """Say what the run will do."""
-        sys.stderr.write(f"planned {len(plan.targets)} images, {blobs} blob placements, "
+        sys.stderr.write(f"planned {len(targets)} images, {blobs} blob placements, "
                          f"{blob_bytes / 1e6:.1f} MB of unique blobs\n")
 
     def image_done(self, target: Target, error: str | None) -> None:
         """Print the image's result."""
         if error is None and self.into is not None:
-            sys.stderr.write(f"done {target.input.text} -> {self.into} ({target.root})\n")
+            sys.stderr.write(f"done {target.label} -> {self.into} ({target.root})\n")
         elif error is None:
-            sys.stderr.write(f"done {target.input.text} -> {target.destination}\n")
+            sys.stderr.write(f"done {target.label} -> {target.destination}\n")
         else:
-            sys.stderr.write(f"FAILED {target.input.text}: {error}\n")
+            sys.stderr.write(f"FAILED {target.label}: {error}\n")
 
 
 class _Amount(ProgressColumn):
@@ -102,12 +100,12 @@ class RichReporter(QuietReporter):
         self._images: TaskID | None = None
         self._counted: set[object] = set()
 
-    def plan_ready(self, plan: Plan, blob_bytes: int, blobs: int) -> None:
+    def plan_ready(self, targets: Sequence[Target], blob_bytes: int, blobs: int) -> None:
         """Start the bars."""
         self.progress.start()
         self._bytes = self.progress.add_task("bytes", total=blob_bytes, bytes=True)
         self._blobs = self.progress.add_task("blobs", total=blobs)
-        self._images = self.progress.add_task("images", total=len(plan.targets))
+        self._images = self.progress.add_task("images", total=len(targets))
 
     def bytes_moved(self, n: int) -> None:
         """Advance the byte bar."""
@@ -127,7 +125,7 @@ class RichReporter(QuietReporter):
         if self._images is not None:
             self.progress.advance(self._images)
         if error is not None:
-            self.console.print(f"[red]FAILED[/red] {target.input.text}: {error}", markup=True,
+            self.console.print(f"[red]FAILED[/red] {target.label}: {error}", markup=True,
                                highlight=False)
 
     def close(self) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from relocator.commands.relocate import RelocateOptions, relocate
-from relocator.events import Outcome
-from relocator.inputs import collect_inputs
+from relocator.engine.events import Outcome
+from relocator.frontends.inputs import collect_inputs
 from relocator.oci import Repository
 from relocator.ui.render import QuietReporter
 from tests.conftest import settings_for
@@ -292,8 +292,8 @@ async def test_source_on_destination_host_is_mounted(fresh_registry: Registry) -
 async def test_a_bug_in_a_sink_fails_the_image_instead_of_vanishing(registry: Registry,
                                                                    fresh_registry: Registry) -> None:
     from relocator.commands.common import open_client
-    from relocator.plan import build_plan
-    from relocator.scheduler import Scheduler
+    from relocator.engine.plan import build_plan
+    from relocator.engine.scheduler import Scheduler
     from relocator.stores.registry import RegistryStore
 
     image = random_image(random.Random(32))

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from relocator.engine.target import Target
 from relocator.oci import Descriptor, Reference
-
-if TYPE_CHECKING:
-    from relocator.plan import Plan, Target
 
 __all__ = ["Outcome", "Report", "Reporter"]
 
@@ -25,7 +24,7 @@ class Outcome(enum.Enum):
 class Reporter(Protocol):
     """Receives progress from the engine; exactly one renderer is chosen per run."""
 
-    def plan_ready(self, plan: Plan, blob_bytes: int, blobs: int) -> None: ...
+    def plan_ready(self, targets: Sequence[Target], blob_bytes: int, blobs: int) -> None: ...
     def bytes_moved(self, n: int) -> None: ...
     def blob_done(self, desc: Descriptor, outcome: Outcome) -> None: ...
     def image_done(self, target: Target, error: str | None) -> None: ...

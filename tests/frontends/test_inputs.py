@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from relocator.errors import InputError
-from relocator.inputs import collect_inputs, references_in_text, shard
+from relocator.frontends.inputs import collect_inputs, references_in_text, shard
 
 K8S = """\
 apiVersion: apps/v1

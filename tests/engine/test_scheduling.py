@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from relocator.engine.plan import Kind, Node
+from relocator.engine.scheduler import ByteBudget, transfer_order
 from relocator.oci import Descriptor, Digest, Repository
-from relocator.plan import Kind, Node
-from relocator.scheduler import ByteBudget, transfer_order
 
 
 def _node(size: int, seed: bytes, kind: Kind = Kind.BLOB) -> Node:

@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
 from relocator.config import Limits
+from relocator.engine.events import Outcome, Report, Reporter
+from relocator.engine.plan import Kind, Node, Plan
+from relocator.engine.target import Target
 from relocator.errors import RelocatorError
-from relocator.events import Outcome, Report, Reporter
 from relocator.oci import Digest, Reference, Repository
-from relocator.plan import Kind, Node, Plan, Target
 from relocator.stores.base import BlobSink, BlobSource, Mounter, Opener
 
 __all__ = ["ByteBudget", "Scheduler", "mount_origins", "primaries", "transfer_order"]
@@ -92,7 +93,7 @@ class Scheduler:
         wanted = plan.placements()
         order = transfer_order(wanted)
         unique = {k[1]: wanted[k].descriptor.size for k in order}
-        self.reporter.plan_ready(plan, sum(unique.values()), len(order))
+        self.reporter.plan_ready(plan.targets, sum(unique.values()), len(order))
         run.primary = primaries(order)
         for key in order:
             run.tasks[key] = asyncio.ensure_future(self._blob(run, key, wanted[key]))
@@ -122,14 +123,14 @@ class Scheduler:
                 tagged = Reference(target.destination.repository, tag=target.destination.tag)
                 await self.sink.write_manifest(tagged, manifest)
         except asyncio.CancelledError:
-            run.report.failed[target.input.text] = "cancelled: another image failed (--fail-fast)"
+            run.report.failed[target.label] = "cancelled: another image failed (--fail-fast)"
             raise
         except Exception as exc:  # a bug must fail the image, not vanish in gather
             why = str(exc) if isinstance(exc, RelocatorError) else f"internal error: {exc!r}"
-            run.report.failed[target.input.text] = why
+            run.report.failed[target.label] = why
             self.reporter.image_done(target, why)
             raise
-        run.report.done[target.input.text] = target.destination.with_tag(None)
+        run.report.done[target.label] = target.destination.with_tag(None)
         self.reporter.image_done(target, None)
 
     async def _blob(self, run: _Run, key: Key, node: Node) -> Outcome:

@@ -5,23 +5,14 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
+from relocator.engine.target import ImageInput
 from relocator.errors import BadReference, InputError
+from relocator.frontends.yamldocs import SearchRules, YamlFile, is_kbld_config
 from relocator.oci import Reference
-from relocator.yamldocs import SearchRules, YamlFile, is_kbld_config
 
 __all__ = ["ImageInput", "collect_inputs", "references_in_text", "shard"]
-
-@dataclass(frozen=True, slots=True)
-class ImageInput:
-    """One reference as the user wrote it, and where it came from."""
-
-    text: str
-    ref: Reference
-    origin: str
-
 
 def references_in_text(text: str, origin: str) -> list[str]:
     """Reference strings in a file's text: YAML with ``image:`` keys, a lock file, or one per line."""

@@ -8,11 +8,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from relocator.engine.target import ImageInput, Target
 from relocator.errors import RelocatorError
-from relocator.inputs import ImageInput
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 
-__all__ = ["Kind", "ManifestSource", "Node", "Plan", "Target", "build_plan"]
+__all__ = ["Kind", "ManifestSource", "Node", "Plan", "build_plan"]
 
 
 class Kind(enum.Enum):
@@ -41,16 +41,6 @@ class Node:
     @property
     def digest(self) -> Digest:
         return self.descriptor.digest
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One input image: where it comes from, where it goes, and its root digest."""
-
-    input: ImageInput
-    source: Reference
-    destination: Reference
-    root: Digest
 
 
 @dataclass(slots=True)
@@ -133,7 +123,7 @@ async def build_plan(
             plan.failed[item.text] = f"{where}{exc}"
             return None
         pinned = item.ref.with_digest(top.digest)
-        return Target(item, pinned, destination(pinned), top.digest)
+        return Target(item.text, pinned, destination(pinned), top.digest)
 
     items = list(inputs)
     results = await asyncio.gather(*(one(i) for i in items))

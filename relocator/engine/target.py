@@ -1,0 +1,29 @@
+"""What the engine is asked to copy (ImageInput) and what it planned for each (Target)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from relocator.oci import Digest, Reference
+
+__all__ = ["ImageInput", "Target"]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInput:
+    """One image asked for: ``text`` as the user wrote it (the label in reports and locks), the
+    parsed reference, and ``origin``, where it was written (a file name, ``-i``, a layout)."""
+
+    text: str
+    ref: Reference
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One planned image: its label, the source pinned to ``root``, and where it goes."""
+
+    label: str
+    source: Reference
+    destination: Reference
+    root: Digest

@@ -1,0 +1,53 @@
+"""Where each image goes: kbld's ``--repository`` (one repository, by digest) or mirror mode under
+``--prefix`` (each source path and tag kept under the prefix)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from relocator.errors import InputError
+from relocator.oci import Reference, Repository
+
+__all__ = ["Mapper", "destination_mapper", "gc_tag"]
+
+Mapper = Callable[[Reference], Reference]
+
+_TAG_MAX = 128
+
+
+def gc_tag(ref: Reference) -> str:
+    """``sha256-<hex>.relocated``: a tag that keeps an image alive where untagged ones are collected."""
+    assert ref.digest is not None
+    suffix = ".relocated"
+    return f"{ref.digest.algorithm}-{ref.digest.hex}"[: _TAG_MAX - len(suffix)] + suffix
+
+
+def destination_mapper(repository: str | None, prefix: str | None, *, tag_for_gc: bool = False) -> Mapper:
+    """A function from a pinned source reference to its destination reference.
+
+    Raises InputError (before any transfer) for a malformed flag or a bad combination.
+    """
+    if (repository is None) == (prefix is None):
+        raise InputError("give exactly one of --repository HOST/REPO and --prefix HOST[/PATH]")
+    if repository is not None:
+        try:
+            repo = Repository.parse(repository)
+        except InputError as exc:
+            raise InputError(f"--repository: {exc}") from None
+        if tag_for_gc:
+            return lambda ref: Reference(repo, tag=gc_tag(ref), digest=ref.digest)
+        return lambda ref: Reference(repo, digest=ref.digest)
+    if tag_for_gc:
+        raise InputError("--tag-for-gc goes with --repository; --prefix keeps the source tags")
+    assert prefix is not None
+    host, _, path = prefix.strip("/").partition("/")
+    try:
+        Repository.parse(f"{host}/{path}/x" if path else f"{host}/x")
+    except InputError:
+        raise InputError(f"--prefix {prefix!r}: not HOST[/PATH]") from None
+
+    def mirror(ref: Reference) -> Reference:
+        new_path = f"{path}/{ref.repository.path}" if path else ref.repository.path
+        return Reference(Repository(host, new_path), ref.tag, ref.digest)
+
+    return mirror

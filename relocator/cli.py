@@ -17,7 +17,7 @@ from relocator import __version__
 from relocator.commands.bench import BenchOptions, bench, validate
 from relocator.commands.inspect import inspect
 from relocator.commands.pkg import PkgOptions, pkg
-from relocator.commands.relocate import RelocateOptions, describe_plan, relocate
+from relocator.commands.relocate import RelocateOptions, dry_run, relocate
 from relocator.commands.resolve import ResolveError, ResolveOptions, resolve
 from relocator.commands.unpkg import UnpkgOptions, unpkg
 from relocator.commands.verify import verify
@@ -28,7 +28,7 @@ from relocator.frontends.inputs import ImageInput, collect_inputs, shard
 from relocator.stores.files import write_atomic
 from relocator.ui import print_error, print_json, print_plan, print_raw, print_report, print_text
 from relocator.ui.bench import check_plot, render_chart, render_csv, render_table, save_plot
-from relocator.ui.render import QuietReporter, choose_reporter
+from relocator.ui.render import choose_reporter
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -262,7 +262,7 @@ def _relocate(args: argparse.Namespace, settings: Settings) -> int:
                               tag_for_gc=args.tag_for_gc, fail_fast=args.fail_fast, dry_run=args.dry_run)
     reporter = choose_reporter(args.json)
     if args.dry_run:
-        summary = run(_dry_run(settings, inputs, options))
+        summary = run(dry_run(settings, inputs, options))
         if args.json:
             print_json(summary)
         else:
@@ -338,9 +338,3 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.plot is not None:
         save_plot(report.results, args.plot)
     return EXIT_FAILED if any(r.errors for r in report.results) else EXIT_OK
-
-
-async def _dry_run(settings: Settings, inputs: list[ImageInput],
-                   options: RelocateOptions) -> dict[str, Any]:
-    plan, _ = await relocate(settings, inputs, options, QuietReporter())
-    return await describe_plan(settings, plan)

@@ -9,15 +9,14 @@ from pathlib import Path
 
 from relocator.commands.common import open_client, write_lock_if_complete
 from relocator.config import Settings
+from relocator.engine.copy import copy
 from relocator.engine.events import Report, Reporter
-from relocator.engine.plan import Kind, Plan, build_plan
-from relocator.engine.scheduler import Scheduler
+from relocator.engine.plan import Plan
 from relocator.engine.target import ImageInput
-from relocator.oci import Reference
-from relocator.oci.layout import IndexEntry, build_index
+from relocator.stores.base import BlobSink
 from relocator.stores.registry import RegistryStore
 from relocator.stores.spool import Spool
-from relocator.stores.tarball import TarballFile, TarLayout
+from relocator.stores.tarball import TarballFile
 from relocator.stores.tarstream import TarballStream
 
 __all__ = ["PkgOptions", "pkg"]
@@ -33,46 +32,24 @@ class PkgOptions:
     include_non_distributable: bool = False
 
 
-def _index(plan: Plan) -> bytes:
-    """index.json: one descriptor per original reference, named by it."""
-    entries: dict[str, IndexEntry] = {}
-    for t in plan.targets:
-        name = str(Reference(t.source.repository, tag=t.source.tag)) if t.source.tag else str(t.source)
-        entries.setdefault(name, IndexEntry(plan.manifests[t.root].descriptor, name))
-    return build_index(list(entries.values()))
-
-
-def _sink(plan: Plan, options: PkgOptions, limits_bytes: int) -> TarballFile | TarballStream:
+def _sink(options: PkgOptions, limits_bytes: int) -> BlobSink:
     """A tar laid out from the plan for a file; a spooling stream for stdout."""
     if options.output == "-":
         spool = options.spool_dir or Path(tempfile.gettempdir()) / "relocator-spool"
-        return TarballStream(sys.stdout.buffer, Spool(spool, limits_bytes), _index(plan))
-    wanted = plan.placements().values()
-    layout = TarLayout.build(
-        (n.descriptor for n in wanted if n.kind is Kind.BLOB),
-        ((n.digest, plan.manifests[n.digest].raw) for n in wanted if n.kind is not Kind.BLOB),
-        _index(plan))
-    return TarballFile(Path(options.output), layout)
+        return TarballStream(sys.stdout.buffer, Spool(spool, limits_bytes))
+    return TarballFile(Path(options.output))
 
 
 async def pkg(settings: Settings, inputs: list[ImageInput], options: PkgOptions,
               reporter: Reporter) -> tuple[Plan, Report]:
-    """Plan, download into the tar writer, and rename the tar into place only if every image made it."""
+    """Copy every image into the tarball store; it is renamed into place only if every image made it
+    (a backup is all or nothing: otherwise the partial file stays for a resume)."""
     # Download-bound: hashing in worker threads was measured faster here (config.Limits).
     settings = replace(settings, limits=replace(settings.limits, hash_in_threads=True))
     async with open_client(settings) as client:
         store = RegistryStore(client)
-        plan = await build_plan(store, inputs, lambda ref: ref,
-                                include_non_distributable=options.include_non_distributable)
-        writer = _sink(plan, options, settings.limits.bytes_in_flight)
-        await writer.open()
-        report: Report | None = None
-        try:
-            report = await Scheduler(store, writer, settings.limits, reporter).run(plan)
-        finally:
-            reporter.close()
-            # A backup is all or nothing: with any image missing, or the run interrupted, the
-            # partial file stays for a resume.
-            await writer.close(success=report is not None and not report.failed)
+        plan, report = await copy(store, _sink(options, settings.limits.bytes_in_flight), inputs,
+                                  lambda ref: ref, settings.limits, reporter,
+                                  include_non_distributable=options.include_non_distributable)
     write_lock_if_complete(options.lock_output, plan, report)
     return plan, report

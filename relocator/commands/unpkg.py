@@ -8,9 +8,9 @@ from pathlib import Path
 
 from relocator.commands.common import open_client, write_lock_if_complete
 from relocator.config import Settings
+from relocator.engine.copy import copy
 from relocator.engine.events import Report, Reporter
-from relocator.engine.plan import Plan, build_plan
-from relocator.engine.scheduler import Scheduler
+from relocator.engine.plan import Plan
 from relocator.engine.target import ImageInput
 from relocator.errors import BadReference, InputError
 from relocator.frontends.destinations import destination_mapper
@@ -53,10 +53,7 @@ async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter) -
     inputs = layout_inputs(source)
     async with open_client(settings) as client:
         sink = RegistryStore(client, chunk_size=settings.limits.chunk_size)
-        plan = await build_plan(source, inputs, mapper, include_non_distributable=True)
-        try:
-            report = await Scheduler(source, sink, settings.limits, reporter).run(plan)
-        finally:
-            reporter.close()
+        plan, report = await copy(source, sink, inputs, mapper, settings.limits, reporter,
+                                  include_non_distributable=True)
     write_lock_if_complete(options.lock_output, plan, report)
     return plan, report

@@ -118,10 +118,7 @@ class Scheduler:
         try:
             await run.tasks[(target.destination.repository, target.root)]
             # Tags last: the image is complete by digest before any name points at it.
-            if target.destination.tag is not None:
-                manifest = run.plan.manifests[target.root]
-                tagged = Reference(target.destination.repository, tag=target.destination.tag)
-                await self.sink.write_manifest(tagged, manifest)
+            await self.sink.write_tag(target.destination, run.plan.manifests[target.root])
         except asyncio.CancelledError:
             run.report.failed[target.label] = "cancelled: another image failed (--fail-fast)"
             raise

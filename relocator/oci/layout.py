@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 from relocator.errors import InputError, UnsafeTarMember
 from relocator.oci.digest import Digest
-from relocator.oci.manifest import Descriptor
+from relocator.oci.manifest import Descriptor, Manifest
+from relocator.oci.reference import Reference
 
-__all__ = ["INDEX_JSON", "LAYOUT_FILE", "OCI_LAYOUT", "REF_NAME", "IndexEntry", "build_index",
-           "member_digest", "parse_index"]
+__all__ = ["INDEX_JSON", "LAYOUT_FILE", "OCI_LAYOUT", "REF_NAME", "IndexEntry", "IndexNames", "build_index",
+           "member_digest", "parse_index", "ref_name"]
 
 LAYOUT_FILE = "oci-layout"
 INDEX_JSON = "index.json"
@@ -70,3 +71,34 @@ def parse_index(raw: bytes, where: str) -> list[IndexEntry]:
         desc = Descriptor.from_json(obj, f"{where}: index.json manifests[{i}]")
         entries.append(IndexEntry(desc, desc.annotations.get(REF_NAME)))
     return entries
+
+
+def ref_name(ref: Reference) -> str:
+    """The ``org.opencontainers.image.ref.name`` of an image: its full reference with the tag,
+    or with the digest when it has no tag (``docker.io/library/nginx:1.25``)."""
+    return str(Reference(ref.repository, tag=ref.tag)) if ref.tag is not None else str(ref)
+
+
+class IndexNames:
+    """The named descriptors of a layout's ``index.json``, collected from tag writes.
+
+    ``fixed`` names every image alike (skopeo's ``oci:DIR:NAME``). A name may point at one
+    manifest only: a second, different one raises InputError rather than silently replacing it.
+    """
+
+    def __init__(self, where: str, fixed: str | None = None) -> None:
+        self.where = where
+        self.fixed = fixed
+        self._named: dict[str, Descriptor] = {}
+
+    def add(self, ref: Reference, manifest: Manifest) -> None:
+        """Name ``manifest`` by ``ref`` (or by the fixed name)."""
+        name = self.fixed if self.fixed is not None else ref_name(ref)
+        old = self._named.get(name)
+        if old is not None and old.digest != manifest.digest:
+            raise InputError(f"{self.where}: {name!r} would name both {old.digest} and {manifest.digest}")
+        self._named[name] = manifest.descriptor
+
+    def index(self) -> bytes:
+        """``index.json`` with every name, sorted by name so the same run gives the same bytes."""
+        return build_index([IndexEntry(d, n) for n, d in sorted(self._named.items())])

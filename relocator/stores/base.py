@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
@@ -32,7 +32,18 @@ class BlobSource(Protocol):
 
 
 class BlobSink(Protocol):
-    """Checks for and writes blobs and manifests; commits or discards at close."""
+    """Checks for and writes blobs and manifests; commits or discards at close.
+
+    The engine calls ``prepare`` once, then the writes (a manifest only after its children),
+    then ``write_tag`` for each finished image (tags last), then ``close``.
+    """
+
+    async def prepare(self, blobs: Sequence[Descriptor], manifests: Sequence[Manifest]) -> None:
+        """Everything the run may write, before the first write (a tarball lays itself out here).
+
+        Raises InputError when the sink cannot take it (no room, locked by another run).
+        """
+        ...
 
     async def has_blob(self, repo: Repository, desc: Descriptor) -> bool:
         """True if the blob is already there, so it can be skipped."""
@@ -47,7 +58,13 @@ class BlobSink(Protocol):
         ...
 
     async def write_manifest(self, ref: Reference, manifest: Manifest) -> None:
-        """Write a manifest; every child is already present."""
+        """Write a manifest by digest; every child is already present."""
+        ...
+
+    async def write_tag(self, ref: Reference, manifest: Manifest) -> None:
+        """Name a finished image: ``ref`` is its destination (a tag, a digest or both) and the
+        manifest is already written by digest. A registry PUTs the tag; a layout records the
+        name for ``index.json``."""
         ...
 
     async def close(self, success: bool) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
@@ -20,6 +20,9 @@ class RegistryStore:
         self.chunk_size = chunk_size
         # A declined mount's 202 opened an upload session: the upload reuses it.
         self._sessions: dict[tuple[Repository, Digest], str] = {}
+
+    async def prepare(self, blobs: Sequence[Descriptor], manifests: Sequence[Manifest]) -> None:
+        """Nothing to prepare: the registry takes writes as they come."""
 
     async def get_manifest(self, ref: Reference) -> Manifest:
         """The manifest, verified against the reference's digest."""
@@ -57,6 +60,11 @@ class RegistryStore:
     async def write_manifest(self, ref: Reference, manifest: Manifest) -> None:
         """PUT the exact bytes."""
         await self.client.put_manifest(ref, manifest)
+
+    async def write_tag(self, ref: Reference, manifest: Manifest) -> None:
+        """PUT the tag (tags last); a destination by digest alone is already written."""
+        if ref.tag is not None:
+            await self.client.put_manifest(Reference(ref.repository, tag=ref.tag), manifest)
 
     async def close(self, success: bool) -> None:
         """Nothing to commit: every write is already durable at the registry."""

@@ -1,11 +1,12 @@
-"""TarballFile: an OCI-layout tar whose every member has its place fixed before the first byte.
+"""TarballFile: an OCI-layout tar whose every blob has its place fixed before the first byte.
 
-The plan knows every blob's size and every manifest's bytes, so the whole tar is laid out up
-front: ``oci-layout``, the blobs largest first, the manifests by digest, ``index.json``. Each
-download writes straight into its own span of ``NAME.partial`` (no spool, no second copy), and a
-blob's header goes in only once its bytes are verified, so a header marks a finished member. The
-file is the same for the same plan at any concurrency; a resumed run keeps every span whose
-header and digest check out and fetches the rest. ``-o -`` cannot seek: see ``tarstream``.
+``prepare`` gets every blob's size and every manifest's bytes, so the tar is laid out up front:
+``oci-layout``, the blobs largest first, the manifests by digest; ``index.json`` (built from the
+tag writes the run makes) and the end-of-archive blocks follow at ``close``. Each download writes
+straight into its own span of ``NAME.partial`` (no spool, no second copy), and a blob's header goes
+in only once its bytes are verified, so a header marks a finished member. The file is the same for
+the same images at any concurrency; a resumed run keeps every span whose header and digest check
+out and fetches the rest. ``-o -`` cannot seek: see ``tarstream``.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import asyncio
 import fcntl
 import os
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from relocator.errors import InputError, RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
-from relocator.oci.layout import INDEX_JSON, LAYOUT_FILE, OCI_LAYOUT
+from relocator.oci.layout import INDEX_JSON, LAYOUT_FILE, OCI_LAYOUT, IndexNames
 from relocator.stores.base import Opener
 from relocator.stores.files import fsync_dir, hash_range
 
@@ -69,19 +70,17 @@ class TarLayout:
 
     members: tuple[Member, ...]
     blobs: dict[Digest, Member]
-    inline: dict[str, bytes]  # oci-layout, manifests and index.json: written whole at the ends
-    size: int
+    inline: dict[str, bytes]  # oci-layout and the manifests: written whole at close
+    size: int  # where index.json goes: everything before it is planned
 
     @classmethod
-    def build(cls, blobs: Iterable[Descriptor], manifests: Iterable[tuple[Digest, bytes]],
-              index: bytes) -> TarLayout:
-        """Lay out the blobs (largest first, then by digest), the manifests, then index.json."""
+    def build(cls, blobs: Iterable[Descriptor], manifests: Iterable[tuple[Digest, bytes]]) -> TarLayout:
+        """Lay out the blobs (largest first, then by digest), then the manifests by digest."""
         unique = {d.digest: d for d in blobs}
         order = sorted(unique.values(), key=lambda d: (-d.size, str(d.digest)))
         inline = {LAYOUT_FILE: OCI_LAYOUT}
         for digest, raw in sorted(manifests, key=lambda m: str(m[0])):
             inline.setdefault(digest.blob_path, raw)
-        inline[INDEX_JSON] = index
         members: list[Member] = []
         offset = 0
         sized = [(LAYOUT_FILE, len(OCI_LAYOUT)), *((d.digest.blob_path, d.size) for d in order),
@@ -92,24 +91,35 @@ class TarLayout:
             offset = member.end
         by_name = {m.name: m for m in members}
         return cls(tuple(members), {d.digest: by_name[d.digest.blob_path] for d in order}, inline,
-                   offset + len(_END))
+                   offset)
+
+    def tail(self, index: bytes) -> bytes:
+        """``index.json`` and the end-of-archive blocks, written at ``size``."""
+        return tar_header(INDEX_JSON, len(index)) + index + padding(len(index)) + _END
 
 
 class TarballFile:
-    """A BlobSink that writes each blob into its planned span of ``NAME.partial``."""
+    """A BlobSink that writes each blob into its planned span of ``NAME.partial``.
 
-    def __init__(self, path: Path, layout: TarLayout) -> None:
+    ``name``, when given, is the one ``org.opencontainers.image.ref.name`` for every image
+    (``oci-archive:FILE:NAME``); otherwise each tag write names its image by its full reference.
+    """
+
+    def __init__(self, path: Path, *, name: str | None = None) -> None:
         self.path = path
         self.partial = path.with_name(path.name + ".partial")
-        self.layout = layout
+        self.layout = TarLayout.build((), ())
+        self.names = IndexNames(str(path), name)
         self.resumed: set[Digest] = set()
         self._present: set[Digest] = set()
         self._fd = -1
         self._writeback: list[asyncio.Future[None]] = []
         self._kept = False  # a verified blob is in the partial file: worth keeping for a resume
 
-    async def open(self) -> None:
-        """Open and lock the partial file, keep the verified spans of an earlier run, check space."""
+    async def prepare(self, blobs: Sequence[Descriptor], manifests: Sequence[Manifest]) -> None:
+        """Lay the tar out, open and lock the partial file, keep the verified spans of an earlier
+        run, check space. Raises InputError if the file cannot be written or another run holds it."""
+        self.layout = TarLayout.build(blobs, ((m.digest, m.raw) for m in manifests))
         try:
             self.partial.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o644)
@@ -185,6 +195,10 @@ class TarballFile:
         if manifest.digest.blob_path not in self.layout.inline:
             raise RelocatorError(f"{manifest.digest}: not in the planned tar layout")
 
+    async def write_tag(self, ref: Reference, manifest: Manifest) -> None:
+        """Record the image's name for ``index.json``."""
+        self.names.add(ref, manifest)
+
     async def close(self, success: bool) -> None:
         """Write the small members, flush and rename; on failure keep the partial file to resume."""
         if self._fd < 0:
@@ -200,7 +214,9 @@ class TarballFile:
                 if data is not None:
                     _pwrite(self._fd, member.header + data + padding(member.size), member.offset,
                             self.partial)
-            _pwrite(self._fd, _END, self.layout.size - len(_END), self.partial)
+            tail = self.layout.tail(self.names.index())
+            _pwrite(self._fd, tail, self.layout.size, self.partial)
+            os.ftruncate(self._fd, self.layout.size + len(tail))
             await asyncio.to_thread(os.fsync, self._fd)
             os.replace(self.partial, self.path)
             await asyncio.to_thread(fsync_dir, self.path.parent)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from relocator.errors import RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
-from relocator.oci.layout import INDEX_JSON, LAYOUT_FILE, OCI_LAYOUT
+from relocator.oci.layout import INDEX_JSON, LAYOUT_FILE, OCI_LAYOUT, IndexNames
 from relocator.stores.base import Opener
 from relocator.stores.spool import Spool
 from relocator.stores.tarball import padding, tar_header
@@ -33,16 +34,16 @@ class _Entry:
 class TarballStream:
     """A BlobSink writing one OCI-layout tar to a pipe; downloads spool, one task appends."""
 
-    def __init__(self, out: BinaryIO, spool: Spool, index: bytes) -> None:
+    def __init__(self, out: BinaryIO, spool: Spool) -> None:
         self.spool = spool
         self._out = out
-        self._index = index
+        self.names = IndexNames("-")
         self._present: set[Digest] = set()
         self._manifests: dict[Digest, bytes] = {}
         self._queue: asyncio.Queue[_Entry | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
-    async def open(self) -> None:
+    async def prepare(self, blobs: Sequence[Descriptor], manifests: Sequence[Manifest]) -> None:
         """Write ``oci-layout`` and start the writer task."""
         self._write_member(LAYOUT_FILE, OCI_LAYOUT)
         self._task = asyncio.ensure_future(self._writer())
@@ -76,6 +77,10 @@ class TarballStream:
         """Keep the manifest's bytes for the end (tags need nothing more: index.json names them)."""
         self._manifests.setdefault(manifest.digest, manifest.raw)
 
+    async def write_tag(self, ref: Reference, manifest: Manifest) -> None:
+        """Record the image's name for ``index.json``."""
+        self.names.add(ref, manifest)
+
     async def close(self, success: bool) -> None:
         """Drain the queue and, if every image made it, end the tar with manifests and index.json."""
         if self._task is None:
@@ -86,7 +91,7 @@ class TarballStream:
             if success:
                 for digest in sorted(self._manifests):
                     self._write_member(digest.blob_path, self._manifests[digest])
-                self._write_member(INDEX_JSON, self._index)
+                self._write_member(INDEX_JSON, self.names.index())
                 self._out.write(b"\0" * 1024)
                 self._out.flush()
         finally:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from relocator.errors import InputError
-from relocator.oci import Descriptor, Digest, Manifest, Repository
+from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 from relocator.oci.layout import INDEX_JSON, LAYOUT_FILE, IndexEntry, build_index
 from relocator.stores.tarball import TarballFile, TarLayout
 
@@ -34,9 +34,18 @@ def _manifest(blobs: dict[Digest, bytes]) -> Manifest:
 
 
 def _layout(blobs: dict[Digest, bytes], manifest: Manifest) -> TarLayout:
-    index = build_index([IndexEntry(manifest.descriptor, "127.0.0.1:5000/app:v1")])
-    descs = [Descriptor.for_bytes(LAYER, d) for d in blobs.values()]
-    return TarLayout.build(descs, [(manifest.digest, manifest.raw)], index)
+    return TarLayout.build(_descs(blobs), [(manifest.digest, manifest.raw)])
+
+
+def _descs(blobs: dict[Digest, bytes]) -> list[Descriptor]:
+    return [Descriptor.for_bytes(LAYER, d) for d in blobs.values()]
+
+
+async def _open(out: Path, blobs: dict[Digest, bytes], manifest: Manifest) -> TarballFile:
+    tar = TarballFile(out)
+    await tar.prepare(_descs(blobs), [manifest])
+    await tar.write_tag(Reference(REPO, tag="v1", digest=manifest.digest), manifest)
+    return tar
 
 
 def _opener(data: bytes) -> object:
@@ -60,13 +69,14 @@ def test_layout_is_a_valid_tar_in_planned_order(tmp_path: Path) -> None:
     out = tmp_path / "a.tar"
 
     async def go() -> None:
-        tar = TarballFile(out, layout)
-        await tar.open()
+        tar = await _open(out, blobs, manifest)
         await _write(tar, blobs)
         await tar.close(success=True)
 
     asyncio.run(go())
-    assert out.stat().st_size == layout.size and not (tmp_path / "a.tar.partial").exists()
+    index = build_index([IndexEntry(manifest.descriptor, "127.0.0.1:5000/app:v1")])
+    assert out.stat().st_size == layout.size + len(layout.tail(index))
+    assert not (tmp_path / "a.tar.partial").exists()
     with tarfile.open(out) as t:
         names = t.getnames()
         by_size = sorted(blobs, key=lambda d: (-len(blobs[d]), str(d)))
@@ -92,19 +102,16 @@ def test_resume_keeps_every_verified_span_and_refetches_the_rest(tmp_path: Path)
     whole, out = tmp_path / "whole.tar", tmp_path / "out.tar"
 
     async def go() -> tuple[set[Digest], set[Digest]]:
-        tar = TarballFile(whole, layout)
-        await tar.open()
+        tar = await _open(whole, blobs, manifest)
         await _write(tar, blobs)
         await tar.close(success=True)
 
-        broken = TarballFile(out, layout)
-        await broken.open()
+        broken = await _open(out, blobs, manifest)
         await _write(broken, blobs, {first, second, third})
         await broken.close(success=False)  # a failed run keeps the partial file
         _flip(tmp_path / "out.tar.partial", layout.blobs[second].data_offset + 100)
 
-        again = TarballFile(out, layout)
-        await again.open()
+        again = await _open(out, blobs, manifest)
         resumed = set(again.resumed)
         await _write(again, blobs)
         await again.close(success=True)
@@ -123,8 +130,7 @@ def test_a_partial_file_of_another_layout_starts_over(tmp_path: Path) -> None:
     (tmp_path / "out.tar.partial").write_bytes(b"x" * 12_345)
 
     async def go() -> set[Digest]:
-        tar = TarballFile(out, _layout(blobs, manifest))
-        await tar.open()
+        tar = await _open(out, blobs, manifest)
         resumed = tar.resumed
         await _write(tar, blobs)
         await tar.close(success=True)
@@ -137,8 +143,7 @@ def test_a_partial_file_of_another_layout_starts_over(tmp_path: Path) -> None:
 
 def test_refuses_to_start_without_room(tmp_path: Path) -> None:
     huge = Descriptor(LAYER, Digest.of(b"huge"), 1 << 60)
-    layout = TarLayout.build([huge], [], build_index([]))
-    tar = TarballFile(tmp_path / "big.tar", layout)
+    tar = TarballFile(tmp_path / "big.tar")
     with pytest.raises(InputError, match=r"big\.tar\.partial: needs .* MB more, .* MB free there"):
-        asyncio.run(tar.open())
+        asyncio.run(tar.prepare([huge], []))
     assert list(tmp_path.iterdir()) == []

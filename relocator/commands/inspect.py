@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
+from relocator.commands.args import add_global_flags, add_registry_flags, settings_from
 from relocator.commands.common import open_client
 from relocator.config import Settings
 from relocator.oci import Reference
+from relocator.ui import print_json, print_text
 
-__all__ = ["inspect"]
+__all__ = ["inspect", "register", "run"]
 
 
 async def inspect(settings: Settings, text: str) -> dict[str, Any]:
@@ -23,3 +26,25 @@ async def inspect(settings: Settings, text: str) -> dict[str, Any]:
         "size": len(manifest.raw),
         "children": [c.to_json() for c in manifest.children],
     }
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``inspect REF [--json]``."""
+    p = sub.add_parser("inspect", help="show the digest and children of an image reference")
+    p.add_argument("reference")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    add_registry_flags(p)
+    add_global_flags(p, top=False)
+    p.set_defaults(run=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Print the reference's digest, media type and children."""
+    info = await inspect(settings_from(args), args.reference)
+    if args.json:
+        print_json(info)
+    else:
+        print_text(f"{info['reference']}\t{info['digest']}\t{info['mediaType']}")
+        for child in info["children"]:
+            print_text(f"  {child['digest']}\t{child['size']}\t{child['mediaType']}")
+    return 0

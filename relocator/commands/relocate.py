@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from relocator.commands.args import (
+    add_global_flags,
+    add_input_flags,
+    add_registry_flags,
+    settings_from,
+    shard,
+    size,
+)
 from relocator.commands.common import open_client, write_lock_if_complete
+from relocator.commands.report import finish, inputs_or_refuse
 from relocator.config import Settings
 from relocator.engine.copy import copy
 from relocator.engine.dryrun import DryRunSink
@@ -14,11 +24,13 @@ from relocator.engine.events import Outcome, Report, Reporter
 from relocator.engine.plan import Kind, Plan
 from relocator.engine.target import ImageInput
 from relocator.frontends.destinations import destination_mapper
+from relocator.frontends.inputs import shard as shard_inputs
 from relocator.stores.base import BlobSink
 from relocator.stores.registry import RegistryStore
-from relocator.ui.render import QuietReporter
+from relocator.ui import print_json, print_plan
+from relocator.ui.render import QuietReporter, choose_reporter
 
-__all__ = ["RelocateOptions", "dry_run", "relocate"]
+__all__ = ["RelocateOptions", "dry_run", "register", "relocate", "run"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,3 +82,45 @@ async def _copy(settings: Settings, inputs: list[ImageInput], options: RelocateO
                                   include_non_distributable=options.include_non_distributable,
                                   fail_fast=options.fail_fast)
     return plan, report, sink
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``relocate -f|-i ... (--repository R | --prefix P) [...]``."""
+    p = sub.add_parser("relocate", help="copy images to another registry, same digests")
+    add_input_flags(p)
+    dest = p.add_mutually_exclusive_group(required=True)
+    dest.add_argument("--repository", metavar="HOST/REPO", help="every image into this repository")
+    dest.add_argument("--prefix", metavar="HOST[/PATH]", help="mirror: keep paths and tags under this")
+    p.add_argument("--lock-output", type=Path, metavar="FILE", help="write a kbld lock file")
+    p.add_argument("--chunk-size", type=size, metavar="BYTES", help="upload in chunks of this size")
+    p.add_argument("--include-non-distributable-layers", action="store_true")
+    p.add_argument("--tag-for-gc", action="store_true",
+                   help="with --repository: tag each image sha256-<hex>.relocated so GC keeps it")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first failing image")
+    p.add_argument("--shard", type=shard, metavar="I/N",
+                   help="relocate only shard I of N (0-based), for splitting a mirror across workers")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, move nothing")
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+    add_registry_flags(p)
+    add_global_flags(p, top=False)
+    p.set_defaults(run=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Relocate (or with --dry-run describe) every image; exit 1 if any failed."""
+    inputs = inputs_or_refuse(args)
+    if args.shard is not None:
+        inputs = shard_inputs(inputs, *args.shard)
+    options = RelocateOptions(repository=args.repository, prefix=args.prefix, lock_output=args.lock_output,
+                              include_non_distributable=args.include_non_distributable_layers,
+                              tag_for_gc=args.tag_for_gc, fail_fast=args.fail_fast, dry_run=args.dry_run)
+    settings = settings_from(args, chunk_size=args.chunk_size)
+    if args.dry_run:
+        summary = await dry_run(settings, inputs, options)
+        if args.json:
+            print_json(summary)
+        else:
+            print_plan(summary)
+        return 1 if summary["failed"] else 0
+    _, report = await relocate(settings, inputs, options, choose_reporter(args.json))
+    return finish(report, args.json)

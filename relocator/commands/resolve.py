@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
 
+from relocator.commands.args import add_global_flags, add_registry_flags, settings_from
 from relocator.commands.common import open_client
 from relocator.config import Settings
 from relocator.errors import InputError, NotFound, RelocatorError
@@ -20,8 +22,9 @@ from relocator.oci import Reference
 from relocator.oci.reference import DOCKER_HUB
 from relocator.registry import RegistryClient
 from relocator.stores.files import write_atomic
+from relocator.ui import print_error, print_raw
 
-__all__ = ["ResolveError", "ResolveOptions", "kbld_form", "read_yaml_inputs", "resolve"]
+__all__ = ["ResolveError", "ResolveOptions", "kbld_form", "read_yaml_inputs", "register", "resolve", "run"]
 
 ANNOTATION = "kbld.k14s.io/images"
 
@@ -157,3 +160,30 @@ def _annotate(found: list[_Found]) -> None:
             if not isinstance(annotations, dict):
                 annotations = metadata["annotations"] = {}
             annotations[ANNOTATION] = LiteralScalarString(out.getvalue())
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``resolve -f FILE|DIR|- [--lock-output L] [--imgpkg-lock-output L] [--images-annotation]``."""
+    p = sub.add_parser("resolve", help="pin image references in YAML to digests (kbld compatible)")
+    p.add_argument("-f", "--file", action="append", required=True, metavar="FILE|DIR|-",
+                   help="YAML file, directory (recursive .yml/.yaml) or '-' for stdin; repeatable")
+    p.add_argument("--lock-output", type=Path, metavar="FILE", help="write a kbld lock file")
+    p.add_argument("--imgpkg-lock-output", type=Path, metavar="FILE", help="write an imgpkg ImagesLock")
+    p.add_argument("--images-annotation", action="store_true",
+                   help="annotate resources with kbld.k14s.io/images")
+    add_registry_flags(p)
+    add_global_flags(p, top=False)
+    p.set_defaults(run=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Print the pinned YAML; one line per reference that could not be resolved, exit 1."""
+    options = ResolveOptions(lock_output=args.lock_output, imgpkg_lock_output=args.imgpkg_lock_output,
+                             images_annotation=args.images_annotation)
+    try:
+        print_raw(await resolve(settings_from(args), args.file, options))
+    except ResolveError as exc:
+        for line in str(exc).splitlines():
+            print_error(line)
+        return 1
+    return 0

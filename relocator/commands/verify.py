@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from relocator.commands.args import add_global_flags
 from relocator.errors import RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Repository
 from relocator.stores.layout_source import LayoutSource, open_layout
+from relocator.ui import print_text
 
-__all__ = ["VerifyResult", "verify"]
+__all__ = ["VerifyResult", "register", "run", "verify"]
 
 
 @dataclass(slots=True)
@@ -83,3 +86,23 @@ async def _check_manifest(source: LayoutSource, desc: Descriptor, seen: set[Dige
         elif source.member(child.digest).size != child.size:
             result.problems.append(f"{where}: child {child.digest} has {source.member(child.digest).size} "
                                    f"bytes, the manifest says {child.size}")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``verify FILE.tar|DIR``."""
+    p = sub.add_parser("verify", help="check a tarball: digests, sizes, children, index.json")
+    p.add_argument("tarball", type=Path, metavar="FILE.tar|DIR")
+    add_global_flags(p, top=False)
+    p.set_defaults(run=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    """One line per problem (exit 1), or one line saying what was verified."""
+    result = await verify(args.tarball)
+    for problem in result.problems:
+        print_text(problem)
+    if result.problems:
+        return 1
+    print_text(f"{args.tarball}: ok: {result.references} references, {result.manifests} manifests, "
+               f"{result.blobs} blobs verified")
+    return 0

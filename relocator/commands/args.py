@@ -1,0 +1,94 @@
+"""Flags several verbs share (kbld spellings), their parsers, and Settings built from them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from relocator.config import Limits, Settings, TLSSettings
+from relocator.errors import InputError
+
+__all__ = ["add_global_flags", "add_input_flags", "add_registry_flags", "boolean", "int_list",
+           "settings_from", "shard", "size"]
+
+
+def add_global_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """``--debug``, accepted before and after the subcommand: a subcommand's copy defaults to
+    SUPPRESS so it never overwrites what was given before it."""
+    parser.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS,
+                        help="log every request; re-raise internal errors with their traceback")
+
+
+def boolean(text: str) -> bool:
+    """``true``/``false`` (also 1/0, yes/no), as kbld's ``--registry-verify-certs=false``."""
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def size(text: str) -> int:
+    """A byte count such as ``5MiB``, ``16m`` or ``1024`` (binary units)."""
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    mult = units.get(t[-1:], 1)
+    number = t[:-1] if t[-1:] in units else t
+    if not number.isdigit() or int(number) * mult <= 0:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}")
+    return int(number) * mult
+
+
+def shard(text: str) -> tuple[int, int]:
+    """``I/N`` with ``0 <= I < N``."""
+    index, sep, count = text.partition("/")
+    if not sep or not index.isdigit() or not count.isdigit() or not 0 <= int(index) < int(count):
+        raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N, got {text!r}")
+    return int(index), int(count)
+
+
+def int_list(text: str) -> list[int]:
+    """``N`` or ``N,N,...``."""
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or N,N,..., got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected N or N,N,..., got {text!r}")
+    return values
+
+
+def add_input_flags(parser: argparse.ArgumentParser) -> None:
+    """``-f FILE`` and ``-i REF``, both repeatable."""
+    parser.add_argument("-f", "--file", action="append", default=[], metavar="FILE",
+                        help="YAML with image: keys, a kbld lock file, or a reference list ('-' is stdin)")
+    parser.add_argument("-i", "--image", action="append", default=[], metavar="REF", help="one image")
+
+
+def add_registry_flags(parser: argparse.ArgumentParser, *, concurrency: bool = True) -> None:
+    """TLS and plain-HTTP flags in kbld's spellings, and ``--concurrency``."""
+    group = parser.add_argument_group("registry access")
+    group.add_argument("--registry-ca-cert-path", action="append", default=[], metavar="FILE",
+                       help="trust this CA certificate too (repeatable)")
+    group.add_argument("--registry-verify-certs", type=boolean, default=True, metavar="BOOL",
+                       help="verify TLS certificates (default true)")
+    group.add_argument("--registry-insecure", action="append", default=[], metavar="HOST",
+                       help="allow plain HTTP to this host (repeatable; loopback always may)")
+    if concurrency:
+        group.add_argument("--concurrency", type=int, default=16, help="transfers at once per registry")
+
+
+def settings_from(args: argparse.Namespace, *, chunk_size: int | None = None) -> Settings:
+    """Settings from parsed flags; raises InputError for a concurrency below 1."""
+    given = getattr(args, "concurrency", 16)
+    concurrency = given if isinstance(given, int) else max(given)
+    if concurrency < 1:
+        raise InputError(f"--concurrency must be at least 1, got {concurrency}")
+    return Settings(
+        limits=Limits(concurrency=concurrency, chunk_size=chunk_size),
+        tls=TLSSettings(
+            ca_cert_paths=tuple(Path(p) for p in getattr(args, "registry_ca_cert_path", [])),
+            verify=getattr(args, "registry_verify_certs", True),
+            insecure_registries=frozenset(getattr(args, "registry_insecure", [])),
+        ),
+    )

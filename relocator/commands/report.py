@@ -1,0 +1,30 @@
+"""What the copying verbs share at the edges: their inputs, and the closing report and exit code."""
+
+from __future__ import annotations
+
+import argparse
+
+from relocator.engine.events import Report
+from relocator.engine.target import ImageInput
+from relocator.errors import InputError
+from relocator.frontends.inputs import collect_inputs
+from relocator.ui import print_json, print_report
+
+__all__ = ["finish", "inputs_or_refuse"]
+
+
+def inputs_or_refuse(args: argparse.Namespace) -> list[ImageInput]:
+    """Every reference from ``-f`` and ``-i``; raises InputError when there is none."""
+    inputs = collect_inputs(args.file, args.image)
+    if not inputs:
+        raise InputError("no image references given: use -f FILE or -i REF")
+    return inputs
+
+
+def finish(report: Report, as_json: bool, to_stderr: bool = False) -> int:
+    """Print the summary (or the JSON report) and return the exit code: 1 if any image failed."""
+    if as_json:
+        print_json(report.to_json(), stderr=to_stderr)
+    else:
+        print_report(report, stderr=to_stderr)
+    return 1 if report.failed else 0

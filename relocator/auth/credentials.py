@@ -6,17 +6,16 @@ import asyncio
 import base64
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from relocator.errors import AuthError
+from relocator.oci.reference import canonical_registry, hub_config_key
 
 __all__ = ["Credential", "CredentialStore", "env_credentials"]
 
 _ENV_PREFIXES = ("RELOCATOR_REGISTRY_", "KBLD_REGISTRY_")
-_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +40,6 @@ class Credential:
         return "Basic " + base64.b64encode(raw).decode()
 
 
-def _normalize_host(text: str) -> str:
-    host = re.sub(r"^[a-z]+://", "", text.strip()).split("/")[0]
-    return "docker.io" if host in _HUB_KEYS else host
-
-
 def env_credentials(environ: Mapping[str, str]) -> dict[str, Credential]:
     """Credentials from ``RELOCATOR_REGISTRY_HOSTNAME_n`` (or kbld's ``KBLD_REGISTRY_*``)."""
     found: dict[str, Credential] = {}
@@ -60,7 +54,7 @@ def env_credentials(environ: Mapping[str, str]) -> dict[str, Credential]:
                 identity_token=environ.get(f"{prefix}IDENTITY_TOKEN{suffix}", ""),
             )
             for host in value.split(","):
-                found.setdefault(_normalize_host(host), cred)
+                found.setdefault(canonical_registry(host), cred)
     return found
 
 
@@ -74,7 +68,7 @@ class CredentialStore:
         docker_config: Path | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
-        self._explicit = {_normalize_host(h): c for h, c in (explicit or {}).items()}
+        self._explicit = {canonical_registry(h): c for h, c in (explicit or {}).items()}
         self._env = env_credentials(env)
         if docker_config is None:
             base = env.get("DOCKER_CONFIG")
@@ -84,7 +78,7 @@ class CredentialStore:
 
     async def get(self, host: str) -> Credential | None:
         """The credential for ``host`` (flags, env, Docker config, helper), or None for anonymous."""
-        host = _normalize_host(host)
+        host = canonical_registry(host)
         if host not in self._cache:
             self._cache[host] = self._explicit.get(host) or self._env.get(host) or (
                 await self._from_docker_config(host)
@@ -105,18 +99,18 @@ class CredentialStore:
         helpers = config.get("credHelpers") or {}
         if isinstance(helpers, dict):
             for key, helper in helpers.items():
-                if _normalize_host(key) == host:
+                if canonical_registry(key) == host:
                     return await _run_helper(str(helper), key)
         auths = config.get("auths") or {}
         if isinstance(auths, dict):
             for key, entry in auths.items():
-                if _normalize_host(key) == host and isinstance(entry, dict):
+                if canonical_registry(key) == host and isinstance(entry, dict):
                     cred = _from_auth_entry(entry)
                     if cred is not None:
                         return cred
         store = config.get("credsStore")
         if isinstance(store, str) and store:
-            server = "https://index.docker.io/v1/" if host == "docker.io" else host
+            server = hub_config_key(host)
             return await _run_helper(store, server)
         return None
 

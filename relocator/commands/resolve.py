@@ -19,7 +19,7 @@ from relocator.errors import InputError, NotFound, RelocatorError
 from relocator.frontends.lockfile import render_imgpkg_lock, render_lock
 from relocator.frontends.yamldocs import Occurrence, SearchRules, YamlFile
 from relocator.oci import Reference
-from relocator.oci.reference import DOCKER_HUB
+from relocator.oci.reference import kbld_registry
 from relocator.registry import RegistryClient
 from relocator.stores.files import write_atomic
 from relocator.ui import print_error, print_raw
@@ -53,7 +53,7 @@ class _Found:
 
 def kbld_form(ref: Reference) -> str:
     """kbld's canonical pinned form: ``index.docker.io/library/nginx@sha256:...``."""
-    registry = "index.docker.io" if ref.repository.registry == DOCKER_HUB else ref.repository.registry
+    registry = kbld_registry(ref.repository.registry)
     return f"{registry}/{ref.repository.path}@{ref.digest}"
 
 

@@ -8,10 +8,38 @@ from dataclasses import dataclass, replace
 from relocator.errors import BadReference, InputError
 from relocator.oci.digest import Digest
 
-__all__ = ["DOCKER_HUB", "Reference", "Repository"]
+__all__ = ["DOCKER_HUB", "Reference", "Repository", "canonical_registry", "hub_api_host",
+           "hub_config_key", "kbld_registry"]
 
+# Docker Hub's names, owned here alone: the canonical name references use, the host its API
+# answers on, the key `docker login` writes in config.json, and the name kbld prints.
 DOCKER_HUB = "docker.io"
-_HUB_ALIASES = {"index.docker.io", "registry-1.docker.io", DOCKER_HUB}
+_HUB_API = "registry-1.docker.io"
+_HUB_CONFIG_KEY = "https://index.docker.io/v1/"
+_HUB_KBLD = "index.docker.io"
+_HUB_ALIASES = {_HUB_KBLD, _HUB_API, DOCKER_HUB}
+
+
+def canonical_registry(host: str) -> str:
+    """``docker.io`` for any of Docker Hub's names (also ``https://index.docker.io/v1/``, as
+    config.json keys it); any other host unchanged."""
+    bare = re.sub(r"^[a-z]+://", "", host.strip()).split("/")[0]
+    return DOCKER_HUB if bare.lower() in _HUB_ALIASES else bare
+
+
+def hub_api_host(registry: str) -> str:
+    """The host to connect to: Docker Hub's API answers on ``registry-1.docker.io``."""
+    return _HUB_API if registry == DOCKER_HUB else registry
+
+
+def hub_config_key(registry: str) -> str:
+    """The server name credential helpers know a registry by (Docker Hub's legacy URL)."""
+    return _HUB_CONFIG_KEY if registry == DOCKER_HUB else registry
+
+
+def kbld_registry(registry: str) -> str:
+    """The registry as kbld prints it in pinned references (``index.docker.io`` for Docker Hub)."""
+    return _HUB_KBLD if registry == DOCKER_HUB else registry
 
 # From distribution/reference/regexp.go.
 _ALNUM = r"[a-z0-9]+"

@@ -23,6 +23,7 @@ from relocator.errors import (
     RelocatorError,
     TransportError,
 )
+from relocator.oci.reference import hub_api_host
 from relocator.registry.errormap import error_from, redact_url, translate_errors
 
 __all__ = ["Body", "HostState", "Transport"]
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 Body = bytes | Callable[[], AsyncIterator[bytes]] | None
 
 _LARGE_BODY = 1 << 20
-_HUB_API = "registry-1.docker.io"
 
 
 def _is_loopback(host: str) -> bool:
@@ -89,7 +89,7 @@ class Transport:
         # 1. Try HTTPS. 2. Loopback and --registry-insecure hosts fall back to plain HTTP
         #    when the server does not speak TLS (never when a certificate is refused).
         # 3. Keep the challenge /v2/ answers so later requests authenticate up front.
-        network = _HUB_API if host == "docker.io" else host
+        network = hub_api_host(host)
         allow_http = _is_loopback(host) or host in self.settings.tls.insecure_registries
         schemes = ("https", "http") if allow_http else ("https",)
         for scheme in schemes:

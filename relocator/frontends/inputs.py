@@ -9,7 +9,7 @@ from pathlib import Path
 
 from relocator.engine.target import ImageInput
 from relocator.errors import BadReference, InputError
-from relocator.frontends.yamldocs import SearchRules, YamlFile, is_kbld_config
+from relocator.frontends.yamldocs import SearchRules, YamlFile, is_kbld_config, overrides_of
 from relocator.oci import Reference
 
 __all__ = ["ImageInput", "collect_inputs", "references_in_text", "shard"]
@@ -31,9 +31,7 @@ def references_in_text(text: str, origin: str) -> list[str]:
         if not is_kbld_config(doc):
             found += by_doc.get(index, [])
             continue
-        for override in doc.get("overrides") or []:
-            if isinstance(override, dict) and isinstance(override.get("image"), str):
-                found.append(str(override["newImage"] if override.get("preresolved") else override["image"]))
+        found += [o.new_image if o.preresolved else o.image for o in overrides_of(doc)]
     return found
 
 

@@ -20,7 +20,7 @@ from ruamel.yaml.scalarstring import ScalarString
 
 from relocator.errors import InputError
 
-__all__ = ["KBLD_API", "Occurrence", "SearchRules", "YamlFile", "is_kbld_config"]
+__all__ = ["KBLD_API", "Occurrence", "Override", "SearchRules", "YamlFile", "is_kbld_config", "overrides_of"]
 
 KBLD_API = "kbld.k14s.io/v1alpha1"
 PathPart = str | int
@@ -66,9 +66,8 @@ class SearchRules:
                 self.names.add(str(matcher["name"]))
             if "path" in matcher:
                 self.paths.append(list(matcher["path"]))
-        for override in doc.get("overrides") or []:
-            if "image" in override and "newImage" in override:
-                self.overrides[str(override["image"])] = str(override["newImage"])
+        for override in overrides_of(doc):
+            self.overrides[override.image] = override.new_image
 
     def matches(self, path: tuple[PathPart, ...]) -> bool:
         """True if the key at ``path`` holds an image reference."""
@@ -89,6 +88,24 @@ def _path_matches(rule: list[Any], path: tuple[PathPart, ...]) -> bool:
         elif want != got:
             return False
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """One kbld ``overrides`` entry: ``image`` as written in YAML, and what replaces it."""
+
+    image: str
+    new_image: str
+    preresolved: bool
+
+
+def overrides_of(doc: Any) -> list[Override]:
+    """The overrides of a kbld Config document (a lock file is one): the one reader of them."""
+    found = []
+    for entry in doc.get("overrides") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("image"), str) and "newImage" in entry:
+            found.append(Override(entry["image"], str(entry["newImage"]), bool(entry.get("preresolved"))))
+    return found
 
 
 def is_kbld_config(doc: Any) -> bool:

@@ -1,0 +1,47 @@
+"""parse_location: skopeo's transport spellings, as a table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from relocator.errors import InputError
+from relocator.stores.locate import parse_location
+
+
+@pytest.mark.parametrize(("text", "scheme", "ref", "path", "name"), [
+    ("docker://127.0.0.1:5000/app:v1", "docker", "127.0.0.1:5000/app:v1", None, None),
+    ("nginx", "docker", "docker.io/library/nginx", None, None),
+    ("oci:/tmp/dir", "oci", None, "/tmp/dir", None),
+    ("oci:/tmp/dir:v1", "oci", None, "/tmp/dir", "v1"),
+    ("oci-archive:out.tar:docker.io/library/nginx:1.25", "oci-archive", None, "out.tar",
+     "docker.io/library/nginx:1.25"),
+    ("docker-archive:save.tar", "docker-archive", None, "save.tar", None),
+    ("./images.tar", "path", None, "images.tar", None),
+    ("/nonexistent/dir", "path", None, "/nonexistent/dir", None),
+])
+def test_spellings(text: str, scheme: str, ref: str | None, path: str | None, name: str | None) -> None:
+    loc = parse_location(text, role="source")
+    assert loc.scheme == scheme
+    assert (str(loc.reference) if loc.reference else None) == ref
+    assert loc.path == (Path(path) if path else None)
+    assert loc.name == name
+
+
+def test_an_existing_file_is_a_path_not_a_reference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "backup.tar").write_bytes(b"")
+    assert parse_location("backup.tar", role="source").scheme == "path"
+    assert parse_location("backup2.tar", role="source").scheme == "docker"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("docker:/x", "source 'docker:/x': docker: takes docker://HOST/REPO[:TAG]"),
+    ("oci:", "source 'oci:': no path after oci:"),
+    ("Upper/Case", "source 'Upper/Case': repository name must be lowercase"),
+])
+def test_bad_spellings_name_the_location(text: str, message: str) -> None:
+    with pytest.raises(InputError) as exc:
+        parse_location(text, role="source")
+    assert str(exc.value) == message

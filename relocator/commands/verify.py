@@ -1,4 +1,8 @@
-"""`relocator verify FILE.tar`: every blob's digest and size, every manifest's children, index.json."""
+"""`relocator verify FILE.tar`: every blob's digest and size, every manifest's children, index.json.
+
+Takes whatever ``open_layout`` reads: OCI layouts (tar, tar.gz, directory), Docker archives and
+Carvel tarballs.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,11 @@ __all__ = ["VerifyResult", "verify"]
 
 @dataclass(slots=True)
 class VerifyResult:
-    """Problems found, one line each, and what was checked."""
+    """Problems found, one line each, what was checked, and the reader's notes (a Docker
+    archive's rebuilt manifests)."""
 
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     blobs: int = 0
     manifests: int = 0
     references: int = 0
@@ -31,11 +37,13 @@ async def verify(path: Path) -> VerifyResult:
     except RelocatorError as exc:
         result.problems.append(str(exc))
         return result
-    result.references = len(source.entries)
-    bad = await _check_blobs(source, result)
-    seen: set[Digest] = set()
-    for entry in source.entries:
-        await _check_manifest(source, entry.descriptor, seen, bad, result)
+    with source:
+        result.notes = list(source.notes)
+        result.references = len(source.entries)
+        bad = await _check_blobs(source, result)
+        seen: set[Digest] = set()
+        for entry in source.entries:
+            await _check_manifest(source, entry.descriptor, seen, bad, result)
     return result
 
 
@@ -51,7 +59,8 @@ async def _check_blobs(source: LayoutSource, result: VerifyResult) -> set[Digest
             result.blobs += 1
         except RelocatorError as exc:
             bad.add(digest)
-            result.problems.append(f"{source.where}: {digest.blob_path}: {exc}")
+            text = str(exc)  # a blob's error names the archive and the member already
+            result.problems.append(text if text.startswith(source.where) else f"{source.where}: {text}")
     return bad
 
 

@@ -57,6 +57,21 @@ def tar_dir(src: Path, out: Path, *, gz: bool = False) -> Path:
     return out
 
 
+def untar(archive: Path, into: Path) -> Path:
+    """``tar -C INTO -xf ARCHIVE`` with the real tar."""
+    into.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-C", str(into), "-xf", str(archive)], check=True)
+    return into
+
+
+def umoci_layout(layout: Path, tag: str) -> bytes:
+    """An empty image made by umoci (``umoci init``, ``umoci new``); its manifest as skopeo reads it."""
+    subprocess.run(["umoci", "init", "--layout", str(layout)], check=True)
+    subprocess.run(["umoci", "new", "--image", f"{layout}:{tag}"], check=True)
+    return subprocess.run(["skopeo", "inspect", "--raw", f"oci:{layout}:{tag}"], capture_output=True,
+                          check=True).stdout
+
+
 def _add(tar: tarfile.TarFile, name: str, data: bytes | None, mode: int = 0o644) -> None:
     info = tarfile.TarInfo(name)
     info.mode = mode
@@ -143,7 +158,8 @@ def _carvel_index(image: Image, ref: str, tag: str, kbld: bool) -> dict[str, obj
         else:
             images.append(_carvel_image(child, child_ref, tag, kbld))
     out: dict[str, object] = {"Refs": [ref], "Images": images or None, "Indexes": indexes or None,
-                              "MediaType": image.media_type, "Digest": image.digest, "Raw": image.raw.decode()}
+                              "MediaType": image.media_type, "Digest": image.digest,
+                              "Raw": image.raw.decode()}
     if not kbld:
         out.update(Tag=tag, OrigRef=ref, Labels=None)
     return out

@@ -8,6 +8,8 @@
   read as below;
 - a tar with ``oci-layout`` or ``index.json``: an OCI layout (skopeo, umoci, ``tar -C DIR .``,
   relocator pkg, ``docker save`` from Docker 25 on);
+- a tar with ``manifest.json``: a Docker archive (``docker save`` before Docker 25,
+  skopeo docker-archive), whose manifests are rebuilt (see ``LayoutSource.notes``).
 
 A source holds the archive open: call ``close()`` or use it as a context manager
 (``with open_layout(p) as source:``); an unclosed source lets go of its file when collected.
@@ -32,12 +34,14 @@ from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository, v
 from relocator.oci.layout import IndexEntry
 from relocator.stores.archive import Contents, Member, TarIndex
 from relocator.stores.base import Opener
+from relocator.stores.dockerarchive import read_docker_archive
 from relocator.stores.ocilayout_read import is_oci_tar, read_oci_dir, read_oci_tar
 
 __all__ = ["LayoutSource", "open_layout"]
 
 _READ = 1 << 20
 _MAX_MANIFEST = 16 << 20
+_MAX_MANIFEST_JSON = 16 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -190,7 +194,12 @@ def open_layout(path: Path) -> LayoutSource:
 def _read_tar(index: TarIndex) -> Contents:
     if is_oci_tar(index):
         return read_oci_tar(index)
-    raise InputError(f"{index.where}: not an image archive: no oci-layout or index.json (OCI layout)")
+    manifest = index.file("manifest.json")
+    if manifest is None:
+        raise InputError(f"{index.where}: not an image archive: no oci-layout or index.json (OCI layout) "
+                         "and no manifest.json (Docker archive)")
+    raw = index.read(manifest, _MAX_MANIFEST_JSON)
+    return read_docker_archive(index, raw)
 
 
 def _gunzip(fd: int, where: str) -> int:

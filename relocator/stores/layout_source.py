@@ -8,7 +8,8 @@
   read as below;
 - a tar with ``oci-layout`` or ``index.json``: an OCI layout (skopeo, umoci, ``tar -C DIR .``,
   relocator pkg, ``docker save`` from Docker 25 on);
-- a tar with ``manifest.json``: a Docker archive (``docker save`` before Docker 25,
+- a tar with ``manifest.json`` whose items hold ``Image``/``ImageIndex``: a Carvel tarball;
+- a tar with another ``manifest.json``: a Docker archive (``docker save`` before Docker 25,
   skopeo docker-archive), whose manifests are rebuilt (see ``LayoutSource.notes``).
 
 A source holds the archive open: call ``close()`` or use it as a context manager
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import os
 import shutil
 import tempfile
@@ -31,9 +33,11 @@ from types import TracebackType
 
 from relocator.errors import InputError, IntegrityError, SizeMismatch
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository, verify_stream
+from relocator.oci.carvel import is_carvel_manifest
 from relocator.oci.layout import IndexEntry
 from relocator.stores.archive import Contents, Member, TarIndex
 from relocator.stores.base import Opener
+from relocator.stores.carvel import MANIFEST_JSON, read_carvel
 from relocator.stores.dockerarchive import read_docker_archive
 from relocator.stores.ocilayout_read import is_oci_tar, read_oci_dir, read_oci_tar
 
@@ -41,7 +45,7 @@ __all__ = ["LayoutSource", "open_layout"]
 
 _READ = 1 << 20
 _MAX_MANIFEST = 16 << 20
-_MAX_MANIFEST_JSON = 16 << 20
+_MAX_MANIFEST_JSON = 256 << 20  # a Carvel tarball carries every manifest and config in it
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -194,12 +198,21 @@ def open_layout(path: Path) -> LayoutSource:
 def _read_tar(index: TarIndex) -> Contents:
     if is_oci_tar(index):
         return read_oci_tar(index)
-    manifest = index.file("manifest.json")
+    manifest = index.file(MANIFEST_JSON)
     if manifest is None:
         raise InputError(f"{index.where}: not an image archive: no oci-layout or index.json (OCI layout) "
-                         "and no manifest.json (Docker archive)")
+                         "and no manifest.json (Docker archive, Carvel tarball)")
     raw = index.read(manifest, _MAX_MANIFEST_JSON)
+    if _is_carvel(raw):
+        return read_carvel(index, raw)
     return read_docker_archive(index, raw)
+
+
+def _is_carvel(raw: bytes) -> bool:
+    try:
+        return is_carvel_manifest(json.loads(raw))
+    except ValueError:
+        return False
 
 
 def _gunzip(fd: int, where: str) -> int:

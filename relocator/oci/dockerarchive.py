@@ -69,12 +69,9 @@ def rebuilt_note(where: str) -> str:
             "and its digest can differ from the registry's")
 
 
-def parse_archive_manifest(raw: bytes, where: str) -> list[ArchiveImage]:
-    """The items of a Docker archive's ``manifest.json``; InputError naming ``where`` if malformed."""
-    try:
-        doc = json.loads(raw)
-    except ValueError as exc:
-        raise InputError(f"{where}: manifest.json is not valid JSON ({exc})") from None
+def parse_archive_manifest(doc: Any, where: str) -> list[ArchiveImage]:
+    """The items of a Docker archive's decoded ``manifest.json``; InputError naming ``where``
+    if malformed."""
     if not isinstance(doc, list):
         raise InputError(f"{where}: manifest.json is not a list of images")
     images = []

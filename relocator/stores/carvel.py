@@ -9,7 +9,7 @@ no other names.
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 from relocator.errors import InputError, UnsafeTarMember
 from relocator.oci.carvel import layer_member_name, parse_carvel_manifest
@@ -21,18 +21,15 @@ KIND = "Carvel tarball"
 MANIFEST_JSON = "manifest.json"
 
 
-def read_carvel(index: TarIndex, manifest_json: bytes) -> Contents:
-    """Inline manifests and configs plus the layer members of a Carvel tarball.
+def read_carvel(index: TarIndex, manifest_json: Any) -> Contents:
+    """Inline manifests and configs plus the layer members of a Carvel tarball, from its
+    decoded ``manifest.json``.
 
     Raises UnsafeTarMember for a member the format does not have, InputError for a malformed
     manifest.json or a layer member whose size disagrees with manifest.json.
     """
     where = index.where
-    try:
-        doc = json.loads(manifest_json)
-    except ValueError as exc:
-        raise InputError(f"{where}: manifest.json is not valid JSON ({exc})") from None
-    archive = parse_carvel_manifest(doc, where)
+    archive = parse_carvel_manifest(manifest_json, where)
     by_name = {layer_member_name(d): d for d in archive.layers}
     members = {d: Member.inline(MANIFEST_JSON, raw) for d, raw in archive.inline.items()}
     for name, found in index.members.items():

@@ -11,6 +11,8 @@ the archive (Docker links a layer saved twice); other members are never read.
 
 from __future__ import annotations
 
+from typing import Any
+
 from relocator.errors import InputError
 from relocator.oci import Descriptor, Digest
 from relocator.oci.dockerarchive import (
@@ -36,8 +38,9 @@ _MAX_CONFIG = 16 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def read_docker_archive(index: TarIndex, manifest_json: bytes) -> Contents:
-    """Rebuilt manifests, configs and layers of a Docker archive, with the note that says so.
+def read_docker_archive(index: TarIndex, manifest_json: Any) -> Contents:
+    """Rebuilt manifests, configs and layers of a Docker archive, from its decoded
+    ``manifest.json``, with the note that says so.
 
     Raises InputError naming the archive for a malformed manifest.json or a missing config or
     layer; UnsafeTarMember for a link that leaves the archive or leads to no regular member.

@@ -45,7 +45,7 @@ __all__ = ["LayoutSource", "open_layout"]
 
 _READ = 1 << 20
 _MAX_MANIFEST = 16 << 20
-_MAX_MANIFEST_JSON = 256 << 20  # a Carvel tarball carries every manifest and config in it
+_MAX_MANIFEST_JSON = 64 << 20  # a Carvel tarball carries every manifest and config in it
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -202,17 +202,13 @@ def _read_tar(index: TarIndex) -> Contents:
     if manifest is None:
         raise InputError(f"{index.where}: not an image archive: no oci-layout or index.json (OCI layout) "
                          "and no manifest.json (Docker archive, Carvel tarball)")
-    raw = index.read(manifest, _MAX_MANIFEST_JSON)
-    if _is_carvel(raw):
-        return read_carvel(index, raw)
-    return read_docker_archive(index, raw)
-
-
-def _is_carvel(raw: bytes) -> bool:
     try:
-        return is_carvel_manifest(json.loads(raw))
-    except ValueError:
-        return False
+        doc = json.loads(index.read(manifest, _MAX_MANIFEST_JSON))
+    except ValueError as exc:
+        raise InputError(f"{index.where}: manifest.json is not valid JSON ({exc})") from None
+    if is_carvel_manifest(doc):
+        return read_carvel(index, doc)
+    return read_docker_archive(index, doc)
 
 
 def _gunzip(fd: int, where: str) -> int:

@@ -16,6 +16,7 @@ import uvloop
 from relocator import __version__
 from relocator.commands.bench import BenchOptions, bench, validate
 from relocator.commands.inspect import inspect
+from relocator.commands.ls import ls
 from relocator.commands.pkg import PkgOptions, pkg
 from relocator.commands.relocate import RelocateOptions, describe_plan, relocate
 from relocator.commands.resolve import ResolveError, ResolveOptions, resolve
@@ -28,6 +29,7 @@ from relocator.frontends.inputs import ImageInput, collect_inputs, shard
 from relocator.stores.files import write_atomic
 from relocator.ui import print_error, print_json, print_plan, print_raw, print_report, print_text
 from relocator.ui.bench import check_plot, render_chart, render_csv, render_table, save_plot
+from relocator.ui.listing import print_listing
 from relocator.ui.render import QuietReporter, choose_reporter
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
@@ -148,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="check a tarball: digests, sizes, children, index.json")
     p.add_argument("tarball", type=Path, metavar="FILE.tar|DIR")
 
+    p = sub.add_parser("ls", help="list a tarball or layout: OCI, Docker archive, Carvel, .tar.gz")
+    p.add_argument("path", type=Path, metavar="FILE|DIR")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
     p = sub.add_parser("relocate", help="copy images to another registry, same digests")
     _add_input_flags(p)
     dest = p.add_mutually_exclusive_group(required=True)
@@ -220,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.exit(_unpkg(args, settings))
         elif args.command == "verify":
             sys.exit(_verify(args))
+        elif args.command == "ls":
+            sys.exit(_ls(args))
         elif args.command == "bench":
             sys.exit(_bench(args, settings))
         elif args.command == "relocate":
@@ -309,6 +317,12 @@ def _verify(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print_text(f"{args.tarball}: ok: {result.references} references, {result.manifests} manifests, "
                f"{result.blobs} blobs verified")
+    return EXIT_OK
+
+
+def _ls(args: argparse.Namespace) -> int:
+    listing = run(ls(args.path))
+    print_listing([e.to_json() for e in listing.entries], listing.notes, as_json=args.json)
     return EXIT_OK
 
 

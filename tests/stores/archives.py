@@ -201,6 +201,25 @@ def _is_layer(image: Image, digest: str) -> bool:
     return any(_is_layer(child, digest) for child in image.children)
 
 
+def rebuilt_docker_manifest(path: Path, item: int = 0) -> bytes:
+    """The manifest a Docker archive's item should get, worked out with tarfile and hashlib
+    alone: Docker v2 schema 2, 3-space indent, each layer typed by its gzip magic."""
+    with tarfile.open(path) as tar:
+        entry = json.load(tar.extractfile("manifest.json"))[item]  # type: ignore[arg-type]
+        config = tar.extractfile(entry["Config"]).read()  # type: ignore[union-attr]
+        layers = []
+        for name in entry["Layers"]:
+            data = tar.extractfile(name).read()  # type: ignore[union-attr]  # follows links
+            kind = "tar.gzip" if data[:2] == b"\x1f\x8b" else "tar"
+            layers.append({"mediaType": f"application/vnd.docker.image.rootfs.diff.{kind}",
+                           "size": len(data), "digest": sha256(data)})
+    doc = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+           "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
+                      "digest": sha256(config)},
+           "layers": layers}
+    return json.dumps(doc, indent=3).encode()
+
+
 def sha256_file_member(path: Path, name: str) -> str:
     """The sha256 of one member's bytes, read with tarfile: an independent check of a digest."""
     with tarfile.open(path) as tar:

@@ -4,7 +4,6 @@ directories), manifests rebuilt the same way every time, layers verified while t
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import random
@@ -18,7 +17,14 @@ from relocator.errors import DigestMismatch, InputError, UnsafeTarMember
 from relocator.oci import Digest, Platform
 from relocator.stores.layout_source import open_layout
 from tests.images import Image, sha256, skopeo, valid_image
-from tests.stores.archives import CONTAINERD_NAME, REF_NAME, read_blob, sha256_file_member, write_layout
+from tests.stores.archives import (
+    CONTAINERD_NAME,
+    REF_NAME,
+    read_blob,
+    rebuilt_docker_manifest,
+    sha256_file_member,
+    write_layout,
+)
 
 DOCKER_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -38,25 +44,9 @@ def _skopeo_archive(tmp_path: Path, image: Image, name: str = "archive.tar") -> 
     return out
 
 
-def _expected_manifest(path: Path) -> bytes:
-    """The rebuilt manifest, worked out from the archive with tarfile and hashlib alone."""
-    with tarfile.open(path) as tar:
-        item = json.load(tar.extractfile("manifest.json"))[0]  # type: ignore[arg-type]
-        config = tar.extractfile(item["Config"]).read()  # type: ignore[union-attr]
-        layers = []
-        for name in item["Layers"]:
-            data = tar.extractfile(name).read()  # type: ignore[union-attr]  # follows links
-            layers.append({"mediaType": TAR_LAYER, "size": len(data),
-                           "digest": "sha256:" + hashlib.sha256(data).hexdigest()})
-    doc = {"schemaVersion": 2, "mediaType": DOCKER_V2,
-           "config": {"mediaType": DOCKER_CONFIG, "size": len(config), "digest": sha256(config)},
-           "layers": layers}
-    return json.dumps(doc, indent=3).encode()
-
-
 async def test_skopeo_docker_archive_gets_a_rebuilt_manifest_per_repo_tag(tmp_path: Path) -> None:
     out = _skopeo_archive(tmp_path, valid_image(random.Random(20), (3000, 2000)))
-    expected = _expected_manifest(out)
+    expected = rebuilt_docker_manifest(out)
     with open_layout(out) as source:
         assert (source.kind, source.notes) == ("Docker archive", [_note(out)])
         # skopeo writes full names in RepoTags; docker writes familiar ones (the legacy test below).

@@ -53,7 +53,7 @@ class Contents:
 
     kind: str
     members: Mapping[Digest, Member]
-    entries: list[IndexEntry]
+    entries: tuple[IndexEntry, ...]
     media_types: Mapping[Digest, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 

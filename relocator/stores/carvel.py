@@ -46,4 +46,4 @@ def read_carvel(index: TarIndex, manifest_json: Any) -> Contents:
             raise InputError(f"{where}: member {name} has {found.size} bytes, manifest.json says "
                              f"{archive.layers[digest]}")
         members[digest] = Member(name, found.size, found.offset)
-    return Contents(KIND, members, list(archive.entries), dict(archive.media_types))
+    return Contents(KIND, members, archive.entries, archive.media_types)

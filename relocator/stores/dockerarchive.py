@@ -55,7 +55,7 @@ def read_docker_archive(index: TarIndex, manifest_json: Any) -> Contents:
             entries.append(IndexEntry(Descriptor(desc.media_type, desc.digest, desc.size,
                                                  platform=desc.platform, annotations=annotations), tag))
     media_types = {e.descriptor.digest: DOCKER_MANIFEST for e in entries}
-    return Contents(KIND, members, entries, media_types, (rebuilt_note(index.where),))
+    return Contents(KIND, members, tuple(entries), media_types, (rebuilt_note(index.where),))
 
 
 def _rebuild(index: TarIndex, image: ArchiveImage, members: dict[Digest, Member],

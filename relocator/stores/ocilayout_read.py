@@ -51,7 +51,7 @@ def read_oci_tar(index: TarIndex) -> Contents:
     if layout is None or index_json is None:
         raise InputError(f"{where}: not an OCI image layout tar (no oci-layout or index.json)")
     entries = parse_index(index.read(index_json, MAX_INDEX), where)
-    return Contents(KIND, members, entries)
+    return Contents(KIND, members, tuple(entries))
 
 
 def read_oci_dir(path: Path) -> Contents:
@@ -75,4 +75,4 @@ def read_oci_dir(path: Path) -> Contents:
             if digest is not None and blob.is_file() and not blob.is_symlink():
                 members[digest] = Member(name, blob.stat().st_size, 0, blob)
     raw = (path / INDEX_JSON).read_bytes()
-    return Contents(KIND, members, parse_index(raw, str(path)))
+    return Contents(KIND, members, tuple(parse_index(raw, str(path))))

@@ -54,13 +54,18 @@ async def run(args: argparse.Namespace) -> int:
     _check_destination(dst)
     settings = settings_from(args, chunk_size=args.chunk_size)
     layout = await asyncio.to_thread(open_layout, src.path) if src.path is not None else None
-    inputs = _inputs(src, layout)
-    mapper = _mapper(dst, inputs)
-    async with open_client(settings) as client:
-        source: BlobSource = layout if layout is not None else RegistryStore(client)
-        plan, report = await copy(source, _sink(dst, client, settings.limits.chunk_size), inputs, mapper,
-                                  settings.limits, choose_reporter(args.json, _into(dst)),
-                                  include_non_distributable=args.include_non_distributable_layers)
+    try:
+        inputs = _inputs(src, layout)
+        mapper = _mapper(dst, inputs)
+        async with open_client(settings) as client:
+            source: BlobSource = layout if layout is not None else RegistryStore(client)
+            plan, report = await copy(source, _sink(dst, client, settings.limits.chunk_size), inputs,
+                                      mapper, settings.limits, choose_reporter(args.json, _into(dst)),
+                                      include_non_distributable=args.include_non_distributable_layers)
+    finally:
+        if layout is not None:
+            layout.close()
+    report.notes += layout.notes if layout is not None else []
     write_lock_if_complete(args.lock_output, plan, report)
     return finish(report, args.json)
 

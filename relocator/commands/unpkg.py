@@ -53,12 +53,13 @@ def layout_inputs(source: LayoutSource) -> list[ImageInput]:
 async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter) -> tuple[Plan, Report]:
     """Push every image of the layout; manifests after their children, tags last."""
     mapper = destination_mapper(options.repository, options.prefix)
-    source = await asyncio.to_thread(open_layout, options.input)
-    inputs = layout_inputs(source)
-    async with open_client(settings) as client:
-        sink = RegistryStore(client, chunk_size=settings.limits.chunk_size)
-        plan, report = await copy(source, sink, inputs, mapper, settings.limits, reporter,
-                                  include_non_distributable=True)
+    with await asyncio.to_thread(open_layout, options.input) as source:
+        inputs = layout_inputs(source)
+        async with open_client(settings) as client:
+            sink = RegistryStore(client, chunk_size=settings.limits.chunk_size)
+            plan, report = await copy(source, sink, inputs, mapper, settings.limits, reporter,
+                                      include_non_distributable=True)
+        report.notes += source.notes
     write_lock_if_complete(options.lock_output, plan, report)
     return plan, report
 

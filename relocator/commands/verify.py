@@ -1,4 +1,8 @@
-"""`relocator verify FILE.tar`: every blob's digest and size, every manifest's children, index.json."""
+"""`relocator verify FILE.tar`: every blob's digest and size, every manifest's children, index.json.
+
+Takes whatever ``open_layout`` reads: OCI layouts (tar, tar.gz, directory), Docker archives and
+Carvel tarballs.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +15,18 @@ from relocator.commands.args import add_global_flags
 from relocator.errors import RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Repository
 from relocator.stores.layout_source import LayoutSource, open_layout
-from relocator.ui import print_text
+from relocator.ui import print_note, print_text
 
 __all__ = ["VerifyResult", "register", "run", "verify"]
 
 
 @dataclass(slots=True)
 class VerifyResult:
-    """Problems found, one line each, and what was checked."""
+    """Problems found, one line each, what was checked, and the reader's notes (a Docker
+    archive's rebuilt manifests)."""
 
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     blobs: int = 0
     manifests: int = 0
     references: int = 0
@@ -34,11 +40,13 @@ async def verify(path: Path) -> VerifyResult:
     except RelocatorError as exc:
         result.problems.append(str(exc))
         return result
-    result.references = len(source.entries)
-    bad = await _check_blobs(source, result)
-    seen: set[Digest] = set()
-    for entry in source.entries:
-        await _check_manifest(source, entry.descriptor, seen, bad, result)
+    with source:
+        result.notes = list(source.notes)
+        result.references = len(source.entries)
+        bad = await _check_blobs(source, result)
+        seen: set[Digest] = set()
+        for entry in source.entries:
+            await _check_manifest(source, entry.descriptor, seen, bad, result)
     return result
 
 
@@ -54,7 +62,8 @@ async def _check_blobs(source: LayoutSource, result: VerifyResult) -> set[Digest
             result.blobs += 1
         except RelocatorError as exc:
             bad.add(digest)
-            result.problems.append(f"{source.where}: {digest.blob_path}: {exc}")
+            text = str(exc)  # a blob's error names the archive and the member already
+            result.problems.append(text if text.startswith(source.where) else f"{source.where}: {text}")
     return bad
 
 
@@ -99,6 +108,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 async def run(args: argparse.Namespace) -> int:
     """One line per problem (exit 1), or one line saying what was verified."""
     result = await verify(args.tarball)
+    for note in result.notes:
+        print_note(note)
     for problem in result.problems:
         print_text(problem)
     if result.problems:

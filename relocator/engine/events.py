@@ -40,6 +40,7 @@ class Report:
     blobs: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(Outcome, 0))
     bytes_moved: int = 0
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # what the user should know, e.g. rebuilt manifests
 
     def count(self, outcome: Outcome, size: int) -> None:
         """Record one blob's outcome."""
@@ -62,4 +63,5 @@ class Report:
             "mb_per_s": round(self.mb_per_s, 2),
             "results": {k: str(v) for k, v in sorted(self.done.items())},
             "errors": dict(sorted(self.failed.items())),
+            "notes": list(self.notes),
         }

@@ -1,4 +1,9 @@
-"""OCI image layout names: ``oci-layout``, blob paths, ``index.json``, member-name safety."""
+"""OCI image layout names: ``oci-layout``, blob paths, ``index.json``, member-name safety.
+
+Layout: OCI image-spec image-layout.md. ``docker save`` from Docker 25 on writes an OCI layout
+plus ``manifest.json`` and ``repositories`` (moby image/tarexport/save.go); those two are allowed
+next to a layout and never read as part of it.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,14 @@ from relocator.oci.digest import Digest
 from relocator.oci.manifest import Descriptor, Manifest
 from relocator.oci.reference import Reference
 
-__all__ = ["INDEX_JSON", "LAYOUT_FILE", "OCI_LAYOUT", "REF_NAME", "IndexEntry", "IndexNames", "build_index",
-           "member_digest", "parse_index", "ref_name"]
+__all__ = ["DOCKER_EXTRAS", "INDEX_JSON", "LAYOUT_FILE", "OCI_LAYOUT", "REF_NAME", "IndexEntry", "IndexNames",
+           "build_index", "clean_member_name", "is_layout_dir", "member_digest", "parse_index", "ref_name"]
 
 LAYOUT_FILE = "oci-layout"
 INDEX_JSON = "index.json"
 OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 REF_NAME = "org.opencontainers.image.ref.name"
+DOCKER_EXTRAS = frozenset({"manifest.json", "repositories"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,17 +33,34 @@ class IndexEntry:
     ref_name: str | None
 
 
+def clean_member_name(name: str) -> str:
+    """A tar member's name relative to the archive's root: ``./`` prefixes, empty and ``.``
+    components dropped, ``""`` for the root itself (``.`` or ``./``).
+
+    Raises UnsafeTarMember for an absolute name or one with a ``..`` component.
+    """
+    parts = name.split("/")
+    if name.startswith("/") or ".." in parts:
+        raise UnsafeTarMember(f"member {name!r} points outside the layout")
+    return "/".join(p for p in parts if p not in ("", "."))
+
+
+def is_layout_dir(clean: str) -> bool:
+    """True for the directories an OCI layout tar may hold: the root, ``blobs``, ``blobs/ALG``."""
+    parts = clean.split("/")
+    return clean in ("", "blobs") or (len(parts) == 2 and parts[0] == "blobs")
+
+
 def member_digest(name: str) -> Digest | None:
-    """The digest a ``blobs/ALG/HEX`` member holds; None for oci-layout and index.json.
+    """The digest a ``blobs/ALG/HEX`` member holds; None for oci-layout, index.json and the
+    files ``docker save`` adds (``manifest.json``, ``repositories``).
 
     Anything else (absolute paths, ``..``, other names) is refused: a layout has no other members.
     """
-    clean = name[2:] if name.startswith("./") else name
-    if clean in (LAYOUT_FILE, INDEX_JSON):
+    clean = clean_member_name(name)
+    if clean in (LAYOUT_FILE, INDEX_JSON) or clean in DOCKER_EXTRAS:
         return None
     parts = clean.split("/")
-    if clean.startswith("/") or ".." in parts:
-        raise UnsafeTarMember(f"member {name!r} points outside the layout")
     if len(parts) != 3 or parts[0] != "blobs":
         raise UnsafeTarMember(f"member {name!r} is not part of an OCI image layout")
     try:

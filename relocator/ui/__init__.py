@@ -8,7 +8,7 @@ from typing import Any
 
 from relocator.engine.events import Report
 
-__all__ = ["print_error", "print_json", "print_plan", "print_raw", "print_report", "print_text"]
+__all__ = ["print_error", "print_json", "print_note", "print_plan", "print_raw", "print_report", "print_text"]
 
 
 def print_json(data: Any, *, stderr: bool = False) -> None:
@@ -31,6 +31,11 @@ def print_error(text: str) -> None:
     sys.stderr.write(f"relocator: error: {text}\n")
 
 
+def print_note(text: str) -> None:
+    """Something the user should know that is not an error, one line on stderr."""
+    sys.stderr.write(f"relocator: note: {text}\n")
+
+
 def print_report(report: Report, *, stderr: bool = False) -> None:
     """The closing summary: a table on a terminal, plain lines otherwise."""
     from relocator.ui.render import render_summary, summary_table
@@ -43,6 +48,8 @@ def print_report(report: Report, *, stderr: bool = False) -> None:
         console.print(summary_table(report))
         for name, why in sorted(report.failed.items()):
             console.print(f"failed: {name}: {why}", markup=False, highlight=False)
+        for note in report.notes:
+            console.print(f"note: {note}", markup=False, highlight=False)
     else:
         stream.write(render_summary(report) + "\n")
 

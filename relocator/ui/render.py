@@ -152,6 +152,7 @@ def render_summary(report: Report) -> str:
         f"({report.mb_per_s:.1f} MB/s)"
     ]
     lines += [f"failed: {name}: {why}" for name, why in sorted(report.failed.items())]
+    lines += [f"note: {note}" for note in report.notes]
     return "\n".join(lines)
 
 

@@ -1,0 +1,46 @@
+"""`relocator ls` output: a table (or JSON) on stdout, the reader's notes on stderr."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from relocator.ui import print_json, print_note
+
+__all__ = ["human_size", "print_listing", "render_listing"]
+
+_COLUMNS = ("NAME", "DIGEST", "MEDIA TYPE", "PLATFORMS", "SIZE")
+
+
+def print_listing(rows: Sequence[dict[str, Any]], notes: Sequence[str], *, as_json: bool) -> None:
+    """Rows as ``ListedEntry.to_json`` gives them: JSON (a list) or a table on stdout; each note
+    on stderr as ``relocator: note: ...``, so stdout stays a clean list."""
+    if as_json:
+        print_json(list(rows))
+    else:
+        sys.stdout.write(render_listing(rows))
+    for note in notes:
+        print_note(note)
+
+
+def render_listing(rows: Sequence[dict[str, Any]]) -> str:
+    """An aligned table with a header line; ``-`` for no name and no known platform."""
+    table = [_COLUMNS] + [(r["name"] or "-", r["digest"], r["mediaType"], ",".join(r["platforms"]) or "-",
+                           human_size(r["size"])) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(_COLUMNS) - 1)]
+    lines = ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]])
+             for row in table]
+    return "".join(line + "\n" for line in lines)
+
+
+def human_size(n: int) -> str:
+    """Decimal units as ``docker images`` prints them: ``512 B``, ``1.5 kB``, ``12.3 MB``."""
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            break
+    return f"{value:.1f} {unit}"

@@ -13,6 +13,7 @@ from relocator.oci.digest import AsyncVerifier, Digest
 from relocator.oci.manifest import Descriptor, Manifest
 from relocator.oci.reference import Reference, Repository
 from relocator.registry.errormap import translate_errors
+from relocator.registry.retry import Retrier
 from relocator.registry.transport import Transport
 from relocator.registry.upload import ChunkOpener, Uploader
 
@@ -141,8 +142,7 @@ class RegistryClient:
         verifier = AsyncVerifier(desc.digest, desc.size, threaded=threaded) if start == 0 else None
         offset = start
         read_chunk = self.transport.settings.limits.read_chunk
-        attempts = self.transport.settings.retry.attempts
-        failures = 0
+        retrier = Retrier(self.transport.settings.retry, repo.registry)
         path = f"/v2/{repo.path}/blobs/{desc.digest}"
         while True:
             headers = {"Range": f"bytes={offset}-"} if offset else {}
@@ -164,9 +164,8 @@ class RegistryClient:
                             yield chunk
                 break
             except TransportError as exc:
-                failures += 1
-                if not exc.temporary or failures >= attempts:
-                    raise
+                # Resume from the bytes already verified: the next GET asks for the rest.
+                await retrier.wait_or_raise(exc)
         if verifier is not None:
             await verifier.finish()
         elif offset != desc.size:

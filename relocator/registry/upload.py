@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import AsyncIterator, Callable
 
 from relocator.auth import repository_scope
 from relocator.errors import RegistryError, RelocatorError, TransportError
 from relocator.oci.manifest import Descriptor
 from relocator.oci.reference import Repository
+from relocator.registry.retry import Retrier
 from relocator.registry.transport import Transport
 
 __all__ = ["ChunkOpener", "Uploader"]
@@ -34,9 +33,9 @@ class Uploader:
         location: str | None = None,
     ) -> None:
         """Upload ``desc`` into ``repo``; resume ``location`` if given; retry temporary failures."""
-        policy = self.transport.settings.retry
+        retrier = Retrier(self.transport.settings.retry, repo.registry)
         resume = location is not None
-        for attempt in range(1, policy.attempts + 1):
+        while True:
             try:
                 # 1. Open a session, unless a mount's 202 or the caller handed us one.
                 if location is None:
@@ -51,7 +50,8 @@ class Uploader:
                     await self._monolithic(repo, desc, opener, location)
                 return
             except RelocatorError as exc:
-                if not exc.temporary or attempt == policy.attempts:
+                delay = retrier.failed(exc)
+                if delay is None:
                     if location is not None:
                         await self.cancel(repo, location)
                     raise
@@ -61,8 +61,7 @@ class Uploader:
                     if location is not None:
                         await self.cancel(repo, location)
                     location, resume = None, False
-                await asyncio.sleep(min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
-                                    * random.uniform(0.5, 1.0))
+                await retrier.wait(delay, exc)
 
     async def start(self, repo: Repository) -> str:
         """POST a new upload session and return its Location."""

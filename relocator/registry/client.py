@@ -146,11 +146,12 @@ class RegistryClient:
         path = f"/v2/{repo.path}/blobs/{desc.digest}"
         while True:
             headers = {"Range": f"bytes={offset}-"} if offset else {}
-            try:
-                async with self.transport.stream(
-                    "GET", repo.registry, path, scopes=_pull(repo), headers=headers, ok=(200, 206)
-                ) as resp:
-                    skip = offset if resp.status == 200 else 0  # the server ignored Range
+            # Opening is the transport's to retry; this loop only mends a body that broke off.
+            async with self.transport.stream(
+                "GET", repo.registry, path, scopes=_pull(repo), headers=headers, ok=(200, 206)
+            ) as resp:
+                skip = offset if resp.status == 200 else 0  # the server ignored Range
+                try:
                     with translate_errors("GET", str(resp.url), repo.registry):
                         async for chunk in resp.content.iter_chunked(read_chunk):
                             if skip:
@@ -162,10 +163,11 @@ class RegistryClient:
                                 await verifier.feed(chunk)
                             offset += len(chunk)
                             yield chunk
-                break
-            except TransportError as exc:
-                # Resume from the bytes already verified: the next GET asks for the rest.
-                await retrier.wait_or_raise(exc)
+                    break
+                except TransportError as exc:
+                    broken = exc
+            # Resume from the bytes already verified: the next GET asks for the rest.
+            await retrier.wait_or_raise(broken)
         if verifier is not None:
             await verifier.finish()
         elif offset != desc.size:

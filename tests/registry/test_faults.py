@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from relocator.config import RetryPolicy
-from relocator.errors import RegistryError
+from relocator.errors import RegistryError, TransportError
 from relocator.oci import Descriptor, Digest, Reference, Repository
 from relocator.registry import RegistryClient
 from tests.conftest import settings_for
@@ -164,8 +164,10 @@ async def test_resumed_download_logs_the_connection_error_without_the_url(
 
 @dataclass
 class FlakyUploads:
-    """POST opens a session whose Location carries a secret; the first PUT gets 503."""
+    """POST opens a session whose Location carries a secret; the first PUTs or POSTs get 503."""
 
+    fail_puts: int = 1
+    fail_posts: int = 0
     blobs: dict[str, bytes] = field(default_factory=dict)
     hits: Counter[str] = field(default_factory=Counter)
     runner: web.AppRunner | None = None
@@ -190,13 +192,15 @@ class FlakyUploads:
     async def post(self, request: web.Request) -> web.Response:
         self.hits["POST"] += 1
         n = self.hits["POST"]
+        if n <= self.fail_posts:
+            return web.json_response({"errors": [{"code": "UNAVAILABLE", "message": "busy"}]}, status=503)
         location = f"/v2/{request.match_info['repo']}/blobs/uploads/u{n}?_state=SECRET-{n}"
         return web.Response(status=202, headers={"Location": location})
 
     async def put(self, request: web.Request) -> web.Response:
         self.hits["PUT"] += 1
         body = await request.read()
-        if self.hits["PUT"] == 1:
+        if self.hits["PUT"] <= self.fail_puts:
             return web.json_response({"errors": [{"code": "UNAVAILABLE", "message": "busy"}]}, status=503)
         self.blobs[request.query["digest"]] = body
         return web.Response(status=201)
@@ -226,3 +230,46 @@ async def test_upload_retry_logs_once_and_keeps_the_session_secret(
     ours = [r.getMessage() for r in caplog.records if r.name.startswith("relocator")]
     assert any("_state=<redacted>" in m for m in ours)  # the session URL was logged, redacted
     assert not any("SECRET" in m for m in ours)
+
+
+class DropsBlobRequests(FaultServer):
+    """Every blob GET loses its connection before an answer."""
+
+    async def get_blob(self, request: web.Request) -> web.StreamResponse:
+        self.hits["blob"] += 1
+        assert request.transport is not None
+        request.transport.abort()
+        return web.Response()
+
+
+async def test_download_attempts_are_not_multiplied(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The transport retries opening the blob; the resume loop must not retry those tries again.
+    caplog.set_level(logging.WARNING)
+    server = await DropsBlobRequests(blob=b"some bytes").start()
+    try:
+        desc = Descriptor("application/octet-stream", Digest.parse(server.digest), len(server.blob))
+        with pytest.raises(TransportError):
+            await collect(make_client(), Repository(server.host, "f/blob"), desc)
+    finally:
+        await server.stop()
+    # settings_for: attempts=3, so two retries in all. (Counting hits would count aiohttp's own
+    # one retry of an idempotent request on a dropped connection too, RFC 9112 section 9.3.1.1.)
+    assert [line.split(" in ")[0] for line in retry_lines(caplog)] == [
+        f"retrying {server.host} (2/3)", f"retrying {server.host} (3/3)"]
+
+
+async def test_upload_attempts_are_not_multiplied(make_client: MakeClient) -> None:
+    # The upload ladder retries its POST itself; the transport must not retry it as well.
+    data = b"a small blob"
+    desc = Descriptor("application/octet-stream", Digest.parse(sha256(data)), len(data))
+    server = await FlakyUploads(fail_puts=0, fail_posts=99).start()
+    try:
+        with pytest.raises(RegistryError) as info:
+            await make_client().push_blob(Repository(server.host, "f/up"), desc, opener_for(data))
+    finally:
+        if server.runner is not None:
+            await server.runner.cleanup()
+    assert info.value.status == 503
+    assert server.hits == Counter(POST=3)  # settings_for: attempts=3

@@ -73,6 +73,16 @@ def _parse_error_body(raw: bytes) -> tuple[tuple[str, ...], str]:
         return (), (text[0][:200] if text else "")
 
 
+def _without_url(exc: BaseException) -> str:
+    # str() of these names the full URL, query and all (a presigned redirect, an upload's state).
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"{exc.status}, message={exc.message!r}"
+    if isinstance(exc, aiohttp.InvalidURL):
+        text = redact_url(str(exc.url))
+        return f"{text} - {exc.description}" if exc.description else text
+    return str(exc)
+
+
 @contextmanager
 def translate_errors(method: str, url: str, host: str) -> Iterator[None]:
     """Map aiohttp and OS errors to TransportError, in this one place."""
@@ -94,6 +104,8 @@ def translate_errors(method: str, url: str, host: str) -> Iterator[None]:
     except aiohttp.ClientConnectorError as exc:
         raise TransportError(f"{host}: cannot connect ({exc.os_error.strerror or exc}) [{where}]") from None
     except (aiohttp.ClientError, OSError) as exc:
-        raise TransportError(f"{host}: connection failed ({type(exc).__name__}: {exc}) [{where}]") from None
+        raise TransportError(
+            f"{host}: connection failed ({type(exc).__name__}: {_without_url(exc)}) [{where}]"
+        ) from None
     except TimeoutError:
         raise TransportError(f"{host}: timed out [{where}]") from None

@@ -273,3 +273,28 @@ async def test_upload_attempts_are_not_multiplied(make_client: MakeClient) -> No
             await server.runner.cleanup()
     assert info.value.status == 503
     assert server.hits == Counter(POST=3)  # settings_for: attempts=3
+
+
+class RedirectLoop(FaultServer):
+    """Every manifest request is sent on to a presigned-looking URL that redirects again."""
+
+    async def manifest(self, request: web.Request) -> web.Response:
+        self.hits["manifest"] += 1
+        raise web.HTTPFound(f"{request.path}?X-Amz-Signature=SECRET-{self.hits['manifest']}")
+
+
+async def test_a_redirect_loop_names_no_url_query(make_client: MakeClient,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    # aiohttp's TooManyRedirects prints the whole URL; neither the error nor a log line may.
+    caplog.set_level(logging.DEBUG, logger="relocator")
+    server = await RedirectLoop().start()
+    try:
+        client = make_client()
+        with pytest.raises(TransportError) as info:
+            async with client.transport.stream("GET", server.host, "/v2/f/img/manifests/v1?_state=SECRET"):
+                pass
+    finally:
+        await server.stop()
+    assert "TooManyRedirects" in str(info.value) and "SECRET" not in str(info.value)
+    assert len(retry_lines(caplog)) == 2
+    assert not any("SECRET" in r.getMessage() for r in caplog.records if r.name.startswith("relocator"))

@@ -13,6 +13,7 @@ from relocator.oci.digest import AsyncVerifier, Digest
 from relocator.oci.manifest import Descriptor, Manifest
 from relocator.oci.reference import Reference, Repository
 from relocator.registry.errormap import translate_errors
+from relocator.registry.retry import Retrier
 from relocator.registry.transport import Transport
 from relocator.registry.upload import ChunkOpener, Uploader
 
@@ -141,16 +142,16 @@ class RegistryClient:
         verifier = AsyncVerifier(desc.digest, desc.size, threaded=threaded) if start == 0 else None
         offset = start
         read_chunk = self.transport.settings.limits.read_chunk
-        attempts = self.transport.settings.retry.attempts
-        failures = 0
+        retrier = Retrier(self.transport.settings.retry, repo.registry)
         path = f"/v2/{repo.path}/blobs/{desc.digest}"
         while True:
             headers = {"Range": f"bytes={offset}-"} if offset else {}
-            try:
-                async with self.transport.stream(
-                    "GET", repo.registry, path, scopes=_pull(repo), headers=headers, ok=(200, 206)
-                ) as resp:
-                    skip = offset if resp.status == 200 else 0  # the server ignored Range
+            # Opening is the transport's to retry; this loop only mends a body that broke off.
+            async with self.transport.stream(
+                "GET", repo.registry, path, scopes=_pull(repo), headers=headers, ok=(200, 206)
+            ) as resp:
+                skip = offset if resp.status == 200 else 0  # the server ignored Range
+                try:
                     with translate_errors("GET", str(resp.url), repo.registry):
                         async for chunk in resp.content.iter_chunked(read_chunk):
                             if skip:
@@ -162,11 +163,11 @@ class RegistryClient:
                                 await verifier.feed(chunk)
                             offset += len(chunk)
                             yield chunk
-                break
-            except TransportError as exc:
-                failures += 1
-                if not exc.temporary or failures >= attempts:
-                    raise
+                    break
+                except TransportError as exc:
+                    broken = exc
+            # Resume from the bytes already verified: the next GET asks for the rest.
+            await retrier.wait_or_raise(broken)
         if verifier is not None:
             await verifier.finish()
         elif offset != desc.size:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
 from relocator.errors import AuthError, NotFound, RateLimited, RegistryError, TransportError
+from relocator.registry.retry import retry_after, temporary_status
 
 __all__ = ["error_from", "redact_url", "translate_errors"]
 
@@ -31,20 +30,6 @@ def redact_url(url: str) -> str:
         for k, _, v in (p.partition("=") for p in parts.query.split("&") if p)
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when: float = parsedate_to_datetime(value).timestamp()
-        return max(0.0, when - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 async def error_from(
@@ -68,12 +53,12 @@ async def error_from(
     text += f" [{where}]"
     kw: dict[str, Any] = {"codes": codes, "method": method, "url": redact_url(url)}
     if status == 429:
-        return RateLimited(text, retry_after=_retry_after(resp.headers.get("Retry-After")), **kw)
+        return RateLimited(text, retry_after=retry_after(status, resp.headers.get("Retry-After")), **kw)
     if status in (401, 403):
         return AuthError(text, status=status, **kw)
     if status == 404:
         return NotFound(text, status=status, **kw)
-    return RegistryError(text, status=status, temporary=status >= 500, **kw)
+    return RegistryError(text, status=status, temporary=temporary_status(status), **kw)
 
 
 def _parse_error_body(raw: bytes) -> tuple[tuple[str, ...], str]:
@@ -86,6 +71,16 @@ def _parse_error_body(raw: bytes) -> tuple[tuple[str, ...], str]:
     except (ValueError, AttributeError):
         text = raw.decode("utf-8", "replace").strip().splitlines()
         return (), (text[0][:200] if text else "")
+
+
+def _without_url(exc: BaseException) -> str:
+    # str() of these names the full URL, query and all (a presigned redirect, an upload's state).
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"{exc.status}, message={exc.message!r}"
+    if isinstance(exc, aiohttp.InvalidURL):
+        text = redact_url(str(exc.url))
+        return f"{text} - {exc.description}" if exc.description else text
+    return str(exc)
 
 
 @contextmanager
@@ -109,6 +104,8 @@ def translate_errors(method: str, url: str, host: str) -> Iterator[None]:
     except aiohttp.ClientConnectorError as exc:
         raise TransportError(f"{host}: cannot connect ({exc.os_error.strerror or exc}) [{where}]") from None
     except (aiohttp.ClientError, OSError) as exc:
-        raise TransportError(f"{host}: connection failed ({type(exc).__name__}: {exc}) [{where}]") from None
+        raise TransportError(
+            f"{host}: connection failed ({type(exc).__name__}: {_without_url(exc)}) [{where}]"
+        ) from None
     except TimeoutError:
         raise TransportError(f"{host}: timed out [{where}]") from None

@@ -1,4 +1,4 @@
-"""send(): auth, retries with backoff and Retry-After, error mapping, URL redaction."""
+"""send(): auth, retries (the policy lives in retry.py), the per-host 429 pause, error mapping."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import asyncio
 import io
 import ipaddress
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -25,6 +24,7 @@ from relocator.errors import (
 )
 from relocator.oci.reference import hub_api_host
 from relocator.registry.errormap import error_from, redact_url, translate_errors
+from relocator.registry.retry import Retrier, retry_after
 
 __all__ = ["Body", "HostState", "Transport"]
 
@@ -149,10 +149,8 @@ class Transport:
         if params:
             url += ("&" if urlsplit(url).query else "?") + urlencode(params)
         state = self.host(host)
-        policy = self.settings.retry
-        attempts = policy.attempts if retry else 1
+        retrier = Retrier(self.settings.retry, host, attempts=None if retry else 1)
         authed_again = False
-        attempt = 0
         while True:
             await _wait_until(state.paused_until)
             req_headers = dict(headers)
@@ -170,10 +168,7 @@ class Transport:
                         method, url, headers=req_headers, data=data, allow_redirects=True
                     )
             except RelocatorError as exc:
-                attempt += 1
-                if not exc.temporary or attempt >= attempts:
-                    raise
-                await asyncio.sleep(_backoff(policy.base_delay, policy.max_delay, attempt))
+                await retrier.wait_or_raise(exc)
                 continue
             log.debug("%s %s -> %d", method, redact_url(url), resp.status)
             if resp.status in ok:
@@ -193,17 +188,13 @@ class Transport:
             if isinstance(error, RateLimited) and error.retry_after:
                 # 429 pauses this host only, not the whole run.
                 state.paused_until = max(state.paused_until, time.monotonic() + error.retry_after)
-            attempt += 1
             if isinstance(error, AuthError):
                 scope_text = f" for {' '.join(scopes)}" if scopes else ""
                 raise AuthError(
                     f"{error} (as {_who(state.credential)}{scope_text})",
                     status=error.status, codes=error.codes, method=method, url=error.url,
                 )
-            if not error.temporary or attempt >= attempts:
-                raise error
-            if not isinstance(error, RateLimited) or not error.retry_after:
-                await asyncio.sleep(_backoff(policy.base_delay, policy.max_delay, attempt))
+            await retrier.wait_or_raise(error, retry_after(resp.status, resp.headers.get("Retry-After")))
 
     async def _authorization(self, host: str, state: HostState, scopes: tuple[str, ...]) -> str:
         challenge = state.challenge
@@ -277,8 +268,3 @@ async def _wait_until(deadline: float) -> None:
     delay = deadline - time.monotonic()
     if delay > 0:
         await asyncio.sleep(delay)
-
-
-def _backoff(base: float, cap: float, attempt: int) -> float:
-    delay: float = min(cap, base * 2.0 ** (attempt - 1))
-    return delay * random.uniform(0.5, 1.0)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import AsyncIterator, Callable
 
 from relocator.auth import repository_scope
 from relocator.errors import RegistryError, RelocatorError, TransportError
 from relocator.oci.manifest import Descriptor
 from relocator.oci.reference import Repository
+from relocator.registry.retry import Retrier
 from relocator.registry.transport import Transport
 
 __all__ = ["ChunkOpener", "Uploader"]
@@ -33,14 +32,18 @@ class Uploader:
         chunk_size: int | None = None,
         location: str | None = None,
     ) -> None:
-        """Upload ``desc`` into ``repo``; resume ``location`` if given; retry temporary failures."""
-        policy = self.transport.settings.retry
+        """Upload ``desc`` into ``repo``; resume ``location`` if given; retry temporary failures.
+
+        This loop owns the retries of every request in it (one attempt budget, not one per
+        request), so each request below is sent once.
+        """
+        retrier = Retrier(self.transport.settings.retry, repo.registry)
         resume = location is not None
-        for attempt in range(1, policy.attempts + 1):
+        while True:
             try:
                 # 1. Open a session, unless a mount's 202 or the caller handed us one.
                 if location is None:
-                    location = await self.start(repo)
+                    location = await self.start(repo, retry=False)
                 # 2. Chunked when asked or the registry demands a minimum chunk;
                 #    otherwise one streamed PUT, the cheapest path on every registry.
                 min_chunk = self.transport.host(repo.registry).chunk_min
@@ -51,7 +54,8 @@ class Uploader:
                     await self._monolithic(repo, desc, opener, location)
                 return
             except RelocatorError as exc:
-                if not exc.temporary or attempt == policy.attempts:
+                delay = retrier.failed(exc)
+                if delay is None:
                     if location is not None:
                         await self.cancel(repo, location)
                     raise
@@ -61,14 +65,13 @@ class Uploader:
                     if location is not None:
                         await self.cancel(repo, location)
                     location, resume = None, False
-                await asyncio.sleep(min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
-                                    * random.uniform(0.5, 1.0))
+                await retrier.wait(delay, exc)
 
-    async def start(self, repo: Repository) -> str:
-        """POST a new upload session and return its Location."""
+    async def start(self, repo: Repository, *, retry: bool = True) -> str:
+        """POST a new upload session and return its Location; ``retry=False``: one try."""
         async with self.transport.stream(
             "POST", repo.registry, f"/v2/{repo.path}/blobs/uploads/", scopes=self._scopes(repo),
-            headers={"Content-Length": "0"}, ok=(202,),
+            headers={"Content-Length": "0"}, ok=(202,), retry=retry,
         ) as resp:
             location = resp.headers.get("Location")
             min_len = resp.headers.get("OCI-Chunk-Min-Length")
@@ -79,10 +82,10 @@ class Uploader:
             state.chunk_min = max(state.chunk_min, int(min_len))
         return location
 
-    async def status(self, repo: Repository, location: str) -> tuple[int, str]:
-        """Bytes the session already holds, and its current Location."""
+    async def status(self, repo: Repository, location: str, *, retry: bool = True) -> tuple[int, str]:
+        """Bytes the session already holds, and its current Location; ``retry=False``: one try."""
         async with self.transport.stream(
-            "GET", repo.registry, location, scopes=self._scopes(repo), ok=(204, 200)
+            "GET", repo.registry, location, scopes=self._scopes(repo), ok=(204, 200), retry=retry,
         ) as resp:
             rng = resp.headers.get("Range", "")
             location = resp.headers.get("Location", location)
@@ -117,7 +120,7 @@ class Uploader:
     ) -> None:
         offset = 0
         if resume:
-            offset, location = await self.status(repo, location)
+            offset, location = await self.status(repo, location, retry=False)
         buffer = bytearray()
         stream = opener(offset)
         try:

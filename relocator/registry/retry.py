@@ -1,0 +1,138 @@
+"""The one retry policy of the registry client: what is temporary, how long to wait, when to stop.
+
+Pure decisions plus one small stateful counter. The transport (requests), the blob download
+(resume with ``Range``) and the upload ladder (recover the session's offset) each keep only their
+own recovery step and ask a ``Retrier`` whether and when to try again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+
+from relocator.config import RetryPolicy
+from relocator.errors import RateLimited, RegistryError, RelocatorError
+
+__all__ = ["Retrier", "backoff", "parse_retry_after", "reason", "retry_after", "temporary_status"]
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+# 2**64 times any sane base delay is far past any cap; a larger exponent only risks OverflowError.
+_MAX_EXPONENT = 64
+
+
+def temporary_status(status: int) -> bool:
+    """Whether an HTTP status is worth another try: 429 and every 5xx (DESIGN: Registry client)."""
+    return status == 429 or status >= 500
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` in seconds (>= 0) from delay-seconds or an HTTP date; None if absent or bad.
+
+    ``now`` is the Unix time a date is measured from (default: the clock). RFC 9110 section 10.2.3.
+    """
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when: float = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+def retry_after(status: int, value: str | None) -> float | None:
+    """Seconds a 429 or 503 answer asks us to wait; None for other statuses or no usable header."""
+    return parse_retry_after(value) if status in (429, 503) else None
+
+
+def backoff(policy: RetryPolicy, failures: int, rand: Callable[[], float] = random.random) -> float:
+    """Full-jitter delay in seconds after ``failures`` (>= 1) failures.
+
+    Uniform in ``[0, min(max_delay, base_delay * 2 ** (failures - 1)))``; ``rand`` returns [0, 1).
+    """
+    exponent = min(max(failures - 1, 0), _MAX_EXPONENT)
+    return min(policy.max_delay, policy.base_delay * 2.0**exponent) * rand()
+
+
+def reason(error: RelocatorError, host: str) -> str:
+    """A short, secret-free text for a log line: ``503 Service Unavailable`` or the connection error.
+
+    Error messages built in errormap read ``HOST: TEXT [METHOD REDACTED-URL]``; the host and the
+    bracketed request are dropped, so no URL, and no query, reaches the line.
+    """
+    if isinstance(error, RegistryError) and error.status:
+        try:
+            return f"{error.status} {HTTPStatus(error.status).phrase}"
+        except ValueError:
+            return str(error.status)
+    text = str(error).removeprefix(f"{host}: ")
+    head, bracket, tail = text.rpartition(" [")
+    return head if bracket and tail.endswith("]") else text
+
+
+class Retrier:
+    """One operation's tries under the run's ``RetryPolicy``, counting its failures.
+
+    ``attempts`` overrides ``policy.attempts`` (1 means: never retry). ``sleep`` and ``rand`` are
+    injectable so tests need not wait.
+    """
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        host: str,
+        *,
+        attempts: int | None = None,
+        sleep: Sleep = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.policy = policy
+        self.host = host
+        self.attempts = policy.attempts if attempts is None else attempts
+        self.failures = 0
+        self._sleep = sleep
+        self._rand = rand
+
+    def failed(self, error: RelocatorError, retry_after: float | None = None) -> float | None:
+        """Count one failure; the seconds to wait before the next try, or None to give up.
+
+        None when ``error`` is not temporary or the attempts are spent. A positive ``retry_after``
+        (or a ``RateLimited`` error's own) is used as given, uncapped; otherwise ``backoff``.
+        """
+        self.failures += 1
+        if not error.temporary or self.failures >= self.attempts:
+            return None
+        if retry_after is None and isinstance(error, RateLimited):
+            retry_after = error.retry_after
+        if retry_after:
+            return retry_after
+        return backoff(self.policy, self.failures, self._rand)
+
+    async def wait(self, delay: float, error: RelocatorError) -> None:
+        """Log one WARNING line (host, next try, delay, reason), then sleep ``delay`` seconds."""
+        log.warning(
+            "retrying %s (%d/%d) in %.1f s: %s",
+            self.host, self.failures + 1, self.attempts, delay, reason(error, self.host),
+        )
+        await self._sleep(delay)
+
+    async def wait_or_raise(self, error: RelocatorError, retry_after: float | None = None) -> None:
+        """``failed`` then ``wait``; raises ``error`` itself when there is no next try."""
+        delay = self.failed(error, retry_after)
+        if delay is None:
+            raise error
+        await self.wait(delay, error)

@@ -147,8 +147,9 @@ class TarballStream:
                 finally:
                     await asyncio.to_thread(spooled.unlink, missing_ok=True)
                 await self.budget.passed(digest)
-        except RelocatorError as exc:
-            await self._break(str(exc))
+        except BaseException as exc:  # whatever stopped the writer must not leave blobs waiting on it
+            why = str(exc) if isinstance(exc, RelocatorError) else f"the tar writer stopped: {exc!r}"
+            await self._break(why)
             raise
 
     async def _break(self, why: str) -> None:

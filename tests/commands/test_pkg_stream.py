@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import random
 import sys
 import tarfile
 from dataclasses import dataclass, field
@@ -11,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from tests.commands.test_pkg import ENV, _corpus
+from tests.images import seed, valid_image
 from tests.proxy import FaultProxy
 from tests.registries import Registry
 
@@ -77,3 +80,23 @@ def _all_blobs(image: object) -> dict[str, bytes]:
     for child in image.children:
         found |= _all_blobs(child)
     return found
+
+
+async def test_a_reader_that_goes_away_fails_the_run_without_a_hang(registry: Registry,
+                                                                    tmp_path: Path) -> None:
+    rng = random.Random(52)
+    refs = []
+    for i in range(3):
+        seed(registry, f"pkg/gone{i}", "v1", valid_image(rng, (2 << 20, 1 << 20)))
+        refs.append(f"{registry.host}/pkg/gone{i}:v1")
+    spool = tmp_path / "spool"
+    reader, writer = os.pipe()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "relocator", "pkg", *[a for r in refs for a in ("-i", r)], "-o", "-",
+        "--spool-dir", str(spool), stdout=writer, stderr=asyncio.subprocess.PIPE, env=ENV)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        assert (await asyncio.to_thread(pipe.read, 4096))[:10] == b"oci-layout"
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1 and "cannot write the tar stream (Broken pipe)" in err.decode()
+    assert not spool.exists()

@@ -1,4 +1,4 @@
-"""TarballFile: ``pkg -o FILE``, an OCI-layout tar whose every blob has its place fixed before the first byte.
+"""TarballFile (``pkg -o FILE``): an OCI-layout tar with every blob's place fixed before the first byte.
 
 ``prepare`` gets every blob's size and every manifest's bytes, so the tar is laid out up front
 (``tarwriter.TarLayout``, the same layout ``pkg -o -`` streams). Each download writes straight into

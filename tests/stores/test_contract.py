@@ -39,7 +39,7 @@ from tests.images import (
     valid_image,
 )
 from tests.registries import Registry
-from tests.stores.stores import assert_valid_store, inputs_for, into_sink, layout_to_registry, onto, walk
+from tests.stores.helpers import assert_valid_store, inputs_for, into_sink, layout_to_registry, onto, walk
 
 NESTED, DOCKER = "contract/nested:v1", "contract/docker:v1"
 

@@ -24,7 +24,7 @@ from relocator.ui.render import QuietReporter
 from tests.conftest import settings_for
 from tests.images import Image, random_index, seed, sha256, skopeo, valid_image
 from tests.registries import Registry
-from tests.stores.stores import inputs_for, into_sink, walk
+from tests.stores.helpers import inputs_for, into_sink, walk
 
 
 def _seed(reg: Registry, seed_value: int) -> dict[str, Image]:

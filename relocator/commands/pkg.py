@@ -18,6 +18,7 @@ from relocator.engine.plan import Plan
 from relocator.engine.target import ImageInput
 from relocator.errors import InputError
 from relocator.stores.base import BlobSink
+from relocator.stores.budget import ByteBudget
 from relocator.stores.registry import RegistryStore
 from relocator.stores.spool import Spool
 from relocator.stores.tarball import TarballFile
@@ -38,10 +39,11 @@ class PkgOptions:
 
 
 def _sink(options: PkgOptions, limits_bytes: int) -> BlobSink:
-    """A tar laid out from the plan for a file; a spooling stream for stdout."""
+    """The same tar either way: written in place for a file; spooled and appended in order for
+    stdout, under the run's one byte budget (the scheduler shares the stream's)."""
     if options.output == "-":
         spool = options.spool_dir or Path(tempfile.gettempdir()) / "relocator-spool"
-        return TarballStream(sys.stdout.buffer, Spool(spool, limits_bytes))
+        return TarballStream(sys.stdout.buffer, Spool(spool), ByteBudget(limits_bytes))
     return TarballFile(Path(options.output))
 
 

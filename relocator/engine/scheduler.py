@@ -14,31 +14,11 @@ from relocator.engine.target import Target
 from relocator.errors import RelocatorError
 from relocator.oci import Digest, Reference, Repository
 from relocator.stores.base import BlobSink, BlobSource, Mounter, Opener
+from relocator.stores.budget import ByteBudget, SharesBudget
 
 __all__ = ["ByteBudget", "Scheduler", "mount_origins", "primaries", "transfer_order"]
 
 Key = tuple[Repository, Digest]
-
-
-class ByteBudget:
-    """Bounds the bytes of blobs streaming at once; a blob larger than the budget goes alone."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.in_flight = 0
-        self._cond = asyncio.Condition()
-
-    async def acquire(self, n: int) -> None:
-        """Wait until ``n`` more bytes fit (or nothing else is in flight)."""
-        async with self._cond:
-            await self._cond.wait_for(lambda: self.in_flight == 0 or self.in_flight + n <= self.limit)
-            self.in_flight += n
-
-    async def release(self, n: int) -> None:
-        """Give ``n`` bytes back."""
-        async with self._cond:
-            self.in_flight -= n
-            self._cond.notify_all()
 
 
 def transfer_order(wanted: dict[Key, Node]) -> list[Key]:
@@ -80,7 +60,9 @@ class Scheduler:
         self.reporter = reporter
         self.fail_fast = fail_fast
         self._slots: dict[str, asyncio.Semaphore] = {}
-        self._budget = ByteBudget(limits.bytes_in_flight)
+        # One budget per run: a sink that spools for a writer (the tar stream) counts its spool
+        # against it too, and admits blobs in the order its writer takes them.
+        self._budget = sink.budget if isinstance(sink, SharesBudget) else ByteBudget(limits.bytes_in_flight)
 
     def _slot(self, repo: Repository) -> asyncio.Semaphore:
         """Concurrency is bounded per destination registry host."""
@@ -157,7 +139,7 @@ class Scheduler:
                     return Outcome.MOUNTED
         # 3. Stream from a source repository straight into the sink, within the byte budget.
         source = sorted(node.origins)[0]
-        await self._budget.acquire(desc.size)
+        await self._budget.acquire(desc.size, desc.digest)
         try:
             await self.sink.write_blob(repo, desc, self._counting(self.source.blob_opener(source, desc)))
         finally:

@@ -1,8 +1,11 @@
-"""A bounded on-disk spool for verified blobs waiting for the tar writer."""
+"""An on-disk spool for verified blobs waiting for the tar stream's writer.
+
+It has no bound of its own: what it may hold is the run's byte budget's business (a blob keeps its
+room there until the writer has taken it; see ``tarstream``).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -12,20 +15,11 @@ __all__ = ["Spool"]
 
 
 class Spool:
-    """Temp files in one directory, holding at most ``limit`` bytes (a bigger blob goes alone)."""
+    """Temp files in one directory, made on first use."""
 
-    def __init__(self, directory: Path, limit: int) -> None:
+    def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.limit = limit
-        self.used = 0
         self._made = False
-        self._cond = asyncio.Condition()
-
-    async def reserve(self, size: int) -> None:
-        """Wait for room for ``size`` bytes."""
-        async with self._cond:
-            await self._cond.wait_for(lambda: self.used == 0 or self.used + size <= self.limit)
-            self.used += size
 
     def remove(self) -> None:
         """Remove the spool directory if this run made it and it is empty."""
@@ -35,14 +29,8 @@ class Spool:
             except OSError:
                 pass
 
-    async def release(self, size: int) -> None:
-        """Give ``size`` bytes of room back."""
-        async with self._cond:
-            self.used -= size
-            self._cond.notify_all()
-
     async def fill(self, chunks: AsyncIterator[bytes]) -> Path:
-        """Write ``chunks`` to a new spool file and return its path."""
+        """Write ``chunks`` to a new spool file and return its path (none is left on failure)."""
         if not self._made:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._made = True

@@ -14,18 +14,15 @@ from relocator.engine.copy import copy
 from relocator.engine.target import ImageInput
 from relocator.errors import BadReference, InputError
 from relocator.oci import Reference
-from relocator.registry import RegistryClient
-from relocator.stores.base import BlobSink, BlobSource
-from relocator.stores.layout_source import LayoutSource, open_layout
-from relocator.stores.locate import Location, parse_location
+from relocator.stores.base import BlobSource
+from relocator.stores.layout_source import LayoutSource
+from relocator.stores.locate import Location, check_destination, open_source, parse_location, sink_for
 from relocator.stores.registry import RegistryStore
-from relocator.stores.tarball import TarballFile
 from relocator.ui.render import choose_reporter
 
 __all__ = ["register", "run"]
 
 Mapper = Callable[[Reference], Reference]
-_ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,16 +48,17 @@ async def run(args: argparse.Namespace) -> int:
     """Copy; the summary or --json report names every failure (exit 1); bad locations exit 2."""
     src = parse_location(args.source, role="source")
     dst = parse_location(args.destination, role="destination")
-    _check_destination(dst)
+    check_destination(dst)
     settings = settings_from(args, chunk_size=args.chunk_size)
-    layout = await asyncio.to_thread(open_layout, src.path) if src.path is not None else None
+    layout = await asyncio.to_thread(open_source, src)
     try:
         inputs = _inputs(src, layout)
         mapper = _mapper(dst, inputs)
         async with open_client(settings) as client:
             source: BlobSource = layout if layout is not None else RegistryStore(client)
-            plan, report = await copy(source, _sink(dst, client, settings.limits.chunk_size), inputs,
-                                      mapper, settings.limits, choose_reporter(args.json, _into(dst)),
+            sink = sink_for(dst, client, chunk_size=settings.limits.chunk_size)
+            reporter = choose_reporter(args.json, _into(dst))
+            plan, report = await copy(source, sink, inputs, mapper, settings.limits, reporter,
                                       include_non_distributable=args.include_non_distributable_layers)
     finally:
         if layout is not None:
@@ -68,16 +66,6 @@ async def run(args: argparse.Namespace) -> int:
     report.notes += layout.notes if layout is not None else []
     write_lock_if_complete(args.lock_output, plan, report)
     return finish(report, args.json)
-
-
-def _check_destination(dst: Location) -> None:
-    if dst.scheme == "docker-archive":
-        raise InputError(f"destination {dst.text!r}: docker-archive is read only here; "
-                         "write oci-archive:FILE or oci:DIR")
-    if dst.scheme == "path":
-        raise InputError(f"destination {dst.text!r}: name the format: oci:DIR or oci-archive:FILE")
-    if dst.reference is not None and dst.text.endswith(_ARCHIVE_SUFFIXES):
-        raise InputError(f"destination {dst.text!r} looks like a file: write oci-archive:{dst.text}")
 
 
 def _inputs(src: Location, layout: LayoutSource | None) -> list[ImageInput]:
@@ -118,15 +106,6 @@ def _mapper(dst: Location, inputs: list[ImageInput]) -> Mapper:
         raise InputError(f"destination {dst.text!r} names one image, the source holds {len(inputs)}")
     tag = target.tag if target.tag is not None or target.digest is not None else "latest"
     return lambda ref: Reference(target.repository, tag=tag, digest=ref.digest)
-
-
-def _sink(dst: Location, client: RegistryClient, chunk_size: int | None) -> BlobSink:
-    if dst.reference is not None:
-        return RegistryStore(client, chunk_size=chunk_size)
-    assert dst.path is not None
-    if dst.scheme == "oci-archive":
-        return TarballFile(dst.path, name=dst.name)
-    raise InputError(f"destination {dst.text!r}: oci: directories are not writable yet")
 
 
 def _into(dst: Location) -> str | None:

@@ -15,10 +15,17 @@ from typing import Literal
 
 from relocator.errors import BadReference, InputError
 from relocator.oci import Reference
+from relocator.registry import RegistryClient
+from relocator.stores.base import BlobSink
+from relocator.stores.layout_source import LayoutSource, open_layout
+from relocator.stores.ocidir import OciDirStore
+from relocator.stores.registry import RegistryStore
+from relocator.stores.tarball import TarballFile
 
-__all__ = ["Location", "Scheme", "parse_location"]
+__all__ = ["Location", "Scheme", "check_destination", "open_source", "parse_location", "sink_for"]
 
 Scheme = Literal["docker", "oci", "oci-archive", "docker-archive", "path"]
+_ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 _FILE_SCHEMES: dict[str, Scheme] = {"oci": "oci", "oci-archive": "oci-archive",
                                      "docker-archive": "docker-archive"}
 
@@ -64,3 +71,39 @@ def _registry(text: str, ref_text: str, role: str) -> Location:
         return Location("docker", text, reference=Reference.parse(ref_text))
     except BadReference as exc:
         raise InputError(f"{role} {text!r}: {exc.reason}") from None
+
+
+def open_source(location: Location) -> LayoutSource | None:
+    """The layout, tarball or archive a file location names, read by its content (the caller
+    closes it); None for a registry, which reads through the run's client. Raises InputError."""
+    if location.path is None:
+        return None
+    if location.scheme == "oci" and location.path.is_file():
+        raise InputError(f"source {location.text!r}: {location.path} is a file: write oci-archive:")
+    if location.scheme in ("oci-archive", "docker-archive") and location.path.is_dir():
+        raise InputError(f"source {location.text!r}: {location.path} is a directory: write oci:")
+    return open_layout(location.path)
+
+
+def check_destination(location: Location) -> None:
+    """Refuse, before anything is read, what cannot be written: read-only schemes, a bare path,
+    and a bare "reference" that is really a file name (``out.tar`` would go to Docker Hub)."""
+    if location.reference is not None and location.text.endswith(_ARCHIVE_SUFFIXES):
+        raise InputError(f"destination {location.text!r} looks like a file: "
+                         f"write oci-archive:{location.text}")
+    if location.scheme == "docker-archive":
+        raise InputError(f"destination {location.text!r}: docker-archive is read only here; "
+                         "write oci-archive:FILE or oci:DIR")
+    if location.scheme == "path":
+        raise InputError(f"destination {location.text!r}: name the format: oci:DIR or oci-archive:FILE")
+
+
+def sink_for(location: Location, client: RegistryClient, *, chunk_size: int | None = None) -> BlobSink:
+    """The store a destination location writes to. Raises InputError (``check_destination``)."""
+    check_destination(location)
+    if location.reference is not None:
+        return RegistryStore(client, chunk_size=chunk_size)
+    assert location.path is not None
+    if location.scheme == "oci":
+        return OciDirStore(location.path, name=location.name)
+    return TarballFile(location.path, name=location.name)

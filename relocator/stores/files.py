@@ -9,7 +9,20 @@ from pathlib import Path
 
 from relocator.errors import InputError
 
-__all__ = ["fsync_dir", "hash_range", "write_atomic"]
+__all__ = ["file_mode", "fsync_dir", "hash_range", "write_atomic"]
+
+_mode: int | None = None
+
+
+def file_mode() -> int:
+    """The mode a new output file gets: 0666 less the user's umask, as ``open()`` would give.
+    Temp files from ``mkstemp`` are 0600 and are set to this before they are renamed."""
+    global _mode
+    if _mode is None:
+        umask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+        os.umask(umask)
+        _mode = 0o666 & ~umask
+    return _mode
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -21,6 +34,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise InputError(f"{path}: cannot write ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(fd, file_mode())
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

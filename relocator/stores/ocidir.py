@@ -32,7 +32,7 @@ from relocator.oci.layout import (
     parse_index,
 )
 from relocator.stores.base import Opener
-from relocator.stores.files import fsync_dir, hash_range
+from relocator.stores.files import file_mode, fsync_dir, hash_range
 
 __all__ = ["OciDirStore", "merge_index"]
 
@@ -107,7 +107,7 @@ class OciDirStore:
                 if written != desc.size:
                     raise SizeMismatch(f"{desc.digest}: {written} bytes, its descriptor says {desc.size}")
                 with _writing(target):
-                    os.fchmod(fd, 0o644)
+                    os.fchmod(fd, file_mode())
                     await asyncio.to_thread(os.fsync, fd)
             with _writing(target):
                 os.replace(name, target)
@@ -229,13 +229,13 @@ def _holds(path: Path, digest: Digest, size: int | None) -> bool:
 
 
 def _put(path: Path, data: bytes) -> None:
-    """A small file, atomically: temp name beside it, mode 0644, synced, renamed."""
+    """A small file, atomically: temp name beside it, the user's mode, synced, renamed."""
     with _writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f"{_TEMP}{path.name[:16]}-", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as f:
-                os.fchmod(fd, 0o644)
+                os.fchmod(fd, file_mode())
                 f.write(data)
                 f.flush()
                 os.fsync(fd)

@@ -53,7 +53,7 @@ class TarballFile:
         self.layout = TarLayout.build(blobs, ((m.digest, m.raw) for m in manifests))
         try:
             self.partial.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o644)
+            self._fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o666)  # less the umask
         except OSError as exc:
             raise InputError(f"{self.partial}: cannot write ({exc.strerror})") from None
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import ipaddress
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +24,7 @@ from relocator.errors import (
     TransportError,
 )
 from relocator.oci.reference import hub_api_host
+from relocator.registry.bodies import read_body, size_text
 from relocator.registry.errormap import error_from, redact_url, translate_errors
 from relocator.registry.retry import Retrier, retry_after
 
@@ -34,6 +36,8 @@ log = logging.getLogger(__name__)
 Body = bytes | Callable[[], AsyncIterator[bytes]] | None
 
 _LARGE_BODY = 1 << 20
+_MAX_PING_BODY = 64 * 1024
+_MAX_TOKEN_BODY = 1 << 20  # a JWT with its certificate chain is a few KiB
 
 
 def _is_loopback(host: str) -> bool:
@@ -97,7 +101,7 @@ class Transport:
             try:
                 with translate_errors("GET", url, host):
                     async with self.session.get(url, allow_redirects=False) as resp:
-                        await resp.read()
+                        await read_body(resp, _MAX_PING_BODY)  # drained, so the connection is reused
                         header = resp.headers.get("WWW-Authenticate", "")
             except TransportError as exc:
                 if scheme == "https" and allow_http and exc.tls_protocol:
@@ -240,8 +244,13 @@ class Transport:
                             status=resp.status,
                             url=redact_url(realm),
                         )
-                    doc = await resp.json(content_type=None)
-        except (ValueError, aiohttp.ContentTypeError):
+                    raw = await read_body(resp, _MAX_TOKEN_BODY)
+            if raw is None:
+                raise AuthError(f"token server {host} sent more than {size_text(_MAX_TOKEN_BODY)}")
+            doc = json.loads(raw)
+            if not isinstance(doc, dict):
+                raise ValueError("not a JSON object")
+        except ValueError:
             raise AuthError(f"token server {host} sent no JSON token") from None
         value = str(doc.get("token") or doc.get("access_token") or "")
         expires_in = float(doc.get("expires_in") or 60)

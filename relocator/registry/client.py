@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,7 +13,8 @@ from relocator.oci import mediatypes as mt
 from relocator.oci.digest import AsyncVerifier, Digest
 from relocator.oci.manifest import Descriptor, Manifest
 from relocator.oci.reference import Reference, Repository
-from relocator.registry.errormap import translate_errors
+from relocator.registry.bodies import read_body, size_text
+from relocator.registry.errormap import redact_url, translate_errors
 from relocator.registry.retry import Retrier
 from relocator.registry.transport import Transport
 from relocator.registry.upload import ChunkOpener, Uploader
@@ -21,6 +23,8 @@ __all__ = ["MountResult", "RegistryClient"]
 
 # The distribution spec lets registries refuse manifests over 4 MiB; we read at most this.
 _MAX_MANIFEST = 16 * 1024 * 1024
+# distribution 2.8.2 ignores ?n= and sends every tag in one page: allow a very large repository.
+_MAX_TAG_LIST = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +59,9 @@ class RegistryClient:
             "GET", repo.registry, path, scopes=_pull(repo), headers=headers
         ) as resp:
             with translate_errors("GET", str(resp.url), repo.registry):
-                raw = await resp.content.read(_MAX_MANIFEST + 1)
-            if len(raw) > _MAX_MANIFEST:
-                raise InputError(f"{ref}: manifest larger than {_MAX_MANIFEST} bytes")
+                raw = await read_body(resp, _MAX_MANIFEST)
+            if raw is None:
+                raise InputError(f"{ref}: manifest is larger than the {size_text(_MAX_MANIFEST)} limit")
             content_type = resp.headers.get("Content-Type")
             header_digest = resp.headers.get("Docker-Content-Digest")
         manifest = Manifest.parse(raw, content_type, where=str(ref))
@@ -218,10 +222,26 @@ class RegistryClient:
             async with self.transport.stream(
                 "GET", repo.registry, next_url, scopes=_pull(repo)
             ) as resp:
-                doc = await resp.json(content_type=None)
+                with translate_errors("GET", str(resp.url), repo.registry):
+                    raw = await read_body(resp, _MAX_TAG_LIST)
                 next_url = _next_link(resp.headers.get("Link", ""))
-            tags.extend(doc.get("tags") or [])
+            tags.extend(_tags_of(raw, repo, str(resp.url)))
         return tags
+
+
+def _tags_of(raw: bytes | None, repo: Repository, url: str) -> list[str]:
+    problem = f"is larger than the {size_text(_MAX_TAG_LIST)} limit" if raw is None else ""
+    if raw is not None:
+        try:
+            doc = json.loads(raw)
+            tags = doc.get("tags") or []
+            if isinstance(tags, list) and all(isinstance(t, str) for t in tags):
+                return tags
+            problem = "has no list of tag names"
+        except (ValueError, AttributeError):
+            problem = "is not a JSON object"
+    raise RegistryError(f"{repo.registry}: tag list of {repo.path} {problem}", method="GET",
+                        url=redact_url(url))
 
 
 def _next_link(header: str) -> str | None:

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from relocator.errors import AuthError, NotFound, RateLimited, RegistryError, TransportError
+from relocator.registry.bodies import read_body
 from relocator.registry.retry import retry_after, temporary_status
 
 __all__ = ["error_from", "redact_url", "translate_errors"]
@@ -37,7 +38,7 @@ async def error_from(
 ) -> RegistryError:
     """Decode the registry's JSON error body (bounded) into a typed exception."""
     try:
-        raw = await resp.content.read(_MAX_ERROR_BODY)
+        raw = await read_body(resp, _MAX_ERROR_BODY) or b""
     except (TimeoutError, aiohttp.ClientError):
         raw = b""
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import ipaddress
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import aiohttp
+from yarl import URL
 
 from relocator.auth import Challenge, Credential, CredentialStore, Token, TokenCache, parse_challenge
 from relocator.config import Settings
@@ -23,6 +25,7 @@ from relocator.errors import (
     TransportError,
 )
 from relocator.oci.reference import hub_api_host
+from relocator.registry.bodies import read_body, size_text
 from relocator.registry.errormap import error_from, redact_url, translate_errors
 from relocator.registry.retry import Retrier, retry_after
 
@@ -34,6 +37,8 @@ log = logging.getLogger(__name__)
 Body = bytes | Callable[[], AsyncIterator[bytes]] | None
 
 _LARGE_BODY = 1 << 20
+_MAX_PING_BODY = 64 * 1024
+_MAX_TOKEN_BODY = 1 << 20  # a JWT with its certificate chain is a few KiB
 
 
 def _is_loopback(host: str) -> bool:
@@ -97,7 +102,7 @@ class Transport:
             try:
                 with translate_errors("GET", url, host):
                     async with self.session.get(url, allow_redirects=False) as resp:
-                        await resp.read()
+                        await read_body(resp, _MAX_PING_BODY)  # drained, so the connection is reused
                         header = resp.headers.get("WWW-Authenticate", "")
             except TransportError as exc:
                 if scheme == "https" and allow_http and exc.tls_protocol:
@@ -149,12 +154,15 @@ class Transport:
         if params:
             url += ("&" if urlsplit(url).query else "?") + urlencode(params)
         state = self.host(host)
+        own = _same_origin(url, state.base_url)
         retrier = Retrier(self.settings.retry, host, attempts=None if retry else 1)
         authed_again = False
         while True:
             await _wait_until(state.paused_until)
             req_headers = dict(headers)
-            auth = await self._authorization(host, state, scopes)
+            # Credentials go to the origin they were issued for and nowhere else: an upload
+            # Location may name other storage. aiohttp applies the same rule to redirects.
+            auth = await self._authorization(host, state, scopes) if own else ""
             if auth:
                 req_headers["Authorization"] = auth
             try:
@@ -175,26 +183,40 @@ class Transport:
                 self._warn(state, resp)
                 return resp
             error = await error_from(resp, method, url, host)
-            if resp.status == 401 and not authed_again:
-                header = resp.headers.get("WWW-Authenticate", "")
-                challenge = parse_challenge(header) if header else None
-                if challenge is not None and (state.challenge != challenge or not auth):
+            # Only the registry's own origin may tell us how to authenticate: another host's
+            # challenge would send our credentials to a realm of its choosing.
+            answered_by_registry = _same_origin(resp.url, state.base_url)
+            if resp.status == 401 and answered_by_registry and not authed_again:
+                if await self._learn_challenge(host, state, scopes, resp, sent_auth=bool(auth)):
                     authed_again = True
-                    if state.challenge is not None and state.challenge.scheme == "bearer":
-                        self.tokens.invalidate(state.challenge, scopes)
-                    state.challenge = _merge_scope(challenge)
-                    state.credential = await self.credentials.get(host)
                     continue
             if isinstance(error, RateLimited) and error.retry_after:
                 # 429 pauses this host only, not the whole run.
                 state.paused_until = max(state.paused_until, time.monotonic() + error.retry_after)
             if isinstance(error, AuthError):
                 scope_text = f" for {' '.join(scopes)}" if scopes else ""
+                who = (f"as {_who(state.credential)}{scope_text}" if answered_by_registry
+                       else f"answered by another host, which is never sent {host}'s credentials")
                 raise AuthError(
-                    f"{error} (as {_who(state.credential)}{scope_text})",
+                    f"{error} ({who})",
                     status=error.status, codes=error.codes, method=method, url=error.url,
                 )
             await retrier.wait_or_raise(error, retry_after(resp.status, resp.headers.get("Retry-After")))
+
+    async def _learn_challenge(
+        self, host: str, state: HostState, scopes: tuple[str, ...], resp: aiohttp.ClientResponse,
+        *, sent_auth: bool,
+    ) -> bool:
+        """Take up a 401's new challenge (or a first one); False when there is nothing new to try."""
+        header = resp.headers.get("WWW-Authenticate", "")
+        challenge = parse_challenge(header) if header else None
+        if challenge is None or (state.challenge == challenge and sent_auth):
+            return False
+        if state.challenge is not None and state.challenge.scheme == "bearer":
+            self.tokens.invalidate(state.challenge, scopes)
+        state.challenge = _merge_scope(challenge)
+        state.credential = await self.credentials.get(host)
+        return True
 
     async def _authorization(self, host: str, state: HostState, scopes: tuple[str, ...]) -> str:
         challenge = state.challenge
@@ -240,8 +262,13 @@ class Transport:
                             status=resp.status,
                             url=redact_url(realm),
                         )
-                    doc = await resp.json(content_type=None)
-        except (ValueError, aiohttp.ContentTypeError):
+                    raw = await read_body(resp, _MAX_TOKEN_BODY)
+            if raw is None:
+                raise AuthError(f"token server {host} sent more than {size_text(_MAX_TOKEN_BODY)}")
+            doc = json.loads(raw)
+            if not isinstance(doc, dict):
+                raise ValueError("not a JSON object")
+        except ValueError:
             raise AuthError(f"token server {host} sent no JSON token") from None
         value = str(doc.get("token") or doc.get("access_token") or "")
         expires_in = float(doc.get("expires_in") or 60)
@@ -252,6 +279,15 @@ class Transport:
             if warning not in state.warned:
                 state.warned.add(warning)
                 log.warning("registry %s says: %s", resp.url.host, warning)
+
+
+def _same_origin(a: str | URL, b: str | URL) -> bool:
+    """Whether two absolute URLs share scheme, host and port: aiohttp's test before it keeps
+    Authorization on a redirect (``URL.origin()``), used here for every request."""
+    try:
+        return URL(a).origin() == URL(b).origin()
+    except ValueError:  # relative, or not a URL at all: not the origin of our credentials
+        return False
 
 
 def _who(credential: Credential | None) -> str:

@@ -60,6 +60,8 @@ class ByteBudget:
     async def passed(self, digest: Digest) -> None:
         """The writer has taken its next member, ``digest``: the window moves past it."""
         async with self._cond:
+            if not self._position:
+                return  # unfollowed while the writer appended this member: no window to move
             if self._position.get(digest) != self._next:
                 raise RuntimeError(f"{digest} passed out of order")  # a bug in the writer
             self._window -= self._sizes[self._next]

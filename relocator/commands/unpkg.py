@@ -14,15 +14,12 @@ from relocator.config import Settings
 from relocator.engine.copy import copy
 from relocator.engine.events import Report, Reporter
 from relocator.engine.plan import Plan
-from relocator.engine.target import ImageInput
-from relocator.errors import BadReference, InputError
-from relocator.frontends.destinations import destination_mapper
-from relocator.oci import Reference
-from relocator.stores.layout_source import LayoutSource, open_layout
+from relocator.frontends.layout_names import layout_images, layout_mapper
+from relocator.stores.layout_source import open_layout
 from relocator.stores.registry import RegistryStore
 from relocator.ui.render import choose_reporter
 
-__all__ = ["UnpkgOptions", "layout_inputs", "register", "run", "unpkg"]
+__all__ = ["UnpkgOptions", "register", "run", "unpkg"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,31 +32,21 @@ class UnpkgOptions:
     lock_output: Path | None = None
 
 
-def layout_inputs(source: LayoutSource) -> list[ImageInput]:
-    """One input per index.json entry: its reference name, pinned to the entry's digest."""
-    inputs: list[ImageInput] = []
-    for entry in source.entries:
-        digest = entry.descriptor.digest
-        if entry.ref_name is None:
-            raise InputError(f"{source.where}: index.json entry {digest} has no reference name")
-        try:
-            ref = Reference.parse(entry.ref_name)
-        except BadReference as exc:
-            raise InputError(f"{source.where}: {exc}") from None
-        inputs.append(ImageInput(entry.ref_name, ref.with_digest(digest), source.where))
-    return inputs
-
-
 async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter) -> tuple[Plan, Report]:
-    """Push every image of the layout; manifests after their children, tags last."""
-    mapper = destination_mapper(options.repository, options.prefix)
-    with await asyncio.to_thread(open_layout, options.input) as source:
-        inputs = layout_inputs(source)
+    """Push every image of the layout; manifests after their children, tags last.
+
+    Every entry is named and placed (frontends.layout_names) before anything moves: one that
+    cannot be placed raises InputError.
+    """
+    with await asyncio.to_thread(open_layout, options.input) as layout:
+        images = layout_images(layout.where, layout.entries, repository=options.repository,
+                               prefix=options.prefix)
         async with open_client(settings) as client:
             sink = RegistryStore(client, chunk_size=settings.limits.chunk_size)
-            plan, report = await copy(source, sink, inputs, mapper, settings.limits, reporter,
+            plan, report = await copy(layout, sink, [i.input for i in images], layout_mapper(images),
+                                      settings.limits, reporter,
                                       include_non_distributable=True)
-        report.notes += source.notes
+        report.notes += layout.notes
     write_lock_if_complete(options.lock_output, plan, report)
     return plan, report
 

@@ -12,6 +12,7 @@ from typing import Any
 from tests.commands.test_pkg import cli
 from tests.images import Image, seed, sha256, skopeo, skopeo_raw_manifest, valid_image
 from tests.registries import Registry
+from tests.stores.archives import write_docker25
 
 REF_NAME = "org.opencontainers.image.ref.name"
 
@@ -61,36 +62,46 @@ def test_skopeo_tags_are_tags(registry: Registry, fresh_registry: Registry, tmp_
     assert _catalog(fresh_registry) == ["names/all"]  # nothing under library/v1 or library/v2
 
 
-def test_docker_save_names_and_unnamed_entries(registry: Registry, fresh_registry: Registry,
-                                               tmp_path: Path) -> None:
+def test_docker_save_names_are_kept(fresh_registry: Registry, tmp_path: Path) -> None:
     rng = random.Random(91)
-    app, other = valid_image(rng, (3000,)), valid_image(rng, (2000,))
-    layout = tmp_path / "saved"
-    _skopeo_layout(registry, layout, {"v2": app})
+    app, tool = valid_image(rng, (3000,)), valid_image(rng, (2000,))
+    # Docker 25's docker save: ref.name is the tag, io.containerd.image.name the full name.
+    saved = write_docker25(tmp_path / "saved.tar", {"app:v2": app, "example.com/team/tool:1.0": tool})
 
-    def docker_25(entries: list[dict[str, Any]]) -> None:
-        # What `docker save app:v2` on Docker 25 writes: the tag as ref.name, the full name beside it.
-        entries[0]["annotations"]["io.containerd.image.name"] = "docker.io/library/app:v2"
-
-    _edit_index(layout, docker_25)
-    done = cli("unpkg", "-i", str(layout), "--prefix", f"{fresh_registry.host}/pre")
-    assert done.returncode == 0, done.stderr
+    mirrored = cli("unpkg", "-i", str(saved), "--prefix", f"{fresh_registry.host}/pre")
+    assert mirrored.returncode == 0, mirrored.stderr
     assert sha256(skopeo_raw_manifest(fresh_registry, "pre/library/app:v2")) == app.digest
+    assert sha256(skopeo_raw_manifest(fresh_registry, "pre/team/tool:1.0")) == tool.digest
 
-    _skopeo_layout(registry, layout, {"v3": other})
-    _edit_index(layout, lambda entries: entries[1].pop("annotations"))  # an entry with no name
-    before = _relocator_requests(fresh_registry)
-    assert before > 0  # the first unpkg was counted
+    bundled = cli("unpkg", "-i", str(saved), "--repository", f"{fresh_registry.host}/bundle", "--json")
+    assert bundled.returncode == 0, bundled.stderr
+    assert sha256(skopeo_raw_manifest(fresh_registry, "bundle:v2")) == app.digest
+    assert sha256(skopeo_raw_manifest(fresh_registry, "bundle:1.0")) == tool.digest
+    labels = set(json.loads(bundled.stdout)["results"])
+    assert labels == {"docker.io/library/app:v2", "example.com/team/tool:1.0"}
+
+
+def test_unnamed_entries_go_by_digest(registry: Registry, fresh_registry: Registry, tmp_path: Path) -> None:
+    rng = random.Random(93)
+    named, unnamed = valid_image(rng, (3000,)), valid_image(rng, (2000,))
+    layout = tmp_path / "layout"
+    _skopeo_layout(registry, layout, {"v1": named, "v2": unnamed})
+    _edit_index(layout, lambda entries: entries[1].pop("annotations"))
+
     refused = cli("unpkg", "-i", str(layout), "--prefix", f"{fresh_registry.host}/pre")
     assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
-    assert f"{layout}: index.json entry {other.digest} has no name" in refused.stderr
+    assert f"{layout}: index.json entry 'v1' ({named.digest}) names a tag only" in refused.stderr
+    _edit_index(layout, lambda entries: entries[0].pop("annotations"))
+    refused = cli("unpkg", "-i", str(layout), "--prefix", f"{fresh_registry.host}/pre")
+    assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
+    assert f"{layout}: index.json entry {named.digest} has no name" in refused.stderr
     assert "use --repository HOST/REPO" in refused.stderr
-    assert _relocator_requests(fresh_registry) == before
+    assert _relocator_requests(fresh_registry) == 0
 
     done = cli("unpkg", "-i", str(layout), "--repository", f"{fresh_registry.host}/bundle")
     assert done.returncode == 0, done.stderr
-    assert sha256(skopeo_raw_manifest(fresh_registry, "bundle:v2")) == app.digest
-    assert sha256(skopeo_raw_manifest(fresh_registry, f"bundle@{other.digest}")) == other.digest
+    for image in (named, unnamed):
+        assert sha256(skopeo_raw_manifest(fresh_registry, f"bundle@{image.digest}")) == image.digest
 
 
 def test_two_digests_under_one_name_are_refused(registry: Registry, fresh_registry: Registry,

@@ -92,8 +92,11 @@ class Registry:
 def start_registry(
     workdir: Path, *, auth: dict[str, Any] | None = None, tls: tuple[Path, Path] | None = None,
     ca_path: Path | None = None, username: str = "", password: str = "",
+    extra: dict[str, Any] | None = None,
 ) -> Registry:
-    """Start ``docker-registry serve`` on 127.0.0.1 with an ephemeral port; wait for /v2/."""
+    """Start ``docker-registry serve`` on 127.0.0.1 with an ephemeral port; wait for /v2/.
+
+    ``extra`` adds top-level sections to the registry's config (``validation``, say)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     storage = workdir / "storage"
@@ -112,6 +115,7 @@ def start_registry(
     }
     if auth:
         config["auth"] = auth
+    config.update(extra or {})
     config_path = workdir / "config.yml"
     config_path.write_text(json.dumps(config))  # JSON is YAML
     log_path = workdir / "registry.log"

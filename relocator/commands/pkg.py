@@ -20,6 +20,7 @@ from relocator.errors import InputError
 from relocator.stores.base import BlobSink
 from relocator.stores.budget import ByteBudget
 from relocator.stores.registry import RegistryStore
+from relocator.stores.sources import ForeignLayers
 from relocator.stores.spool import Spool
 from relocator.stores.tarball import TarballFile
 from relocator.stores.tarstream import TarballStream
@@ -55,7 +56,9 @@ async def pkg(settings: Settings, inputs: list[ImageInput], options: PkgOptions,
     settings = replace(settings, limits=replace(settings.limits, hash_in_threads=True))
     async with open_client(settings) as client:
         store = RegistryStore(client)
-        plan, report = await copy(store, _sink(options, settings.limits.bytes_in_flight), inputs,
+        # With the flag, a layer with urls the source registry lacks is read from its URLs.
+        source = ForeignLayers(store, client) if options.include_non_distributable else store
+        plan, report = await copy(source, _sink(options, settings.limits.bytes_in_flight), inputs,
                                   lambda ref: ref, settings.limits, reporter,
                                   include_non_distributable=options.include_non_distributable)
     write_lock_if_complete(options.lock_output, plan, report)

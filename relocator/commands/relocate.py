@@ -27,6 +27,7 @@ from relocator.frontends.destinations import destination_mapper
 from relocator.frontends.inputs import shard as shard_inputs
 from relocator.stores.base import BlobSink
 from relocator.stores.registry import RegistryStore
+from relocator.stores.sources import ForeignLayers
 from relocator.ui import print_json, print_plan
 from relocator.ui.render import QuietReporter, choose_reporter
 
@@ -78,7 +79,9 @@ async def _copy(settings: Settings, inputs: list[ImageInput], options: RelocateO
     async with open_client(settings) as client:
         store = RegistryStore(client, chunk_size=settings.limits.chunk_size)
         sink: BlobSink = DryRunSink(store) if dry_run else store
-        plan, report = await copy(store, sink, inputs, mapper, settings.limits, reporter,
+        # With the flag, a layer with urls the source registry lacks is read from its URLs.
+        source = ForeignLayers(store, client) if options.include_non_distributable else store
+        plan, report = await copy(source, sink, inputs, mapper, settings.limits, reporter,
                                   include_non_distributable=options.include_non_distributable,
                                   fail_fast=options.fail_fast)
     return plan, report, sink

@@ -14,15 +14,14 @@ from relocator.config import Settings
 from relocator.engine.copy import copy
 from relocator.engine.events import Report, Reporter
 from relocator.engine.plan import Plan
-from relocator.engine.target import ImageInput
-from relocator.errors import BadReference, InputError
-from relocator.frontends.destinations import destination_mapper
-from relocator.oci import Reference
-from relocator.stores.layout_source import LayoutSource, open_layout
+from relocator.frontends.layout_names import layout_images, layout_mapper
+from relocator.stores.base import BlobSource
+from relocator.stores.layout_source import open_layout
 from relocator.stores.registry import RegistryStore
+from relocator.stores.sources import ForeignLayers
 from relocator.ui.render import choose_reporter
 
-__all__ = ["UnpkgOptions", "layout_inputs", "register", "run", "unpkg"]
+__all__ = ["UnpkgOptions", "register", "run", "unpkg"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,39 +32,36 @@ class UnpkgOptions:
     repository: str | None = None
     prefix: str | None = None
     lock_output: Path | None = None
-
-
-def layout_inputs(source: LayoutSource) -> list[ImageInput]:
-    """One input per index.json entry: its reference name, pinned to the entry's digest."""
-    inputs: list[ImageInput] = []
-    for entry in source.entries:
-        digest = entry.descriptor.digest
-        if entry.ref_name is None:
-            raise InputError(f"{source.where}: index.json entry {digest} has no reference name")
-        try:
-            ref = Reference.parse(entry.ref_name)
-        except BadReference as exc:
-            raise InputError(f"{source.where}: {exc}") from None
-        inputs.append(ImageInput(entry.ref_name, ref.with_digest(digest), source.where))
-    return inputs
+    include_non_distributable: bool = False
 
 
 async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter) -> tuple[Plan, Report]:
-    """Push every image of the layout; manifests after their children, tags last."""
-    mapper = destination_mapper(options.repository, options.prefix)
-    with await asyncio.to_thread(open_layout, options.input) as source:
-        inputs = layout_inputs(source)
+    """Push every image of the layout; manifests after their children, tags last.
+
+    Every entry is named and placed (frontends.layout_names) before anything moves: one that
+    cannot be placed raises InputError. Layers with ``urls`` are left out, as every command
+    leaves them, unless ``include_non_distributable``; then one the layout lacks is read from
+    its URLs.
+    """
+    with await asyncio.to_thread(open_layout, options.input) as layout:
+        images = layout_images(layout.where, layout.entries, repository=options.repository,
+                               prefix=options.prefix)
         async with open_client(settings) as client:
+            source: BlobSource = layout
+            if options.include_non_distributable:
+                source = ForeignLayers(layout, client)
             sink = RegistryStore(client, chunk_size=settings.limits.chunk_size)
-            plan, report = await copy(source, sink, inputs, mapper, settings.limits, reporter,
-                                      include_non_distributable=True)
-        report.notes += source.notes
+            plan, report = await copy(source, sink, [i.input for i in images], layout_mapper(images),
+                                      settings.limits, reporter,
+                                      include_non_distributable=options.include_non_distributable)
+        report.notes += layout.notes
     write_lock_if_complete(options.lock_output, plan, report)
     return plan, report
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``unpkg -i FILE.tar|DIR (--repository R | --prefix P) [--lock-output L]``."""
+    """``unpkg -i FILE.tar|DIR (--repository R | --prefix P) [--lock-output L]
+    [--include-non-distributable-layers]``."""
     p = sub.add_parser("unpkg", aliases=["unpackage"], help="import a tarball or OCI layout into a registry")
     p.add_argument("-i", "--input", required=True, type=Path, metavar="FILE.tar|DIR")
     dest = p.add_mutually_exclusive_group(required=True)
@@ -73,6 +69,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dest.add_argument("--prefix", metavar="HOST[/PATH]", help="restore repository paths and tags under this")
     p.add_argument("--lock-output", type=Path, metavar="FILE", help="write a kbld lock file")
     p.add_argument("--chunk-size", type=size, metavar="BYTES", help="upload in chunks of this size")
+    p.add_argument("--include-non-distributable-layers", action="store_true")
     p.add_argument("--json", action="store_true", help="print a JSON report")
     add_registry_flags(p)
     add_global_flags(p, top=False)
@@ -82,7 +79,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 async def run(args: argparse.Namespace) -> int:
     """Push the layout's images; the summary or --json report names every failure (exit 1)."""
     options = UnpkgOptions(input=args.input, repository=args.repository, prefix=args.prefix,
-                           lock_output=args.lock_output)
+                           lock_output=args.lock_output,
+                           include_non_distributable=args.include_non_distributable_layers)
     settings = settings_from(args, chunk_size=args.chunk_size)
     _, report = await unpkg(settings, options, choose_reporter(args.json))
     return finish(report, args.json)

@@ -12,7 +12,7 @@ from relocator.engine.target import ImageInput, Target
 from relocator.errors import RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 
-__all__ = ["Kind", "ManifestSource", "Node", "Plan", "build_plan"]
+__all__ = ["Kind", "ManifestSource", "Node", "Plan", "build_plan", "wanted_children"]
 
 
 class Kind(enum.Enum):
@@ -100,8 +100,7 @@ async def build_plan(
         if digest in parents:
             raise RelocatorError(f"{repo}@{digest}: index refers to itself")
         plan.manifests[digest] = manifest
-        children = [c for c in manifest.children
-                    if include_non_distributable or not c.urls]
+        children = wanted_children(manifest, include_non_distributable)
         if manifest.is_index:
             subs = await asyncio.gather(*(
                 fetch(Reference(repo, digest=c.digest)) for c in children
@@ -129,6 +128,18 @@ async def build_plan(
     results = await asyncio.gather(*(one(i) for i in items))
     plan.targets = [t for t in results if t is not None]
     return plan
+
+
+def wanted_children(manifest: Manifest, include_non_distributable: bool) -> tuple[Descriptor, ...]:
+    """What a manifest needs copied: every child, except a layer with ``urls`` (non-distributable:
+    Docker's foreign layers, and any layer meant to be fetched from elsewhere) unless asked for.
+
+    Every command applies this one rule, so a tarball written without those layers unpacks the
+    way relocate pushes the same image: the manifest alone names them.
+    """
+    if include_non_distributable or manifest.config is None:
+        return manifest.children
+    return (manifest.config, *(layer for layer in manifest.layers if not layer.urls))
 
 
 def _add(nodes: dict[Digest, Node], node: Node) -> None:

@@ -12,7 +12,7 @@ from relocator.engine.events import Outcome, Report, Reporter
 from relocator.engine.plan import Kind, Node, Plan
 from relocator.engine.target import Target
 from relocator.errors import RelocatorError
-from relocator.oci import Digest, Reference, Repository
+from relocator.oci import Descriptor, Digest, Reference, Repository
 from relocator.stores.base import BlobSink, BlobSource, Mounter, Opener
 from relocator.stores.budget import ByteBudget, SharesBudget
 
@@ -139,22 +139,36 @@ class Scheduler:
                     return Outcome.MOUNTED
         # 3. Stream from a source repository straight into the sink, within the byte budget.
         source = sorted(node.origins)[0]
+        failed: list[RelocatorError] = []
         await self._budget.acquire(desc.size, desc.digest)
         try:
-            await self.sink.write_blob(repo, desc, self._counting(self.source.blob_opener(source, desc)))
+            await self.sink.write_blob(repo, desc, self._reading(source, desc, failed))
+        except RelocatorError:
+            if failed:
+                # However the sink saw it (an upload cut short, a write that stopped), the cause
+                # is the source: say so, in the source's own words.
+                raise _from_source(failed[-1]) from None
+            raise
         finally:
             await self._budget.release(desc.size)
         return Outcome.TRANSFERRED
 
-    def _counting(self, opener: Opener) -> Opener:
-        reporter = self.reporter
+    def _reading(self, origin: Repository, desc: Descriptor, failed: list[RelocatorError]) -> Opener:
+        """The source's stream of the blob, counted. An error the source raises is kept in
+        ``failed``; each reopening (a retry) starts it afresh, so it holds the last read's only."""
+        source, reporter = self.source, self.reporter
 
-        async def counted(offset: int) -> AsyncIterator[bytes]:
-            async for chunk in opener(offset):
-                reporter.bytes_moved(len(chunk))
-                yield chunk
+        async def reading(offset: int) -> AsyncIterator[bytes]:
+            failed.clear()
+            try:
+                async for chunk in source.blob_opener(origin, desc)(offset):
+                    reporter.bytes_moved(len(chunk))
+                    yield chunk
+            except RelocatorError as exc:
+                failed.append(exc)
+                raise
 
-        return counted
+        return reading
 
     async def _manifest(self, run: _Run, key: Key, node: Node) -> Outcome:
         repo, digest = key
@@ -166,6 +180,13 @@ class Scheduler:
                 return Outcome.SKIPPED
             await self.sink.write_manifest(ref, manifest)
         return Outcome.TRANSFERRED
+
+
+def _from_source(exc: RelocatorError) -> RelocatorError:
+    """``exc`` (same type, status and ``temporary``), its message saying it came from the source."""
+    if not str(exc).startswith("source "):
+        exc.args = (f"source {exc}",)
+    return exc
 
 
 async def _all(tasks: Iterable[asyncio.Task[Outcome]]) -> None:

@@ -36,7 +36,11 @@ def references_in_text(text: str, origin: str) -> list[str]:
 
 
 def collect_inputs(files: Iterable[str], refs: Iterable[str]) -> list[ImageInput]:
-    """Every distinct reference from ``-f`` files (``-`` is stdin) and ``-i`` flags, in order."""
+    """Every distinct reference from ``-f`` files (``-`` is stdin) and ``-i`` flags, in order.
+
+    A reference with neither tag nor digest is read as ``:latest`` once, here, so every command
+    tags its destination ``latest``; the input's ``text`` (its label) stays as written.
+    """
     found: list[ImageInput] = []
     seen: set[str] = set()
 
@@ -47,6 +51,8 @@ def collect_inputs(files: Iterable[str], refs: Iterable[str]) -> list[ImageInput
             ref = Reference.parse(text)
         except BadReference as exc:
             raise InputError(f"{origin}: {exc}") from None
+        if ref.tag is None and ref.digest is None:
+            ref = ref.with_tag("latest")  # what every registry and tool reads it as
         seen.add(text)
         found.append(ImageInput(text, ref, origin))
 

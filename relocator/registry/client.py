@@ -15,6 +15,7 @@ from relocator.oci.manifest import Descriptor, Manifest
 from relocator.oci.reference import Reference, Repository
 from relocator.registry.bodies import read_body, size_text
 from relocator.registry.errormap import redact_url, translate_errors
+from relocator.registry.foreign import url_chunks
 from relocator.registry.retry import Retrier
 from relocator.registry.transport import Transport
 from relocator.registry.upload import ChunkOpener, Uploader
@@ -176,6 +177,12 @@ class RegistryClient:
             await verifier.finish()
         elif offset != desc.size:
             raise TransportError(f"{repo.registry}: {desc.digest} ended at {offset} of {desc.size} bytes")
+
+    def url_blob_opener(self, desc: Descriptor) -> ChunkOpener:
+        """Streams of a non-distributable layer from its descriptor's ``urls`` (http and https only),
+        verified; never sent a registry's credentials (see registry.foreign)."""
+        session, settings = self.transport.session, self.transport.settings
+        return lambda offset: url_chunks(session, settings, desc, offset)
 
     async def push_blob(
         self,

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from relocator.errors import AuthError, NotFound, RateLimited, RegistryError, TransportError
+from relocator.errors import AuthError, NotFound, RateLimited, RegistryError, RelocatorError, TransportError
 from relocator.registry.bodies import read_body
 from relocator.registry.retry import retry_after, temporary_status
 
@@ -105,6 +105,12 @@ def translate_errors(method: str, url: str, host: str) -> Iterator[None]:
     except aiohttp.ClientConnectorError as exc:
         raise TransportError(f"{host}: cannot connect ({exc.os_error.strerror or exc}) [{where}]") from None
     except (aiohttp.ClientError, OSError) as exc:
+        if isinstance(exc, aiohttp.ClientError) and isinstance(exc.__cause__, RelocatorError):
+            # A streamed request body failed reading its own source (a source registry's 404, a
+            # corrupt tar member): aiohttp reports that as this connection failing, with the body's
+            # error as the cause. It is the source's error, not this host's: raise it as it was
+            # (its own ``temporary`` says whether reopening the source may help).
+            raise exc.__cause__ from None
         raise TransportError(
             f"{host}: connection failed ({type(exc).__name__}: {_without_url(exc)}) [{where}]"
         ) from None

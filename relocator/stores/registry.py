@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 
+from relocator.errors import RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 from relocator.registry import RegistryClient
 from relocator.stores.base import Opener
@@ -34,8 +35,18 @@ class RegistryStore:
         return self.client.open_blob(repo, desc)
 
     def blob_opener(self, repo: Repository, desc: Descriptor) -> Opener:
-        """Streams of the blob from an offset."""
-        return self.client.blob_opener(repo, desc)
+        """Streams of the blob from an offset; an error names the repository and the blob
+        (``HOST/REPO: blob DIGEST: 404 Not Found (BLOB_UNKNOWN) ...``)."""
+        opener = self.client.blob_opener(repo, desc)
+
+        async def named(offset: int) -> AsyncIterator[bytes]:
+            try:
+                async for chunk in opener(offset):
+                    yield chunk
+            except RelocatorError as exc:
+                raise _naming(exc, repo, desc.digest) from None
+
+        return named
 
     async def has_blob(self, repo: Repository, desc: Descriptor) -> bool:
         """HEAD the blob."""
@@ -68,3 +79,11 @@ class RegistryStore:
 
     async def close(self, success: bool) -> None:
         """Nothing to commit: every write is already durable at the registry."""
+
+
+def _naming(exc: RelocatorError, repo: Repository, digest: Digest) -> RelocatorError:
+    """``exc`` (same type and attributes) with ``HOST/REPO: blob DIGEST`` in front, once: the host
+    the transport put first and the ``blob DIGEST`` a verifier put first are not repeated."""
+    text = str(exc).removeprefix(f"{repo.registry}: ").removeprefix(f"blob {digest}: ")
+    exc.args = (f"{repo}: blob {digest}: {text}",)
+    return exc

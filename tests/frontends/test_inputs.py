@@ -93,3 +93,12 @@ def test_shards_partition_the_inputs_stably() -> None:
     assert {i.text for i in shard(fewer, 1, 4)} == {t for t in texts[1] if t in refs[::2]}
     with pytest.raises(InputError, match="--shard 4/4"):
         shard(inputs, 4, 4)
+
+
+def test_no_tag_means_latest_and_the_label_stays_as_written() -> None:
+    digest = f"sha256:{'d' * 64}"
+    texts = ["alpine", "127.0.0.1:5000/ref/app", f"quay.io/x/y@{digest}", "nginx:1.25"]
+    got = collect_inputs([], texts)
+    assert [i.text for i in got] == texts
+    assert [str(i.ref) for i in got] == ["docker.io/library/alpine:latest", "127.0.0.1:5000/ref/app:latest",
+                                         f"quay.io/x/y@{digest}", "docker.io/library/nginx:1.25"]

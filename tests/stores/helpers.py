@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from relocator.commands.common import open_client
-from relocator.commands.unpkg import layout_inputs
 from relocator.config import Limits
 from relocator.engine.copy import copy
 from relocator.engine.events import Report
 from relocator.engine.target import ImageInput
+from relocator.frontends.layout_names import layout_images, layout_mapper
 from relocator.oci import Reference, Repository
 from relocator.stores.base import BlobSink
 from relocator.stores.layout_source import open_layout
@@ -44,9 +44,10 @@ async def into_sink(refs: list[str], sink: BlobSink, limits: Limits | None = Non
 async def layout_to_registry(path: Path, reg: Registry) -> Report:
     """Push every named image of an OCI layout (directory or tar) to ``reg``, read by ``open_layout``."""
     source = open_layout(path)
+    images = layout_images(source.where, source.entries, prefix=reg.host)  # as unpkg --prefix HOST
     async with open_client(settings_for()) as client:
-        _, report = await copy(source, RegistryStore(client), layout_inputs(source), onto(reg),
-                               Limits(), QuietReporter())
+        _, report = await copy(source, RegistryStore(client), [i.input for i in images],
+                               layout_mapper(images), Limits(), QuietReporter())
     assert report.failed == {}, report.failed
     return report
 

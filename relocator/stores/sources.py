@@ -1,0 +1,74 @@
+"""ForeignLayers: a BlobSource that reads a non-distributable layer from its URLs when the source
+has no copy of it (``--include-non-distributable-layers``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from relocator.errors import InputError, NotFound, RelocatorError
+from relocator.oci import Descriptor, Manifest, Reference, Repository
+from relocator.registry import RegistryClient
+from relocator.stores.base import BlobSource, Opener
+
+__all__ = ["ForeignLayers"]
+
+
+class ForeignLayers:
+    """``inner``, except that a layer with ``urls`` it has no copy of (a registry's 404, a layout
+    without the member) is read from those URLs through ``client``, verified, without credentials.
+
+    Layers ``inner`` has come from ``inner``. When the URLs fail too, the source's error says so,
+    with each URL's reason.
+    """
+
+    def __init__(self, inner: BlobSource, client: RegistryClient) -> None:
+        self.inner = inner
+        self.client = client
+
+    async def get_manifest(self, ref: Reference) -> Manifest:
+        """The inner source's manifest."""
+        return await self.inner.get_manifest(ref)
+
+    def open_blob(self, repo: Repository, desc: Descriptor) -> AbstractAsyncContextManager[
+            AsyncIterator[bytes]]:
+        """Verified chunks of the blob, from the source or, for a layer it lacks, its URLs."""
+        if not desc.urls:
+            return self.inner.open_blob(repo, desc)
+
+        @asynccontextmanager
+        async def ctx() -> AsyncIterator[AsyncIterator[bytes]]:
+            chunks = self._either(repo, desc, 0)
+            try:
+                yield chunks
+            finally:
+                await chunks.aclose()
+
+        return ctx()
+
+    def blob_opener(self, repo: Repository, desc: Descriptor) -> Opener:
+        """The source's streams; for a layer with ``urls`` it lacks, the URLs' streams."""
+        if not desc.urls:
+            return self.inner.blob_opener(repo, desc)
+        return lambda offset: self._either(repo, desc, offset)
+
+    async def _either(self, repo: Repository, desc: Descriptor, offset: int) -> AsyncGenerator[bytes, None]:
+        moved = False
+        try:
+            async for chunk in self.inner.blob_opener(repo, desc)(offset):
+                moved = True
+                yield chunk
+            return
+        except (NotFound, InputError) as exc:
+            if moved:
+                raise
+            missing = exc
+        try:
+            async for chunk in self.client.url_blob_opener(desc)(offset):
+                moved = True
+                yield chunk
+        except RelocatorError as exc:
+            if moved:
+                raise  # a URL broke off: its own error, temporary or not
+            missing.args = (f"{missing}; from its urls: {exc}",)
+            raise missing from None

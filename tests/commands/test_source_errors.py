@@ -1,0 +1,72 @@
+"""An error names the side it came from: a source's 404 or a corrupt tar member is the source's
+error, however the destination's upload saw it, and is not retried as a connection failure."""
+
+from __future__ import annotations
+
+import json
+import random
+import tarfile
+from pathlib import Path
+
+from tests.commands.test_pkg import cli
+from tests.images import random_image, seed
+from tests.registries import Registry, start_registry
+
+
+def _drop_blob(reg: Registry, digest: str) -> None:
+    """Delete a blob's bytes from the registry's storage: its manifest still names it."""
+    hex_ = digest.split(":")[1]
+    (reg.storage / "docker/registry/v2/blobs/sha256" / hex_[:2] / hex_ / "data").unlink()
+
+
+def test_a_blob_the_source_lacks_is_the_sources_404(fresh_registry: Registry, tmp_path: Path) -> None:
+    src = start_registry(tmp_path / "src")
+    try:
+        image = random_image(random.Random(70), (3000,))
+        seed(src, "gone/app", "v1", image)
+        layer = list(image.blobs)[-1]
+        _drop_blob(src, layer)
+        ref = f"{src.host}/gone/app:v1"
+        want = f"source {src.host}/gone/app: blob {layer}: 404 Not Found (BLOB_UNKNOWN)"
+
+        moved = cli("relocate", "-i", ref, "--prefix", fresh_registry.host, "--json")
+        assert moved.returncode == 1, moved.stderr
+        error = json.loads(moved.stdout)["errors"][ref]
+        assert error.startswith(want), error
+        assert "connection failed" not in error and fresh_registry.host not in error
+        # One upload session per blob: the source's 404 is not retried as a broken upload.
+        assert fresh_registry.requests("POST", "gone/app/blobs/uploads/") == 2
+        assert fresh_registry.requests("PUT", "gone/app/manifests/.*") == 0
+
+        packed = cli("pkg", "-i", ref, "-o", str(tmp_path / "gone.tar"), "--json")
+        assert packed.returncode == 1, packed.stderr
+        assert json.loads(packed.stdout)["errors"][ref].startswith(want)
+        # The config blob came through before the layer failed, so the partial file stays for a
+        # resume; the tarball itself never appears.
+        assert not (tmp_path / "gone.tar").exists()
+    finally:
+        src.stop()
+
+
+def test_a_corrupt_member_names_the_tarball_and_the_member(registry: Registry, fresh_registry: Registry,
+                                                           tmp_path: Path) -> None:
+    image = random_image(random.Random(71), (5000,))
+    seed(registry, "torn/app", "v1", image)
+    ref = f"{registry.host}/torn/app:v1"
+    good, torn = tmp_path / "good.tar", tmp_path / "torn.tar"
+    assert cli("pkg", "-i", ref, "-o", str(good)).returncode == 0
+    layer = list(image.blobs)[-1]
+    member = f"blobs/sha256/{layer.split(':')[1]}"
+    with tarfile.open(good) as tar:
+        offset = tar.getmember(member).offset_data
+    data = bytearray(good.read_bytes())
+    data[offset + 100] ^= 0xFF
+    torn.write_bytes(bytes(data))
+
+    proc = cli("unpkg", "-i", str(torn), "--repository", f"{fresh_registry.host}/torn", "--json")
+    assert proc.returncode == 1, proc.stderr
+    error = json.loads(proc.stdout)["errors"][ref]
+    assert error.startswith(f"source {torn}: ") and member in error and "hashes to" in error, error
+    assert "connection failed" not in error
+    assert fresh_registry.requests("POST", "torn/blobs/uploads/") == 2  # no retry of the torn layer
+    assert fresh_registry.requests("PUT", "torn/manifests/.*") == 0

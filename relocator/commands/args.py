@@ -8,8 +8,8 @@ from pathlib import Path
 from relocator.config import Limits, Settings, TLSSettings
 from relocator.errors import InputError
 
-__all__ = ["add_global_flags", "add_input_flags", "add_registry_flags", "boolean", "int_list",
-           "settings_from", "shard", "size"]
+__all__ = ["add_copy_flags", "add_global_flags", "add_input_flags", "add_registry_flags", "boolean",
+           "int_list", "settings_from", "shard", "size"]
 
 
 def add_global_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -63,6 +63,16 @@ def add_input_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--file", action="append", default=[], metavar="FILE",
                         help="YAML with image: keys, a kbld lock file, or a reference list ('-' is stdin)")
     parser.add_argument("-i", "--image", action="append", default=[], metavar="REF", help="one image")
+
+
+def add_copy_flags(parser: argparse.ArgumentParser, *, chunked: bool = True) -> None:
+    """What every copying verb takes: ``--lock-output``, ``--chunk-size`` (for registry
+    destinations), ``--include-non-distributable-layers`` and ``--json``."""
+    parser.add_argument("--lock-output", type=Path, metavar="FILE", help="write a kbld lock file")
+    if chunked:
+        parser.add_argument("--chunk-size", type=size, metavar="BYTES", help="upload in chunks of this size")
+    parser.add_argument("--include-non-distributable-layers", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print a JSON report")
 
 
 def add_registry_flags(parser: argparse.ArgumentParser, *, concurrency: bool = True) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Callable
-from pathlib import Path
 
-from relocator.commands.args import add_global_flags, add_registry_flags, settings_from, size
+from relocator.commands.args import add_copy_flags, add_global_flags, add_registry_flags, settings_from
 from relocator.commands.common import open_client, write_lock_if_complete
 from relocator.commands.report import finish
 from relocator.engine.copy import copy
@@ -35,10 +34,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                     "oci-archive:FILE[:NAME]. Without NAME every image of a layout is copied.")
     p.add_argument("source", metavar="SRC")
     p.add_argument("destination", metavar="DST")
-    p.add_argument("--lock-output", type=Path, metavar="FILE", help="write a kbld lock file")
-    p.add_argument("--chunk-size", type=size, metavar="BYTES", help="upload in chunks of this size")
-    p.add_argument("--include-non-distributable-layers", action="store_true")
-    p.add_argument("--json", action="store_true", help="print a JSON report")
+    add_copy_flags(p)
     add_registry_flags(p)
     add_global_flags(p, top=False)
     p.set_defaults(run=run)

@@ -8,7 +8,13 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from relocator.commands.args import add_global_flags, add_input_flags, add_registry_flags, settings_from
+from relocator.commands.args import (
+    add_copy_flags,
+    add_global_flags,
+    add_input_flags,
+    add_registry_flags,
+    settings_from,
+)
 from relocator.commands.common import open_client, write_lock_if_complete
 from relocator.commands.report import finish, inputs_or_refuse
 from relocator.config import Settings
@@ -72,9 +78,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("-o", "--output", required=True, metavar="FILE.tar", help="the tarball ('-' is stdout)")
     p.add_argument("--spool-dir", type=Path, metavar="DIR",
                    help="with -o -: where finished blobs wait for the writer (default: the temp dir)")
-    p.add_argument("--lock-output", type=Path, metavar="FILE", help="write a kbld lock file")
-    p.add_argument("--include-non-distributable-layers", action="store_true")
-    p.add_argument("--json", action="store_true", help="print a JSON report")
+    add_copy_flags(p, chunked=False)
     add_registry_flags(p)
     add_global_flags(p, top=False)
     # pkg is bound by downloads, which aiohttp reads faster on asyncio's loop (benchmarks/README.md:

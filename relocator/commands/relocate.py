@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from relocator.commands.args import (
+    add_copy_flags,
     add_global_flags,
     add_input_flags,
     add_registry_flags,
     settings_from,
     shard,
-    size,
 )
 from relocator.commands.common import open_client, write_lock_if_complete
 from relocator.commands.report import finish, inputs_or_refuse
@@ -94,16 +94,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dest = p.add_mutually_exclusive_group(required=True)
     dest.add_argument("--repository", metavar="HOST/REPO", help="every image into this repository")
     dest.add_argument("--prefix", metavar="HOST[/PATH]", help="mirror: keep paths and tags under this")
-    p.add_argument("--lock-output", type=Path, metavar="FILE", help="write a kbld lock file")
-    p.add_argument("--chunk-size", type=size, metavar="BYTES", help="upload in chunks of this size")
-    p.add_argument("--include-non-distributable-layers", action="store_true")
+    add_copy_flags(p)
     p.add_argument("--tag-for-gc", action="store_true",
                    help="with --repository: tag each image sha256-<hex>.relocated so GC keeps it")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing image")
     p.add_argument("--shard", type=shard, metavar="I/N",
                    help="relocate only shard I of N (0-based), for splitting a mirror across workers")
     p.add_argument("--dry-run", action="store_true", help="print the plan, move nothing")
-    p.add_argument("--json", action="store_true", help="print a JSON report")
     add_registry_flags(p)
     add_global_flags(p, top=False)
     p.set_defaults(run=run)

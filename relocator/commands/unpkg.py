@@ -7,7 +7,7 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from relocator.commands.args import add_global_flags, add_registry_flags, settings_from, size
+from relocator.commands.args import add_copy_flags, add_global_flags, add_registry_flags, settings_from
 from relocator.commands.common import open_client, write_lock_if_complete
 from relocator.commands.report import finish
 from relocator.config import Settings
@@ -67,10 +67,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dest = p.add_mutually_exclusive_group(required=True)
     dest.add_argument("--repository", metavar="HOST/REPO", help="every image into this repository")
     dest.add_argument("--prefix", metavar="HOST[/PATH]", help="restore repository paths and tags under this")
-    p.add_argument("--lock-output", type=Path, metavar="FILE", help="write a kbld lock file")
-    p.add_argument("--chunk-size", type=size, metavar="BYTES", help="upload in chunks of this size")
-    p.add_argument("--include-non-distributable-layers", action="store_true")
-    p.add_argument("--json", action="store_true", help="print a JSON report")
+    add_copy_flags(p)
     add_registry_flags(p)
     add_global_flags(p, top=False)
     p.set_defaults(run=run)

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from relocator.config import Limits, Settings, TLSSettings
 from relocator.errors import InputError
+from relocator.stores.files import check_writable
 
 __all__ = ["add_copy_flags", "add_global_flags", "add_input_flags", "add_registry_flags", "boolean",
-           "int_list", "settings_from", "shard", "size"]
+           "int_list", "output_file", "settings_from", "shard", "size"]
 
 
 def add_global_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -26,6 +27,16 @@ def boolean(text: str) -> bool:
     if text.lower() in ("false", "0", "no"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def output_file(text: str) -> Path:
+    """A file the run will write (``--lock-output``), refused at once if it cannot be written."""
+    path = Path(text)
+    try:
+        check_writable(path)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return path
 
 
 def size(text: str) -> int:
@@ -68,7 +79,7 @@ def add_input_flags(parser: argparse.ArgumentParser) -> None:
 def add_copy_flags(parser: argparse.ArgumentParser, *, chunked: bool = True) -> None:
     """What every copying verb takes: ``--lock-output``, ``--chunk-size`` (for registry
     destinations), ``--include-non-distributable-layers`` and ``--json``."""
-    parser.add_argument("--lock-output", type=Path, metavar="FILE", help="write a kbld lock file")
+    parser.add_argument("--lock-output", type=output_file, metavar="FILE", help="write a kbld lock file")
     if chunked:
         parser.add_argument("--chunk-size", type=size, metavar="BYTES", help="upload in chunks of this size")
     parser.add_argument("--include-non-distributable-layers", action="store_true")

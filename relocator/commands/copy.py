@@ -11,12 +11,16 @@ from relocator.commands.common import open_client, write_lock_if_complete
 from relocator.commands.report import finish
 from relocator.engine.copy import copy
 from relocator.engine.target import ImageInput
-from relocator.errors import BadReference, InputError
+from relocator.errors import InputError
+from relocator.frontends.layout_names import entry_name
 from relocator.oci import Reference
+from relocator.oci.dockerarchive import CONTAINERD_NAME
+from relocator.oci.layout import IndexEntry
 from relocator.stores.base import BlobSource
 from relocator.stores.layout_source import LayoutSource
 from relocator.stores.locate import Location, check_destination, open_source, parse_location, sink_for
 from relocator.stores.registry import RegistryStore
+from relocator.stores.sources import ForeignLayers
 from relocator.ui.render import choose_reporter
 
 __all__ = ["register", "run"]
@@ -52,6 +56,8 @@ async def run(args: argparse.Namespace) -> int:
         mapper = _mapper(dst, inputs)
         async with open_client(settings) as client:
             source: BlobSource = layout if layout is not None else RegistryStore(client)
+            if args.include_non_distributable_layers:
+                source = ForeignLayers(source, client)
             sink = sink_for(dst, client, chunk_size=settings.limits.chunk_size)
             reporter = choose_reporter(args.json, _into(dst))
             plan, report = await copy(source, sink, inputs, mapper, settings.limits, reporter,
@@ -65,33 +71,35 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def _inputs(src: Location, layout: LayoutSource | None) -> list[ImageInput]:
-    """One input for a registry reference; every (or the NAMEd) entry of a layout."""
+    """One input for a registry reference; every (or the NAMEd) entry of a layout, named as
+    frontends.layout_names reads it (a bare tag or no name stays in UNNAMED)."""
     if src.reference is not None:
         ref = src.reference
         if ref.tag is None and ref.digest is None:
             ref = ref.with_tag("latest")
         return [ImageInput(src.text, ref, "source")]
     assert layout is not None
-    inputs: list[ImageInput] = []
+    inputs: dict[Reference, ImageInput] = {}
     for entry in layout.entries:
-        if src.name is not None and entry.ref_name != src.name:
+        if src.name is not None and src.name not in _names_of(entry):
             continue
-        name = entry.ref_name or str(entry.descriptor.digest)
-        try:
-            ref = Reference.parse(name)
-        except BadReference:
-            raise InputError(f"{layout.where}: entry {name!r} is not a full image reference; "
-                             "name the destination image (docker://HOST/REPO:TAG)") from None
-        inputs.append(ImageInput(name, ref.with_digest(entry.descriptor.digest), layout.where))
+        name = entry_name(layout.where, entry)
+        inputs.setdefault(name.ref, ImageInput(name.label, name.ref, layout.where))
     if not inputs:
         which = f"no image named {src.name!r}" if src.name else "no images"
         raise InputError(f"source {src.text!r}: {which}")
-    return inputs
+    return list(inputs.values())
+
+
+def _names_of(entry: IndexEntry) -> set[str | None]:
+    """What ``oci:DIR:NAME`` may say to pick an entry: its ref.name or its containerd name."""
+    return {entry.ref_name, entry.descriptor.annotations.get(CONTAINERD_NAME)}
 
 
 def _mapper(dst: Location, inputs: list[ImageInput]) -> Mapper:
     """A registry destination names one image (no tag means ``latest``); a layout destination
-    keeps each source's name unless DST gives one NAME, which fits one image only."""
+    keeps each source's name (oci.layout.ref_name) unless DST gives one NAME, which fits one
+    image only."""
     if dst.reference is None:
         if dst.name is not None and len(inputs) > 1:
             raise InputError(f"destination {dst.text!r}: one NAME for {len(inputs)} images; "

@@ -13,6 +13,7 @@ from relocator.commands.args import (
     add_global_flags,
     add_input_flags,
     add_registry_flags,
+    output_file,
     settings_from,
 )
 from relocator.commands.common import open_client, write_lock_if_complete
@@ -75,7 +76,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``pkg -f|-i ... -o FILE.tar|- [--lock-output L]``."""
     p = sub.add_parser("pkg", aliases=["package"], help="export images into one OCI-layout tarball")
     add_input_flags(p)
-    p.add_argument("-o", "--output", required=True, metavar="FILE.tar", help="the tarball ('-' is stdout)")
+    p.add_argument("-o", "--output", required=True, type=_output, metavar="FILE.tar",
+                   help="the tarball ('-' is stdout)")
     p.add_argument("--spool-dir", type=Path, metavar="DIR",
                    help="with -o -: where finished blobs wait for the writer (default: the temp dir)")
     add_copy_flags(p, chunked=False)
@@ -84,6 +86,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     # pkg is bound by downloads, which aiohttp reads faster on asyncio's loop (benchmarks/README.md:
     # 2.21-2.23 s against 2.26-2.83 s on uvloop for the 1 GB corpus).
     p.set_defaults(run=run, loop="asyncio")
+
+
+def _output(text: str) -> str:
+    return text if text == "-" else str(output_file(text))
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
 
-from relocator.commands.args import add_global_flags, add_registry_flags, settings_from
+from relocator.commands.args import add_global_flags, add_registry_flags, output_file, settings_from
 from relocator.commands.common import open_client
 from relocator.config import Settings
 from relocator.errors import InputError, NotFound, RelocatorError
@@ -167,8 +167,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("resolve", help="pin image references in YAML to digests (kbld compatible)")
     p.add_argument("-f", "--file", action="append", required=True, metavar="FILE|DIR|-",
                    help="YAML file, directory (recursive .yml/.yaml) or '-' for stdin; repeatable")
-    p.add_argument("--lock-output", type=Path, metavar="FILE", help="write a kbld lock file")
-    p.add_argument("--imgpkg-lock-output", type=Path, metavar="FILE", help="write an imgpkg ImagesLock")
+    p.add_argument("--lock-output", type=output_file, metavar="FILE", help="write a kbld lock file")
+    p.add_argument("--imgpkg-lock-output", type=output_file, metavar="FILE",
+                   help="write an imgpkg ImagesLock")
     p.add_argument("--images-annotation", action="store_true",
                    help="annotate resources with kbld.k14s.io/images")
     add_registry_flags(p)

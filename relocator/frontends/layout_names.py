@@ -37,14 +37,9 @@ from relocator.errors import BadReference, InputError
 from relocator.frontends.destinations import Mapper, destination_mapper
 from relocator.oci import Digest, Reference, Repository
 from relocator.oci.dockerarchive import CONTAINERD_NAME
-from relocator.oci.layout import IndexEntry
+from relocator.oci.layout import UNNAMED, IndexEntry
 
-__all__ = ["UNNAMED", "EntryName", "LayoutImage", "entry_name", "layout_images", "layout_mapper"]
-
-# The source repository of an entry that names none. No reference parses to this host (it has no
-# dot, colon or port), so nothing is ever mounted from it; a layout source reads by digest alone.
-UNNAMED = Repository("oci-layout", "unnamed")
-
+__all__ = ["EntryName", "LayoutImage", "entry_name", "layout_images", "layout_mapper"]
 
 @dataclass(frozen=True, slots=True)
 class EntryName:

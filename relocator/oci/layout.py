@@ -13,16 +13,22 @@ from dataclasses import dataclass
 from relocator.errors import InputError, UnsafeTarMember
 from relocator.oci.digest import Digest
 from relocator.oci.manifest import Descriptor, Manifest
-from relocator.oci.reference import Reference
+from relocator.oci.reference import Reference, Repository
 
-__all__ = ["DOCKER_EXTRAS", "INDEX_JSON", "LAYOUT_FILE", "OCI_LAYOUT", "REF_NAME", "IndexEntry", "IndexNames",
-           "build_index", "clean_member_name", "is_layout_dir", "member_digest", "parse_index", "ref_name"]
+__all__ = ["DOCKER_EXTRAS", "INDEX_JSON", "LAYOUT_FILE", "OCI_LAYOUT", "REF_NAME", "UNNAMED", "IndexEntry",
+           "IndexNames", "build_index", "clean_member_name", "is_layout_dir", "member_digest", "parse_index",
+           "ref_name"]
 
 LAYOUT_FILE = "oci-layout"
 INDEX_JSON = "index.json"
 OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 REF_NAME = "org.opencontainers.image.ref.name"
 DOCKER_EXTRAS = frozenset({"manifest.json", "repositories"})
+
+# The repository of a layout image that names none (an index.json entry with no ref.name, or a
+# bare tag such as skopeo's ``oci:DIR:v1``). No reference parses to this host (it has no dot,
+# colon or port), so nothing is ever mounted from it or pushed to it.
+UNNAMED = Repository("oci-layout", "unnamed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +102,12 @@ def parse_index(raw: bytes, where: str) -> list[IndexEntry]:
     return entries
 
 
-def ref_name(ref: Reference) -> str:
+def ref_name(ref: Reference) -> str | None:
     """The ``org.opencontainers.image.ref.name`` of an image: its full reference with the tag,
-    or with the digest when it has no tag (``docker.io/library/nginx:1.25``)."""
+    or with the digest when it has no tag (``docker.io/library/nginx:1.25``). An image of
+    ``UNNAMED`` keeps what its layout called it: its tag alone (``v1``), or no name."""
+    if ref.repository == UNNAMED:
+        return ref.tag
     return str(Reference(ref.repository, tag=ref.tag)) if ref.tag is not None else str(ref)
 
 
@@ -113,15 +122,23 @@ class IndexNames:
         self.where = where
         self.fixed = fixed
         self._named: dict[str, Descriptor] = {}
+        self._unnamed: dict[Digest, Descriptor] = {}
 
     def add(self, ref: Reference, manifest: Manifest) -> None:
-        """Name ``manifest`` by ``ref`` (or by the fixed name)."""
+        """Name ``manifest`` by ``ref`` (or by the fixed name); an image with no name is listed
+        without one."""
         name = self.fixed if self.fixed is not None else ref_name(ref)
+        if name is None:
+            self._unnamed[manifest.digest] = manifest.descriptor
+            return
         old = self._named.get(name)
         if old is not None and old.digest != manifest.digest:
             raise InputError(f"{self.where}: {name!r} would name both {old.digest} and {manifest.digest}")
         self._named[name] = manifest.descriptor
 
     def index(self) -> bytes:
-        """``index.json`` with every name, sorted by name so the same run gives the same bytes."""
-        return build_index([IndexEntry(d, n) for n, d in sorted(self._named.items())])
+        """``index.json`` with every name, sorted by name so the same run gives the same bytes;
+        unnamed images follow, by digest, unless a name lists them already."""
+        named = {d.digest for d in self._named.values()}
+        unnamed = [IndexEntry(d, None) for k, d in sorted(self._unnamed.items()) if k not in named]
+        return build_index([IndexEntry(d, n) for n, d in sorted(self._named.items())] + unnamed)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from relocator.errors import InputError
 
-__all__ = ["file_mode", "fsync_dir", "hash_range", "write_atomic"]
+__all__ = ["check_writable", "file_mode", "fsync_dir", "hash_range", "write_atomic"]
 
 _mode: int | None = None
 
@@ -23,6 +23,27 @@ def file_mode() -> int:
         os.umask(umask)
         _mode = 0o666 & ~umask
     return _mode
+
+
+def check_writable(path: Path, *, directory: bool = False) -> None:
+    """Refuse, before any transfer, an output that cannot be written: a file ``path`` that is a
+    directory (or a directory ``path`` that is a file), one whose directory is missing or not
+    writable, or an existing file that is read only. Raises InputError naming ``path``."""
+    if path.is_dir() != directory and path.exists():
+        raise InputError(f"{path}: is a {'file' if directory else 'directory'}, "
+                         f"not a {'directory' if directory else 'file'}")
+    if path.exists() and not os.access(path, os.W_OK | (os.X_OK if directory else 0)):
+        raise InputError(f"{path}: cannot write (permission denied)")
+    if directory and path.exists():
+        return
+    parent = path.parent if str(path.parent) else Path(".")
+    existing = next(p for p in (parent, *parent.parents) if p.exists())
+    if not existing.is_dir():
+        raise InputError(f"{path}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{path}: cannot write in {existing} (permission denied)")
+    if existing != parent and not directory:
+        raise InputError(f"{path}: directory {parent} does not exist")
 
 
 def write_atomic(path: Path, data: bytes) -> None:

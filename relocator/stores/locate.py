@@ -15,8 +15,10 @@ from typing import Literal
 
 from relocator.errors import BadReference, InputError
 from relocator.oci import Reference
+from relocator.oci.layout import INDEX_JSON
 from relocator.registry import RegistryClient
 from relocator.stores.base import BlobSink
+from relocator.stores.files import check_writable
 from relocator.stores.layout_source import LayoutSource, open_layout
 from relocator.stores.ocidir import OciDirStore
 from relocator.stores.registry import RegistryStore
@@ -87,7 +89,8 @@ def open_source(location: Location) -> LayoutSource | None:
 
 def check_destination(location: Location) -> None:
     """Refuse, before anything is read, what cannot be written: read-only schemes, a bare path,
-    and a bare "reference" that is really a file name (``out.tar`` would go to Docker Hub)."""
+    a bare "reference" that is really a file name (``out.tar`` would go to Docker Hub), a file
+    where a directory goes or the other way round, and a place the user may not write."""
     if location.reference is not None and location.text.endswith(_ARCHIVE_SUFFIXES):
         raise InputError(f"destination {location.text!r} looks like a file: "
                          f"write oci-archive:{location.text}")
@@ -96,6 +99,19 @@ def check_destination(location: Location) -> None:
                          "write oci-archive:FILE or oci:DIR")
     if location.scheme == "path":
         raise InputError(f"destination {location.text!r}: name the format: oci:DIR or oci-archive:FILE")
+    path = location.path
+    if path is None:
+        return
+    if location.scheme == "oci" and path.is_file():
+        raise InputError(f"destination {location.text!r}: {path} is a file: write oci-archive:{path}")
+    if location.scheme == "oci-archive" and path.is_dir():
+        raise InputError(f"destination {location.text!r}: {path} is a directory: write oci:{path}")
+    try:
+        check_writable(path, directory=location.scheme == "oci")
+        if location.scheme == "oci" and (path / INDEX_JSON).exists():
+            check_writable(path / INDEX_JSON)
+    except InputError as exc:
+        raise InputError(f"destination {location.text!r}: {exc}") from None
 
 
 def sink_for(location: Location, client: RegistryClient, *, chunk_size: int | None = None) -> BlobSink:

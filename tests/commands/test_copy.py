@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 
 from tests.commands.test_pkg import cli
+from tests.commands.test_unpkg_names import edit_index, skopeo_layout
 from tests.images import random_index, seed, sha256, skopeo, skopeo_raw_manifest, valid_image
 from tests.registries import Registry
 from tests.stores.archives import rebuilt_docker_manifest, write_carvel
+
+REF_NAME = "org.opencontainers.image.ref.name"
 
 
 def test_copy_registry_to_registry_and_through_an_oci_archive(registry: Registry, fresh_registry: Registry,
@@ -79,6 +82,56 @@ def test_copy_from_docker_and_carvel_archives(registry: Registry, fresh_registry
     proc = cli("copy", str(carvel), f"{fresh_registry.host}/carvel/app:v1")
     assert proc.returncode == 0, proc.stderr
     assert sha256(skopeo_raw_manifest(fresh_registry, "carvel/app:v1")) == image.digest
+
+
+def test_layout_to_layout_keeps_tag_only_and_unnamed_entries(registry: Registry, tmp_path: Path) -> None:
+    """skopeo's ``oci:DIR:v1`` names are tags: a copied layout says ``v1`` again, not a made-up
+    repository, and an entry with no name stays unnamed (case 1 of issue 10, layout to layout)."""
+    rng = random.Random(73)
+    images = {"v1": valid_image(rng, (3000,)), "v2": valid_image(rng, (2000,)),
+              "gone": valid_image(rng, (1000,))}
+    layout = tmp_path / "layout"
+    skopeo_layout(registry, layout, images)
+    edit_index(layout, lambda entries: entries[2].pop("annotations"))
+
+    for dst in (f"oci:{tmp_path / 'copy'}", f"oci-archive:{tmp_path / 'copy.tar'}"):
+        proc = cli("copy", f"oci:{layout}", dst)
+        assert proc.returncode == 0, proc.stderr
+        for tag in ("v1", "v2"):
+            raw = subprocess.run(["skopeo", "inspect", "--raw", f"{dst}:{tag}"], capture_output=True,
+                                 check=True).stdout
+            assert sha256(raw) == images[tag].digest
+    index = json.loads((tmp_path / "copy" / "index.json").read_text())
+    names = {m["digest"]: m.get("annotations", {}).get(REF_NAME) for m in index["manifests"]}
+    assert names == {images["v1"].digest: "v1", images["v2"].digest: "v2", images["gone"].digest: None}
+
+    one = cli("copy", f"oci:{layout}:v2", f"oci:{tmp_path / 'one'}:renamed")
+    assert one.returncode == 0, one.stderr
+    index = json.loads((tmp_path / "one" / "index.json").read_text())
+    assert [(m["digest"], m["annotations"][REF_NAME]) for m in index["manifests"]] == [
+        (images["v2"].digest, "renamed")]
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_any_transfer(
+        registry: Registry, tmp_path: Path) -> None:
+    seed(registry, "copy/out", "v1", valid_image(random.Random(74), (1000,)))
+    src = f"{registry.host}/copy/out:v1"
+    (tmp_path / "afile").write_text("x")
+    cases = [
+        (("copy", src, f"oci-archive:{tmp_path}"), f"{tmp_path} is a directory: write oci:{tmp_path}"),
+        (("copy", src, f"oci:{tmp_path / 'afile'}"), "afile is a file: write oci-archive:"),
+        (("copy", src, f"oci:{tmp_path / 'afile' / 'sub'}"), "afile is a file, not a directory"),
+        (("copy", src, f"oci:{tmp_path / 'new'}", "--lock-output", str(tmp_path / "no" / "l.yml")),
+         f"directory {tmp_path / 'no'} does not exist"),
+        (("pkg", "-i", src, "-o", str(tmp_path)), f"{tmp_path}: is a directory, not a file"),
+    ]
+    for args, message in cases:
+        proc = cli(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert message in proc.stderr, (args, proc.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # nothing made, nothing partial
+    read = [line for line in registry.log().splitlines() if '"relocator"' in line and "copy/out" in line]
+    assert read == []  # nothing was read either
 
 
 @pytest.mark.parametrize(("src", "dst", "message"), [

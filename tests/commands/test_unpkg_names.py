@@ -17,7 +17,7 @@ from tests.stores.archives import write_docker25
 REF_NAME = "org.opencontainers.image.ref.name"
 
 
-def _skopeo_layout(reg: Registry, layout: Path, images: dict[str, Image]) -> None:
+def skopeo_layout(reg: Registry, layout: Path, images: dict[str, Image]) -> None:
     """``skopeo copy docker://… oci:LAYOUT:TAG`` for each tag: entries named by the tag only."""
     for tag, image in images.items():
         seed(reg, f"names/{tag}", tag, image)
@@ -25,7 +25,7 @@ def _skopeo_layout(reg: Registry, layout: Path, images: dict[str, Image]) -> Non
                f"oci:{layout}:{tag}")
 
 
-def _edit_index(layout: Path, edit: Any) -> None:
+def edit_index(layout: Path, edit: Any) -> None:
     index = json.loads((layout / "index.json").read_text())
     edit(index["manifests"])
     (layout / "index.json").write_text(json.dumps(index))
@@ -45,7 +45,7 @@ def test_skopeo_tags_are_tags(registry: Registry, fresh_registry: Registry, tmp_
     rng = random.Random(90)
     images = {"v1": valid_image(rng, (3000,)), "v2": valid_image(rng, (4000,))}
     layout = tmp_path / "layout"
-    _skopeo_layout(registry, layout, images)
+    skopeo_layout(registry, layout, images)
 
     refused = cli("unpkg", "-i", str(layout), "--prefix", f"{fresh_registry.host}/pre")
     assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
@@ -85,13 +85,13 @@ def test_unnamed_entries_go_by_digest(registry: Registry, fresh_registry: Regist
     rng = random.Random(93)
     named, unnamed = valid_image(rng, (3000,)), valid_image(rng, (2000,))
     layout = tmp_path / "layout"
-    _skopeo_layout(registry, layout, {"v1": named, "v2": unnamed})
-    _edit_index(layout, lambda entries: entries[1].pop("annotations"))
+    skopeo_layout(registry, layout, {"v1": named, "v2": unnamed})
+    edit_index(layout, lambda entries: entries[1].pop("annotations"))
 
     refused = cli("unpkg", "-i", str(layout), "--prefix", f"{fresh_registry.host}/pre")
     assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
     assert f"{layout}: index.json entry 'v1' ({named.digest}) names a tag only" in refused.stderr
-    _edit_index(layout, lambda entries: entries[0].pop("annotations"))
+    edit_index(layout, lambda entries: entries[0].pop("annotations"))
     refused = cli("unpkg", "-i", str(layout), "--prefix", f"{fresh_registry.host}/pre")
     assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
     assert f"{layout}: index.json entry {named.digest} has no name" in refused.stderr
@@ -109,13 +109,13 @@ def test_two_digests_under_one_name_are_refused(registry: Registry, fresh_regist
     rng = random.Random(92)
     images = {"v1": valid_image(rng, (3000,)), "v2": valid_image(rng, (4000,))}
     layout = tmp_path / "layout"
-    _skopeo_layout(registry, layout, images)
+    skopeo_layout(registry, layout, images)
 
     def rename(entries: list[dict[str, Any]]) -> None:
         for entry in entries:
             entry["annotations"][REF_NAME] = "v1"
 
-    _edit_index(layout, rename)
+    edit_index(layout, rename)
     refused = cli("unpkg", "-i", str(layout), "--repository", f"{fresh_registry.host}/clash")
     assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
     assert images["v1"].digest in refused.stderr and images["v2"].digest in refused.stderr

@@ -7,9 +7,9 @@ from types import MappingProxyType
 import pytest
 
 from relocator.errors import InputError
-from relocator.frontends.layout_names import UNNAMED, entry_name, layout_images, layout_mapper
+from relocator.frontends.layout_names import entry_name, layout_images, layout_mapper
 from relocator.oci import Descriptor, Digest, Reference
-from relocator.oci.layout import REF_NAME, IndexEntry
+from relocator.oci.layout import REF_NAME, UNNAMED, IndexEntry
 
 WHERE = "/tmp/saved.tar"
 A, B = Digest("sha256", "a" * 64), Digest("sha256", "b" * 64)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End to end against real local registries: start two docker-registry processes on ephemeral
 # ports, seed a two-platform image into the first with skopeo, relocate it into the second with
-# relocator, and check with skopeo that the digest did not change.
+# relocator, copy it through an OCI archive into the second again, and check with skopeo that the
+# digest never changed.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 py="$here/.venv/bin/python"
@@ -34,3 +35,11 @@ want="$(skopeo inspect --raw --tls-verify=false "docker://$src/demo/app:v1" | sh
 got="$(skopeo inspect --raw --tls-verify=false "docker://$dst/mirror/demo/app:v1" | sha256sum | cut -d' ' -f1)"
 [ "$want" = "$got" ] || { echo "digest changed: $want -> $got" >&2; exit 1; }
 echo "skopeo sees $dst/mirror/demo/app:v1 at sha256:$got, the same digest as the source"
+
+echo "copying it into an OCI archive and from there back into $dst/restored, skopeo's spellings:"
+"$here/.venv/bin/relocator" copy "docker://$src/demo/app:v1" "oci-archive:$work/app.tar:v1"
+"$here/.venv/bin/relocator" copy "oci-archive:$work/app.tar:v1" "docker://$dst/restored/app:v1"
+from_tar="$(skopeo inspect --raw "oci-archive:$work/app.tar:v1" | sha256sum | cut -d' ' -f1)"
+back="$(skopeo inspect --raw --tls-verify=false "docker://$dst/restored/app:v1" | sha256sum | cut -d' ' -f1)"
+[ "$want" = "$from_tar" ] && [ "$want" = "$back" ] || { echo "digest changed: $want -> $from_tar, $back" >&2; exit 1; }
+echo "skopeo sees oci-archive:app.tar:v1 and $dst/restored/app:v1 at sha256:$back, the same digest"

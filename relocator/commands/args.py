@@ -9,8 +9,8 @@ from relocator.config import Limits, Settings, TLSSettings
 from relocator.errors import InputError
 from relocator.stores.files import check_writable
 
-__all__ = ["add_copy_flags", "add_global_flags", "add_input_flags", "add_registry_flags", "boolean",
-           "int_list", "output_file", "settings_from", "shard", "size"]
+__all__ = ["add_copy_flags", "add_destination_flags", "add_global_flags", "add_input_flags",
+           "add_registry_flags", "boolean", "int_list", "output_file", "settings_from", "shard", "size"]
 
 
 def add_global_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -18,6 +18,14 @@ def add_global_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
     SUPPRESS so it never overwrites what was given before it."""
     parser.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS,
                         help="log every request; re-raise internal errors with their traceback")
+
+
+def add_destination_flags(parser: argparse.ArgumentParser) -> None:
+    """``--repository HOST/REPO`` (kbld: every image into one repository, by digest) or
+    ``--prefix HOST[/PATH]`` (a mirror: repository paths and tags kept under it); one is required."""
+    dest = parser.add_mutually_exclusive_group(required=True)
+    dest.add_argument("--repository", metavar="HOST/REPO", help="every image into this repository")
+    dest.add_argument("--prefix", metavar="HOST[/PATH]", help="mirror: keep paths and tags under this")
 
 
 def boolean(text: str) -> bool:

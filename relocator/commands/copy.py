@@ -84,7 +84,11 @@ def _inputs(src: Location, layout: LayoutSource | None) -> list[ImageInput]:
         if src.name is not None and src.name not in _names_of(entry):
             continue
         name = entry_name(layout.where, entry)
-        inputs.setdefault(name.ref, ImageInput(name.label, name.ref, layout.where))
+        label = name.label
+        if not name.named_repository:  # "v1" alone says nothing in a report: say where it is
+            where = src.text if src.name is None else src.text[: -len(src.name) - 1]
+            label = f"{where}:{name.ref.tag}" if name.tag_only else f"{where}@{name.ref.digest}"
+        inputs.setdefault(name.ref, ImageInput(label, name.ref, layout.where))
     if not inputs:
         which = f"no image named {src.name!r}" if src.name else "no images"
         raise InputError(f"source {src.text!r}: {which}")

@@ -9,6 +9,7 @@ from typing import Any
 
 from relocator.commands.args import (
     add_copy_flags,
+    add_destination_flags,
     add_global_flags,
     add_input_flags,
     add_registry_flags,
@@ -91,9 +92,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``relocate -f|-i ... (--repository R | --prefix P) [...]``."""
     p = sub.add_parser("relocate", help="copy images to another registry, same digests")
     add_input_flags(p)
-    dest = p.add_mutually_exclusive_group(required=True)
-    dest.add_argument("--repository", metavar="HOST/REPO", help="every image into this repository")
-    dest.add_argument("--prefix", metavar="HOST[/PATH]", help="mirror: keep paths and tags under this")
+    add_destination_flags(p)
     add_copy_flags(p)
     p.add_argument("--tag-for-gc", action="store_true",
                    help="with --repository: tag each image sha256-<hex>.relocated so GC keeps it")

@@ -7,7 +7,13 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from relocator.commands.args import add_copy_flags, add_global_flags, add_registry_flags, settings_from
+from relocator.commands.args import (
+    add_copy_flags,
+    add_destination_flags,
+    add_global_flags,
+    add_registry_flags,
+    settings_from,
+)
 from relocator.commands.common import open_client, write_lock_if_complete
 from relocator.commands.report import finish
 from relocator.config import Settings
@@ -64,9 +70,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     [--include-non-distributable-layers]``."""
     p = sub.add_parser("unpkg", aliases=["unpackage"], help="import a tarball or OCI layout into a registry")
     p.add_argument("-i", "--input", required=True, type=Path, metavar="FILE.tar|DIR")
-    dest = p.add_mutually_exclusive_group(required=True)
-    dest.add_argument("--repository", metavar="HOST/REPO", help="every image into this repository")
-    dest.add_argument("--prefix", metavar="HOST[/PATH]", help="restore repository paths and tags under this")
+    add_destination_flags(p)
     add_copy_flags(p)
     add_registry_flags(p)
     add_global_flags(p, top=False)

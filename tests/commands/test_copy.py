@@ -95,8 +95,11 @@ def test_layout_to_layout_keeps_tag_only_and_unnamed_entries(registry: Registry,
     edit_index(layout, lambda entries: entries[2].pop("annotations"))
 
     for dst in (f"oci:{tmp_path / 'copy'}", f"oci-archive:{tmp_path / 'copy.tar'}"):
-        proc = cli("copy", f"oci:{layout}", dst)
+        proc = cli("copy", f"oci:{layout}", dst, "--json")
         assert proc.returncode == 0, proc.stderr
+        # A tag alone, or no name, is reported with the layout it came from.
+        assert set(json.loads(proc.stdout)["results"]) == {
+            f"oci:{layout}:v1", f"oci:{layout}:v2", f"oci:{layout}@{images['gone'].digest}"}
         for tag in ("v1", "v2"):
             raw = subprocess.run(["skopeo", "inspect", "--raw", f"{dst}:{tag}"], capture_output=True,
                                  check=True).stdout

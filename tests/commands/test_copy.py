@@ -14,6 +14,7 @@ from tests.commands.test_unpkg_names import edit_index, skopeo_layout
 from tests.images import random_index, seed, sha256, skopeo, skopeo_raw_manifest, valid_image
 from tests.registries import Registry
 from tests.stores.archives import rebuilt_docker_manifest, write_carvel
+from tests.stores.helpers import NESTED, assert_valid_store, contract_images
 
 REF_NAME = "org.opencontainers.image.ref.name"
 
@@ -45,6 +46,40 @@ def test_copy_registry_to_registry_and_through_an_oci_archive(registry: Registry
     assert back.returncode == 0, back.stderr
     assert json.loads(back.stdout)["images"]["failed"] == 0
     assert sha256(skopeo_raw_manifest(fresh_registry, "back/app:v1")) == image.digest
+
+
+STORES = ("docker", "oci", "oci-archive")
+
+
+@pytest.mark.parametrize("dst_kind", STORES)
+@pytest.mark.parametrize("src_kind", STORES)
+def test_copy_between_every_pair_of_stores(src_kind: str, dst_kind: str, registry: Registry,
+                                           fresh_registry: Registry, tmp_path: Path) -> None:
+    """The shared store-contract images (a nested index mixing Docker and OCI media types, and a
+    Docker image) through ``copy SRC DST`` for every pair of stores, then on to a fresh registry:
+    every manifest and blob byte-exact there."""
+    images = contract_images(registry)
+
+    def place(kind: str, side: str, i: int, name: str) -> str:
+        if kind == "docker":
+            host = registry.host if side == "src" else fresh_registry.host
+            return f"docker://{host}/{name}" if side == "src" else f"docker://{host}/{side}/{name}"
+        return f"{kind}:{tmp_path / f'{side}-{i}'}"
+
+    for i, name in enumerate(images):
+        src = place(src_kind, "src", i, name)
+        if src_kind != "docker":  # the source layout is written by copy itself, named by reference
+            assert cli("copy", f"docker://{registry.host}/{name}", src).returncode == 0
+        dst = place(dst_kind, "dst", i, name)
+        proc = cli("copy", src, dst)
+        assert proc.returncode == 0, (src, dst, proc.stderr)
+        if dst_kind != "docker":
+            proc = cli("copy", dst, f"docker://{fresh_registry.host}/dst/{name}")
+            assert proc.returncode == 0, (dst, proc.stderr)
+    assert_valid_store(fresh_registry, {f"dst/{name}": image for name, image in images.items()})
+    if dst_kind != "docker":  # skopeo reads what copy wrote: the OCI-typed index, by its name
+        raw = skopeo("inspect", "--raw", f"{place(dst_kind, 'dst', 0, NESTED)}:{registry.host}/{NESTED}")
+        assert sha256(raw.encode()) == images[NESTED].digest
 
 
 def test_copy_into_an_oci_directory_skopeo_reads_and_back(registry: Registry, fresh_registry: Registry,

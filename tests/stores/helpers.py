@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,8 +19,25 @@ from relocator.stores.layout_source import open_layout
 from relocator.stores.registry import RegistryStore
 from relocator.ui.render import QuietReporter
 from tests.conftest import settings_for
-from tests.images import Image, sha256, skopeo_raw_manifest
+from tests.images import Image, random_index, seed, sha256, skopeo_raw_manifest, valid_image
 from tests.registries import Registry
+
+NESTED, DOCKER = "contract/nested:v1", "contract/docker:v1"
+
+
+def contract_images(reg: Registry) -> dict[str, Image]:
+    """The shared store-contract image set, seeded into ``reg``: an OCI index holding an OCI image
+    and a Docker manifest list of two Docker images (``NESTED``), and a plain Docker image
+    (``DOCKER``). Keys are ``repo:tag`` on ``reg``; the same seed gives the same bytes."""
+    rng = random.Random(60)
+    docker_list = random_index([valid_image(rng, (3000,), docker=True),
+                                valid_image(rng, (4000, 500), docker=True)], docker=True)
+    found = {NESTED: random_index([valid_image(rng, (5000, 700)), docker_list]),
+             DOCKER: valid_image(rng, (6000,), docker=True)}
+    for name, image in found.items():
+        repo, tag = name.split(":")
+        seed(reg, repo, tag, image)
+    return found
 
 
 def inputs_for(refs: list[str]) -> list[ImageInput]:

@@ -8,7 +8,6 @@ Docker images, plus a plain Docker image. Each hop is ``relocator.engine.copy.co
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any
 
@@ -31,31 +30,27 @@ from tests.conftest import settings_for
 from tests.images import (
     OCI_INDEX,
     Image,
-    random_index,
-    seed,
     sha256,
     skopeo,
     skopeo_raw_manifest,
-    valid_image,
 )
 from tests.registries import Registry
-from tests.stores.helpers import assert_valid_store, inputs_for, into_sink, layout_to_registry, onto, walk
-
-NESTED, DOCKER = "contract/nested:v1", "contract/docker:v1"
+from tests.stores.helpers import (
+    NESTED,
+    assert_valid_store,
+    contract_images,
+    inputs_for,
+    into_sink,
+    layout_to_registry,
+    onto,
+    walk,
+)
 
 
 @pytest.fixture(scope="module")
 def images(registry: Registry) -> dict[str, Image]:
     """The image set, seeded once into the shared registry; keys are ``repo:tag`` there."""
-    rng = random.Random(60)
-    docker_list = random_index([valid_image(rng, (3000,), docker=True),
-                                valid_image(rng, (4000, 500), docker=True)], docker=True)
-    found = {NESTED: random_index([valid_image(rng, (5000, 700)), docker_list]),
-             DOCKER: valid_image(rng, (6000,), docker=True)}
-    for name, image in found.items():
-        repo, tag = name.split(":")
-        seed(registry, repo, tag, image)
-    return found
+    return contract_images(registry)
 
 
 async def test_registry_to_registry(registry: Registry, fresh_registry: Registry,

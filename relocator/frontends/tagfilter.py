@@ -82,7 +82,8 @@ def _valid_identifier(part: str) -> bool:
 @cache
 def parse_range(text: str) -> semantic_version.NpmSpec:
     """An npm-style range; a comma means "and" (Masterminds). Raises InputError naming it."""
-    spec = " ".join(text.replace(",", " ").split())
+    # Masterminds (and so skopeo) also allows a space after the operator: ">= 3.12".
+    spec = " ".join(re.sub(r"([<>=~^]+)\s+", r"\1", text.replace(",", " ")).split())
     try:
         return semantic_version.NpmSpec(spec)
     except ValueError as exc:

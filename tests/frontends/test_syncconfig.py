@@ -1,0 +1,140 @@
+"""Sync configs in our format, skopeo sync's and regsync's: what each entry becomes, and one-line
+errors naming the file, line and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from relocator.errors import InputError
+from relocator.frontends.syncconfig import load_sync_config
+from relocator.frontends.tagfilter import keep_tags
+
+OURS = """\
+defaults:
+  concurrency: 8
+  tags:
+    deny: ['.*-rc.*']
+  immutableTags: ['v?[0-9]+\\.[0-9]+\\.[0-9]+']
+mirrors:
+  - source: src.example:5000/library/nginx
+    target: dst.example/mirror/nginx
+    tags: {semver: '>=1.20 <2', latest: 2}
+  - source: src.example:5000/tools/app:v1
+    target: dst.example/tools/app
+    skipExisting: true
+"""
+
+REGSYNC = """\
+version: 1
+creds:
+  - registry: src.example:5000
+    user: someone
+defaults:
+  parallel: 3
+  interval: 60m
+  ratelimit: {min: 100}
+sync:
+  - source: src.example:5000/library/alpine
+    target: dst.example/hub/alpine
+    type: repository
+    tags:
+      allow: ['3\\..*']
+      deny: ['.*-rc']
+      semverRange: ['>=3.18 <3.19', '>=3.20']
+  - source: src.example:5000/library/busybox:1.36
+    target: dst.example/hub/busybox:1.36
+    type: image
+    schedule: "15 3 * * *"
+"""
+
+SKOPEO = """\
+src.example:5000:
+  images:
+    busybox: []
+    team/redis: ["1.0", "2.0"]
+  images-by-tag-regex:
+    nginx: ^1\\.2[0-9]\\.
+  images-by-semver:
+    alpine: ">= 3.12.0"
+  credentials: {username: john, password: secret}
+  tls-verify: false
+"""
+
+TAGS = ["1.19.0", "1.20.0", "1.21.0", "1.22.0", "1.22.0-rc1", "2.0.0", "3.17", "3.18.1", "3.20.0",
+        "3.20.1-rc"]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "sync.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_ours(tmp_path: Path) -> None:
+    config = load_sync_config(write(tmp_path, OURS))
+    assert (config.format, config.concurrency, config.warnings) == ("relocator", 8, ())
+    nginx, app = config.entries
+    assert (str(nginx.source), str(nginx.target), nginx.tag) == (
+        "src.example:5000/library/nginx", "dst.example/mirror/nginx", None)
+    assert keep_tags(TAGS, nginx.rules) == ["1.21.0", "1.22.0"]  # defaults' deny merged in
+    assert nginx.where == f"{tmp_path / 'sync.yaml'}:7"
+    assert nginx.is_immutable("1.21.0") and not nginx.is_immutable("latest")
+    assert (str(app.source), app.tag) == ("src.example:5000/tools/app", "v1")
+    assert app.is_immutable("latest")
+
+
+def test_regsync(tmp_path: Path) -> None:
+    config = load_sync_config(write(tmp_path, REGSYNC))
+    assert (config.format, config.concurrency) == ("regsync", 3)
+    assert config.warnings == (f"{tmp_path / 'sync.yaml'}: not done by relocator sync, ignored: creds, "
+                               "defaults.interval, defaults.ratelimit, sync.schedule",)
+    alpine, busybox = config.entries
+    assert keep_tags(TAGS, alpine.rules) == ["3.18.1", "3.20.0"]
+    assert (str(busybox.source), str(busybox.target), busybox.tag) == (
+        "src.example:5000/library/busybox", "dst.example/hub/busybox", "1.36")
+
+
+@pytest.mark.parametrize(("scoped", "targets"), [
+    (False, ["mirror.example/pre/busybox", "mirror.example/pre/redis", "mirror.example/pre/redis",
+             "mirror.example/pre/nginx", "mirror.example/pre/alpine"]),
+    (True, ["mirror.example/pre/src.example/busybox", "mirror.example/pre/src.example/team/redis",
+            "mirror.example/pre/src.example/team/redis", "mirror.example/pre/src.example/nginx",
+            "mirror.example/pre/src.example/alpine"]),
+])
+def test_skopeo(tmp_path: Path, scoped: bool, targets: list[str]) -> None:
+    text = SKOPEO.replace("src.example:5000", "src.example")  # a port cannot be a path component
+    config = load_sync_config(write(tmp_path, text), dest="mirror.example/pre", scoped=scoped)
+    assert config.format == "skopeo" and config.insecure_hosts == ("src.example",)
+    assert [str(e.target) for e in config.entries] == targets
+    assert [e.tag for e in config.entries] == [None, "1.0", "2.0", None, None]
+    nginx, alpine = config.entries[3:]
+    assert keep_tags(["1.20.0", "v1.21.0", "1.3"], nginx.rules) == ["1.20.0"]  # searched, anchored by ^
+    assert keep_tags(TAGS, alpine.rules) == ["3.17", "3.18.1", "3.20.0"]
+    assert "credentials" in config.warnings[0] and "secret" not in config.warnings[0]
+
+
+@pytest.mark.parametrize(("text", "dest", "message"), [
+    (OURS.replace("latest: 2", "latest: two"), None,
+     ":9: mirrors.0.tags.latest: 'two' is not of type 'integer'"),
+    (OURS.replace("skipExisting", "skipExistin"), None, ":10: mirrors.1: Unevaluated properties"),
+    (OURS.replace("    target: dst.example/tools/app\n", ""), None, ":10: mirrors.1: 'target' is a required"),
+    (OURS.replace("'.*-rc.*'", "'('"), None, ":7: tags.deny: bad regular expression '('"),
+    (OURS.replace(">=1.20 <2", ">>1"), None, ":7: semver range '>>1'"),
+    (OURS.replace("library/nginx", "library/NGINX"), None, ":7: source: 'src.example:5000/library/NGINX'"),
+    (OURS.replace("dst.example/tools/app", "dst.example/tools/app:v2"), None,
+     ":10: target: 'dst.example/tools/app:v2': a repository takes no tag"),
+    ("mirrors:\n  - source: a/b\n    target: [", None, "invalid YAML at line"),
+    ("- just a list\n", None, "not a sync config"),
+    (REGSYNC.replace("type: repository", "type: registry"), None, ":10: type 'registry'"),
+    (OURS, "mirror.example", "--dest is for skopeo sync files"),
+    (SKOPEO, None, "a skopeo sync file names no destination: give --dest HOST[/PATH]"),
+    (SKOPEO, "mirror.example", ":3: --scoped: the registry src.example:5000 has a port"),
+])
+def test_errors_name_file_line_and_key(tmp_path: Path, text: str, dest: str | None, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(InputError) as caught:
+        load_sync_config(path, dest=dest, scoped="--scoped" in message)
+    assert str(caught.value).startswith(str(path)) and message in str(caught.value), str(caught.value)
+    assert "\n" not in str(caught.value)

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import uvloop
 
 from relocator import __version__
-from relocator.commands import bench, copy, inspect, ls, pkg, relocate, resolve, unpkg, verify
+from relocator.commands import bench, copy, inspect, ls, pkg, relocate, resolve, sync, unpkg, verify
 from relocator.commands.args import add_global_flags
 from relocator.errors import InputError, RelocatorError
 from relocator.ui import print_error
@@ -27,7 +27,7 @@ __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_pa
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # Each verb's module registers its own arguments and its ``run`` coroutine.
-_COMMANDS = (copy, relocate, pkg, unpkg, verify, ls, inspect, resolve, bench)
+_COMMANDS = (copy, relocate, sync, pkg, unpkg, verify, ls, inspect, resolve, bench)
 
 T = TypeVar("T")
 

@@ -115,7 +115,9 @@ async def build_plan(
 
     async def one(item: ImageInput) -> Target | None:
         try:
-            top = await source.get_manifest(item.ref)
+            # A pinned input shares the single flight: images named by several tags of one
+            # digest cost one GET (a pull, on rate-limited registries).
+            top = await (fetch(item.ref) if item.ref.digest is not None else source.get_manifest(item.ref))
             await walk(item.ref.repository, top, frozenset())
         except RelocatorError as exc:
             where = "" if item.origin == "-i" else f"{item.origin}: "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -50,12 +51,16 @@ class RegistryClient:
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
         self.uploader = Uploader(transport)
+        # Manifest requests by (host, "GET" or "HEAD"): rate-limited registries count GETs as
+        # pulls and HEADs as free, so sync reports both per source host.
+        self.manifest_requests: Counter[tuple[str, str]] = Counter()
 
     async def get_manifest(self, ref: Reference) -> Manifest:
         """Fetch a manifest by tag or digest, verifying its bytes against the digest."""
         repo = ref.repository
         path = f"/v2/{repo.path}/manifests/{ref.identifier}"
         headers = {"Accept": mt.MANIFEST_ACCEPT}
+        self.manifest_requests[(repo.registry, "GET")] += 1
         async with self.transport.stream(
             "GET", repo.registry, path, scopes=_pull(repo), headers=headers
         ) as resp:
@@ -84,6 +89,7 @@ class RegistryClient:
         """The manifest's descriptor from a HEAD (free on rate-limited registries), None if absent."""
         repo = ref.repository
         path = f"/v2/{repo.path}/manifests/{ref.identifier}"
+        self.manifest_requests[(repo.registry, "HEAD")] += 1
         try:
             async with self.transport.stream(
                 "HEAD", repo.registry, path, scopes=_pull(repo), headers={"Accept": mt.MANIFEST_ACCEPT}

@@ -1,0 +1,198 @@
+"""`relocator sync`: keep whole repositories mirrored, from a config or one pair on the command line.
+
+The diff (frontends.syncdiff) HEADs every kept tag at both ends; only what differs becomes
+inputs to the one engine, so each blob is fetched once across all repositories of the run and
+mounted between destination repositories. A lock in the state directory (stores.runlock) keeps a
+second run of the same job from starting while the first is still going.
+
+Exit codes: 0 everything is in sync (tags kept back by a rule included), 1 some images failed (the
+others are done), 2 bad input or config, or a run already in progress.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from relocator.commands.args import add_global_flags, add_registry_flags, output_file, settings_from
+from relocator.commands.common import open_client
+from relocator.config import Settings
+from relocator.engine.copy import copy
+from relocator.engine.dryrun import DryRunSink
+from relocator.engine.events import Report
+from relocator.engine.target import ImageInput
+from relocator.errors import InputError, RelocatorError
+from relocator.frontends.syncconfig import SyncConfig, load_sync_config, single_entry
+from relocator.frontends.syncdiff import Action, TagState, diff, kept_tags
+from relocator.frontends.tagfilter import TagRules
+from relocator.oci import Reference
+from relocator.registry import RegistryClient
+from relocator.stores.files import write_atomic
+from relocator.stores.registry import RegistryStore
+from relocator.stores.runlock import run_lock
+from relocator.ui import print_json, print_note, print_report, print_text
+from relocator.ui.render import QuietReporter, choose_reporter
+
+__all__ = ["register", "run"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``sync -f CONFIG [--dest D [--scoped]]`` or ``sync SRC_REPO DST_REPO [filters]``."""
+    p = sub.add_parser("sync", help="keep whole repositories mirrored (tag filters, HEAD diff, cron-safe)",
+                       description="Mirror repositories: from a config (ours, skopeo sync YAML or regsync "
+                                   "YAML, detected by content) or one SRC_REPO DST_REPO pair.")
+    p.add_argument("pair", nargs="*", metavar="SRC_REPO DST_REPO", help="one repository and its mirror")
+    p.add_argument("-f", "--config", type=Path, metavar="CONFIG", help="a sync config file")
+    p.add_argument("--dest", metavar="HOST[/PATH]", help="for a skopeo sync file: where images go")
+    p.add_argument("--scoped", action="store_true",
+                   help="with --dest: keep the full source path (skopeo sync --scoped)")
+    rules = p.add_argument_group("tag filters (with SRC_REPO DST_REPO)")
+    rules.add_argument("--allow", action="append", default=[], metavar="REGEX", help="keep matching tags")
+    rules.add_argument("--deny", action="append", default=[], metavar="REGEX", help="drop matching tags")
+    rules.add_argument("--semver", metavar="RANGE", help="keep versions in range, e.g. '>=1.20 <2'")
+    rules.add_argument("--latest", type=int, metavar="N", help="keep the N newest versions")
+    rules.add_argument("--skip-existing", action="store_true", help="never overwrite a tag at the target")
+    rules.add_argument("--immutable-tags", action="append", default=[], metavar="REGEX",
+                       help="never overwrite a matching tag at the target")
+    p.add_argument("--list-tags", action="store_true", help="print the tags the filters keep; copy nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the diff and the bytes to move; copy nothing")
+    p.add_argument("--results", type=output_file, metavar="FILE",
+                   help="write one JSON line per image: reference, digests, destination, outcome, error")
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+    add_registry_flags(p)
+    p.set_defaults(concurrency=None)  # the config's concurrency applies unless the flag is given
+    add_global_flags(p, top=False)
+    p.set_defaults(run=run)
+
+
+def _config(args: argparse.Namespace) -> SyncConfig:
+    if args.config is not None:
+        if args.pair:
+            raise InputError("give either -f CONFIG or SRC_REPO DST_REPO, not both")
+        if args.allow or args.deny or args.semver or args.latest or args.skip_existing or args.immutable_tags:
+            raise InputError("tag filter flags go with SRC_REPO DST_REPO; a config file sets its own")
+        return load_sync_config(args.config, dest=args.dest, scoped=args.scoped)
+    if len(args.pair) != 2:
+        raise InputError("give -f CONFIG, or SRC_REPO DST_REPO")
+    if args.dest is not None or args.scoped:
+        raise InputError("--dest and --scoped are for skopeo sync files (-f)")
+    if args.latest is not None and args.latest < 1:
+        raise InputError(f"--latest must be at least 1, got {args.latest}")
+    rules = TagRules(TagRules.compile_patterns(args.allow, "--allow"),
+                     TagRules.compile_patterns(args.deny, "--deny"), args.semver, args.latest)
+    entry = single_entry(args.pair[0], args.pair[1], rules, skip_existing=args.skip_existing,
+                         immutable=args.immutable_tags)
+    return SyncConfig("command line", "relocator", (entry,))
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Sync; see the module docstring for the exit codes."""
+    config = _config(args)
+    for warning in config.warnings:
+        print_note(warning)
+    if args.concurrency is None:
+        args.concurrency = config.concurrency or 16
+    settings = settings_from(args)
+    if config.insecure_hosts:
+        tls = replace(settings.tls, insecure_registries=settings.tls.insecure_registries
+                      | frozenset(config.insecure_hosts))
+        settings = replace(settings, tls=tls)
+    job = str(args.config.resolve()) if args.config is not None else " ".join(args.pair)
+    with run_lock(job, str(args.config or "this pair")):
+        async with open_client(settings) as client:
+            if args.list_tags:
+                return await _list_tags(client, config, args.json)
+            states = await diff(client, config.entries, settings.limits.concurrency)
+            report = await _copy(client, settings, states, args)
+            requests = _requests(client, config)
+    rows = _rows(states, report, dry_run=args.dry_run)
+    if args.results is not None:
+        write_atomic(args.results, "".join(json.dumps(r) + "\n" for r in rows).encode())
+    counts = Counter(r["outcome"] for r in rows)
+    _print(rows, counts, requests, report, dry_run=args.dry_run, as_json=args.json)
+    return 1 if counts["failed"] else 0
+
+
+def _print(rows: list[dict[str, Any]], counts: Counter[str], requests: dict[str, dict[str, int]],
+           report: Report, *, dry_run: bool, as_json: bool) -> None:
+    if as_json:
+        print_json({"sync": {"dry_run": dry_run, "bytes_to_move": report.bytes_moved if dry_run else None,
+                             "counts": dict(sorted(counts.items())), "manifest_requests": requests,
+                             "images": rows}, **report.to_json()})
+        return
+    for row in rows:
+        if row["outcome"] in ("kept", "failed") or (dry_run and row["outcome"] != "unchanged"):
+            why = f": {row['error']}" if row["error"] else ""
+            print_text(f"{row['outcome']} {row['reference']} -> {row['destination']}{why}")
+    print_text("sync: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) if counts
+               else "sync: no tags kept by the filters")
+    for host, n in requests.items():
+        print_text(f"source {host}: {n['GET']} manifest GETs, {n['HEAD']} HEADs")
+    if dry_run:
+        print_text(f"dry run: {report.bytes_moved / 1e6:.1f} MB to move; nothing was copied")
+    else:
+        print_report(report)
+
+
+async def _list_tags(client: RegistryClient, config: SyncConfig, as_json: bool) -> int:
+    listed: dict[str, list[str] | str] = {}
+    for entry in config.entries:
+        try:
+            listed[f"{entry.source} -> {entry.target}"] = await kept_tags(client, entry)
+        except InputError:
+            raise
+        except RelocatorError as exc:  # this entry's source: name it, go on with the others
+            listed[f"{entry.source} -> {entry.target}"] = f"error: {exc}"
+    if as_json:
+        print_json(listed)
+    else:
+        for name, tags in listed.items():
+            print_text(f"{name}: {tags if isinstance(tags, str) else ' '.join(tags) or '(none)'}")
+    return 1 if any(isinstance(t, str) for t in listed.values()) else 0
+
+
+async def _copy(client: RegistryClient, settings: Settings, states: list[TagState],
+                args: argparse.Namespace) -> Report:
+    """Copy every added or updated tag in one engine run (a dry run counts, writes nothing)."""
+    moving = [s for s in states if s.action in (Action.ADD, Action.UPDATE)]
+    if not moving:
+        return Report()
+    inputs = [ImageInput(str(s.source), s.pinned, s.entry.where) for s in moving]
+    places = {s.pinned: s.target.with_digest(s.pinned.digest) for s in moving if s.pinned.digest}
+    store = RegistryStore(client, chunk_size=settings.limits.chunk_size)
+    sink = DryRunSink(store) if args.dry_run else store
+    reporter = QuietReporter() if args.dry_run else choose_reporter(args.json)
+    _, report = await copy(store, sink, inputs, places.__getitem__, settings.limits, reporter)
+    return report
+
+
+def _requests(client: RegistryClient, config: SyncConfig) -> dict[str, dict[str, int]]:
+    hosts = sorted({e.source.registry for e in config.entries})
+    return {h: {m: client.manifest_requests[(h, m)] for m in ("GET", "HEAD")} for h in hosts}
+
+
+_DONE = {Action.ADD: "added", Action.UPDATE: "updated"}
+
+
+def _rows(states: list[TagState], report: Report, *, dry_run: bool) -> list[dict[str, Any]]:
+    """One result per tag: reference, source digest, destination, outcome, error. Outcomes:
+    added, updated (a dry run: add, update), unchanged, kept (left alone by a rule), failed."""
+    rows = []
+    for s in states:
+        outcome, error = (s.action.value if dry_run else _DONE.get(s.action, s.action.value)), s.error
+        label = str(s.source)
+        if s.action in (Action.ADD, Action.UPDATE):
+            if label in report.failed:
+                outcome, error = "failed", report.failed[label]
+        elif s.action is Action.KEPT:
+            error = f"the source is {s.source_digest}, the target keeps {s.target_digest} (immutable)"
+        rows.append({"reference": label, "source_digest": str(s.source_digest) if s.source_digest else None,
+                     "destination": str(Reference(s.target.repository, s.target.tag)),
+                     "destination_digest": str(s.target_digest) if s.target_digest else None,
+                     "outcome": outcome, "error": error})
+    return rows

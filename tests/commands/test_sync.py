@@ -1,0 +1,203 @@
+"""relocator sync against real registries: filters, the HEAD-only no-op run, moved and immutable
+tags, failures named per image, the run lock, and skopeo sync / regsync configs read as they are."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.images import Image, seed, sha256, skopeo_raw_manifest, valid_image
+from tests.registries import Registry
+
+APP_TAGS = ["1.19.0", "1.20.0", "1.21.0-alpine", "1.22.0-rc.1", "2.0.0", "latest"]
+
+
+def sync(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DOCKER_CONFIG": "/nonexistent", "RELOCATOR_STATE_DIR": str(state)}
+    return subprocess.run([sys.executable, "-m", "relocator", "sync", *args], capture_output=True, text=True,
+                           timeout=300, env=env)
+
+
+def tags_at(reg: Registry, repo: str) -> list[str]:
+    try:
+        with urllib.request.urlopen(f"{reg.url}/v2/{repo}/tags/list", timeout=30) as resp:
+            return sorted(json.load(resp)["tags"] or [])
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return []
+        raise
+
+
+def results(path: Path) -> dict[str, dict[str, str | None]]:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return {r["reference"]: r for r in rows}
+
+
+@pytest.fixture
+def app(registry: Registry) -> dict[str, Image]:
+    """sync/app with six tags (each its own image) and sync/tool:v1, in the shared registry."""
+    rng = random.Random(120)
+    images = {tag: valid_image(rng, (1000 + i,)) for i, tag in enumerate(APP_TAGS)}
+    for tag, image in images.items():
+        seed(registry, "sync/app", tag, image)
+    images["tool:v1"] = valid_image(rng, (900,))
+    seed(registry, "sync/tool", "v1", images["tool:v1"])
+    return images
+
+
+def test_filters_no_op_moved_and_immutable_tags(registry: Registry, fresh_registry: Registry,
+                                                app: dict[str, Image], tmp_path: Path) -> None:
+    config = tmp_path / "sync.yaml"
+    config.write_text(f"""\
+defaults:
+  tags: {{deny: ['.*-rc.*']}}
+mirrors:
+  - source: {registry.host}/sync/app
+    target: {fresh_registry.host}/mirror/app
+    tags: {{semver: '>=1.20 <2'}}
+    immutableTags: ['1\\.20\\..*']
+  - source: {registry.host}/sync/tool:v1
+    target: {fresh_registry.host}/mirror/tool
+  - source: {registry.host}/sync/missing
+    target: {fresh_registry.host}/mirror/missing
+""")
+    state, out = tmp_path / "state", tmp_path / "results.jsonl"
+    first = sync(state, "-f", str(config), "--results", str(out))
+    assert first.returncode == 1, first.stderr  # sync/missing failed, the rest is done
+    assert tags_at(fresh_registry, "mirror/app") == ["1.20.0", "1.21.0-alpine"]
+    for tag in ("1.20.0", "1.21.0-alpine"):
+        assert sha256(skopeo_raw_manifest(fresh_registry, f"mirror/app:{tag}")) == app[tag].digest
+    assert sha256(skopeo_raw_manifest(fresh_registry, "mirror/tool:v1")) == app["tool:v1"].digest
+    rows = results(out)
+    assert {k: r["outcome"] for k, r in rows.items()} == {
+        f"{registry.host}/sync/app:1.20.0": "added", f"{registry.host}/sync/app:1.21.0-alpine": "added",
+        f"{registry.host}/sync/tool:v1": "added", f"{registry.host}/sync/missing": "failed"}
+    assert "NAME_UNKNOWN" in str(rows[f"{registry.host}/sync/missing"]["error"])
+
+    # Nothing changed: HEADs only, no manifest GET at the source.
+    gets = registry.requests("GET", r"sync/(app|tool)/manifests/.*")
+    again = sync(state, "-f", str(config), "--json")
+    assert again.returncode == 1, again.stderr
+    report = json.loads(again.stdout)
+    assert report["sync"]["counts"] == {"failed": 1, "unchanged": 3}
+    assert report["sync"]["manifest_requests"][registry.host] == {"GET": 0, "HEAD": 3}
+    assert registry.requests("GET", r"sync/(app|tool)/manifests/.*") == gets
+
+    # Two tags move at the source: the mutable one is updated, the immutable one kept and named.
+    rng = random.Random(121)
+    moved = {tag: valid_image(rng, (700,)) for tag in ("1.20.0", "1.21.0-alpine")}
+    for tag, image in moved.items():
+        seed(registry, "sync/app", tag, image)
+    config.write_text(config.read_text().replace("  - source: " + registry.host + "/sync/missing\n"
+                                                 f"    target: {fresh_registry.host}/mirror/missing\n", ""))
+    third = sync(state, "-f", str(config), "--results", str(out))
+    assert third.returncode == 0, third.stderr
+    rows = results(out)
+    assert rows[f"{registry.host}/sync/app:1.21.0-alpine"]["outcome"] == "updated"
+    kept = rows[f"{registry.host}/sync/app:1.20.0"]
+    assert kept["outcome"] == "kept" and kept["destination_digest"] == app["1.20.0"].digest
+    assert f"kept {registry.host}/sync/app:1.20.0" in third.stdout
+    updated = skopeo_raw_manifest(fresh_registry, "mirror/app:1.21.0-alpine")
+    assert sha256(updated) == moved["1.21.0-alpine"].digest
+    assert sha256(skopeo_raw_manifest(fresh_registry, "mirror/app:1.20.0")) == app["1.20.0"].digest
+
+
+def test_dry_run_and_list_tags_copy_nothing(registry: Registry, fresh_registry: Registry,
+                                           app: dict[str, Image], tmp_path: Path) -> None:
+    src, dst = f"{registry.host}/sync/app", f"{fresh_registry.host}/mirror/app"
+    listed = sync(tmp_path, src, dst, "--semver", "^1", "--deny", ".*-rc.*", "--list-tags")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.strip() == f"{src} -> {dst}: 1.19.0 1.20.0 1.21.0-alpine"
+    dry = sync(tmp_path, src, dst, "--latest", "1", "--json", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    report = json.loads(dry.stdout)["sync"]
+    assert report["counts"] == {"add": 2}  # 2.0.0, the newest version, and latest (not a version)
+    assert report["bytes_to_move"] == sum(len(b) for t in ("2.0.0", "latest") for b in app[t].blobs.values())
+    assert tags_at(fresh_registry, "mirror/app") == []
+
+
+def test_a_second_run_is_refused_and_a_dead_ones_lock_taken_over(
+        registry: Registry, fresh_registry: Registry, app: dict[str, Image], tmp_path: Path) -> None:
+    config = tmp_path / "sync.yaml"
+    config.write_text(f"mirrors:\n  - source: {registry.host}/sync/tool:v1\n"
+                      f"    target: {fresh_registry.host}/mirror/tool\n")
+    state = tmp_path / "state"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from relocator.stores.runlock import run_lock\n"
+         f"with run_lock({str(config.resolve())!r}, 'x'):\n print('held', flush=True); time.sleep(300)"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "RELOCATOR_STATE_DIR": str(state)})
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        refused = sync(state, "-f", str(config))
+        assert refused.returncode == 2
+        assert refused.stderr.strip() == (f"relocator: error: {config}: another sync of it is still running "
+                                          f"(pid {holder.pid}, started "
+                                          + refused.stderr.split("started ", 1)[1].strip())
+        assert tags_at(fresh_registry, "mirror/tool") == []
+    finally:
+        holder.send_signal(signal.SIGKILL)  # kill -9: the kernel drops its flock
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    taken = sync(state, "-f", str(config))
+    assert taken.returncode == 0, taken.stderr
+    assert tags_at(fresh_registry, "mirror/tool") == ["v1"]
+
+
+def test_skopeo_and_regsync_configs_give_what_ours_gives(registry: Registry, fresh_registry: Registry,
+                                                       app: dict[str, Image], tmp_path: Path) -> None:
+    dst = fresh_registry.host
+    ours = tmp_path / "ours.yaml"
+    ours.write_text(f"""\
+mirrors:
+  - source: {registry.host}/sync/app
+    target: {dst}/ours/app
+    tags: {{allow: ['1\\..*'], deny: ['.*-rc.*']}}
+  - source: {registry.host}/sync/tool:v1
+    target: {dst}/ours/tool
+""")
+    skopeo_file = tmp_path / "skopeo.yaml"  # skopeo-sync(1)'s example, against the local registries
+    skopeo_file.write_text(f"""\
+{registry.host}:
+  images-by-tag-regex:
+    sync/app: ^1\\.[0-9]+\\.[0-9]+(-alpine)?$
+  images:
+    sync/tool: ["v1"]
+  tls-verify: false
+""")
+    regsync = tmp_path / "regsync.yaml"  # regsync's documented shape
+    regsync.write_text(f"""\
+version: 1
+defaults:
+  parallel: 2
+  interval: 60m
+sync:
+  - source: {registry.host}/sync/app
+    target: {dst}/regsync/app
+    type: repository
+    tags:
+      allow: ['1\\..*']
+      deny: ['.*-rc.*']
+  - source: {registry.host}/sync/tool:v1
+    target: {dst}/regsync/tool:v1
+    type: image
+""")
+    for args in (["-f", str(ours)], ["-f", str(skopeo_file), "--dest", f"{dst}/skopeo"],
+                 ["-f", str(regsync)]):
+        proc = sync(tmp_path / "state", *args)
+        assert proc.returncode == 0, (args, proc.stderr)
+    assert "not done by relocator sync, ignored: defaults.interval" in proc.stderr
+    want = ["1.19.0", "1.20.0", "1.21.0-alpine"]
+    for prefix in ("ours", "skopeo", "regsync"):
+        assert tags_at(fresh_registry, f"{prefix}/app") == want, prefix
+        assert tags_at(fresh_registry, f"{prefix}/tool") == ["v1"], prefix
+        for tag in want:
+            assert sha256(skopeo_raw_manifest(fresh_registry, f"{prefix}/app:{tag}")) == app[tag].digest

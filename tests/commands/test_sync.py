@@ -201,3 +201,35 @@ sync:
         assert tags_at(fresh_registry, f"{prefix}/tool") == ["v1"], prefix
         for tag in want:
             assert sha256(skopeo_raw_manifest(fresh_registry, f"{prefix}/app:{tag}")) == app[tag].digest
+
+
+def test_no_pull_rights_and_a_broken_image_are_named_the_rest_synced(
+        registry: Registry, basic_registry: Registry, fresh_registry: Registry, tmp_path: Path) -> None:
+    rng = random.Random(122)
+    good, broken = valid_image(rng, (800,)), valid_image(rng, (850,))
+    seed(registry, "sync/parts", "good", good)
+    seed(registry, "sync/parts", "broken", broken)
+    layer = next(d for d in broken.blobs if d != json.loads(broken.raw)["config"]["digest"])
+    request = urllib.request.Request(f"{registry.url}/v2/sync/parts/blobs/{layer}", method="DELETE")
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        assert resp.status == 202  # the manifest stays, its layer is gone
+    config = tmp_path / "sync.yaml"
+    config.write_text(f"""\
+mirrors:
+  - source: {registry.host}/sync/parts
+    target: {fresh_registry.host}/mirror/parts
+  - source: {basic_registry.host}/private/app
+    target: {fresh_registry.host}/mirror/private
+""")
+    out = tmp_path / "results.jsonl"
+    proc = sync(tmp_path / "state", "-f", str(config), "--results", str(out),
+                "--registry-insecure", basic_registry.host)
+    assert proc.returncode == 1, proc.stderr
+    rows = results(out)
+    assert rows[f"{registry.host}/sync/parts:good"]["outcome"] == "added"
+    assert rows[f"{registry.host}/sync/parts:broken"]["outcome"] == "failed"
+    assert layer in str(rows[f"{registry.host}/sync/parts:broken"]["error"])
+    denied = rows[f"{basic_registry.host}/private/app"]
+    assert denied["outcome"] == "failed" and "401" in str(denied["error"]), denied
+    assert tags_at(fresh_registry, "mirror/parts") == ["good"]
+    assert f"failed {basic_registry.host}/private/app" in proc.stdout

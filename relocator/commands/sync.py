@@ -14,16 +14,18 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from relocator.commands.args import add_global_flags, add_registry_flags, output_file, settings_from
+from relocator.commands.args import add_global_flags, add_registry_flags, output_file, settings_from, shard
 from relocator.commands.common import open_client
 from relocator.config import Settings
 from relocator.engine.copy import copy
 from relocator.engine.dryrun import DryRunSink
 from relocator.engine.events import Report
+from relocator.engine.sharding import bucket_of
 from relocator.engine.target import ImageInput
 from relocator.errors import InputError, RelocatorError
 from relocator.frontends.syncconfig import SyncConfig, load_sync_config, single_entry
@@ -63,6 +65,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="print the diff and the bytes to move; copy nothing")
     p.add_argument("--results", type=output_file, metavar="FILE",
                    help="write one JSON line per image: reference, digests, destination, outcome, error")
+    p.add_argument("--shard", type=shard, metavar="I/N",
+                   help="copy only shard I of N (0-based); images sharing blobs stay in one shard")
     p.add_argument("--json", action="store_true", help="print a JSON report")
     add_registry_flags(p)
     p.set_defaults(concurrency=None)  # the config's concurrency applies unless the flag is given
@@ -108,9 +112,9 @@ async def run(args: argparse.Namespace) -> int:
             if args.list_tags:
                 return await _list_tags(client, config, args.json)
             states = await diff(client, config.entries, settings.limits.concurrency)
-            report = await _copy(client, settings, states, args)
+            mine, report = await _copy(client, settings, states, args)
             requests = _requests(client, config)
-    rows = _rows(states, report, dry_run=args.dry_run)
+    rows = _rows([s for s in states if mine(s)], report, dry_run=args.dry_run)
     if args.results is not None:
         write_atomic(args.results, "".join(json.dumps(r) + "\n" for r in rows).encode())
     counts = Counter(r["outcome"] for r in rows)
@@ -157,18 +161,33 @@ async def _list_tags(client: RegistryClient, config: SyncConfig, as_json: bool) 
 
 
 async def _copy(client: RegistryClient, settings: Settings, states: list[TagState],
-                args: argparse.Namespace) -> Report:
-    """Copy every added or updated tag in one engine run (a dry run counts, writes nothing)."""
+                args: argparse.Namespace) -> tuple[Callable[[TagState], bool], Report]:
+    """Copy every added or updated tag in one engine run (a dry run counts, writes nothing).
+    Returns which tags this run reports on (all, or with --shard those of its shard) and the
+    engine's report."""
     moving = [s for s in states if s.action in (Action.ADD, Action.UPDATE)]
     if not moving:
-        return Report()
+        return _others(args.shard), Report()
     inputs = [ImageInput(str(s.source), s.pinned, s.entry.where) for s in moving]
     places = {s.pinned: s.target.with_digest(s.pinned.digest) for s in moving if s.pinned.digest}
     store = RegistryStore(client, chunk_size=settings.limits.chunk_size)
     sink = DryRunSink(store) if args.dry_run else store
     reporter = QuietReporter() if args.dry_run else choose_reporter(args.json)
-    _, report = await copy(store, sink, inputs, places.__getitem__, settings.limits, reporter)
-    return report
+    plan, report = await copy(store, sink, inputs, places.__getitem__, settings.limits, reporter,
+                              shard=args.shard)
+    if args.shard is None:
+        return (lambda _: True), report
+    planned = {t.label for t in plan.targets} | set(plan.failed)
+    moved, others = {id(s) for s in moving}, _others(args.shard)
+    return (lambda s: str(s.source) in planned if id(s) in moved else others(s)), report
+
+
+def _others(shard_of: tuple[int, int] | None) -> Callable[[TagState], bool]:
+    """Tags that move nothing are reported by the shard their label hashes to."""
+    if shard_of is None:
+        return lambda _: True
+    index, count = shard_of
+    return lambda s: bucket_of(str(s.source), count) == index
 
 
 def _requests(client: RegistryClient, config: SyncConfig) -> dict[str, dict[str, int]]:

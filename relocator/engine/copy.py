@@ -8,6 +8,7 @@ from relocator.config import Limits
 from relocator.engine.events import Report, Reporter
 from relocator.engine.plan import Kind, Plan, build_plan
 from relocator.engine.scheduler import Scheduler
+from relocator.engine.sharding import shard_plan
 from relocator.engine.target import ImageInput
 from relocator.oci import Reference
 from relocator.stores.base import BlobSink, BlobSource
@@ -25,14 +26,19 @@ async def copy(
     *,
     include_non_distributable: bool = False,
     fail_fast: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> tuple[Plan, Report]:
     """Copy every input image from ``source`` into ``sink`` under ``destination(pinned ref)``.
 
     Images that cannot be planned are failed in the report, the others go on (unless
     ``fail_fast``, where nothing starts). The sink commits (``close(success=True)``) only when
-    every image made it. Raises InputError from ``sink.prepare`` before any blob moves.
+    every image made it. ``shard`` ``(I, N)`` keeps shard I of N of the plan (engine.sharding:
+    images sharing blobs stay together). Raises InputError from ``sink.prepare`` before any blob
+    moves.
     """
     plan = await build_plan(source, inputs, destination, include_non_distributable=include_non_distributable)
+    if shard is not None:
+        plan = shard_plan(plan, *shard)
     if fail_fast and plan.failed:
         reporter.close()
         skipped = {t.label: "not started: another image failed (--fail-fast)" for t in plan.targets}

@@ -233,3 +233,16 @@ mirrors:
     assert denied["outcome"] == "failed" and "401" in str(denied["error"]), denied
     assert tags_at(fresh_registry, "mirror/parts") == ["good"]
     assert f"failed {basic_registry.host}/private/app" in proc.stdout
+
+
+def test_shards_split_the_work_and_together_do_it_all(registry: Registry, fresh_registry: Registry,
+                                                      app: dict[str, Image], tmp_path: Path) -> None:
+    src, dst = f"{registry.host}/sync/app", f"{fresh_registry.host}/mirror/sharded"
+    added: list[str] = []
+    for index in range(3):  # one after another: each later shard sees what the earlier ones copied
+        out = tmp_path / f"results-{index}.jsonl"
+        proc = sync(tmp_path / f"state-{index}", src, dst, "--shard", f"{index}/3", "--results", str(out))
+        assert proc.returncode == 0, proc.stderr
+        added += [k for k, r in results(out).items() if r["outcome"] == "added"]
+    assert sorted(added) == sorted(f"{src}:{tag}" for tag in APP_TAGS)  # each tag copied by one shard
+    assert tags_at(fresh_registry, "mirror/sharded") == sorted(APP_TAGS)

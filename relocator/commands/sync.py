@@ -12,6 +12,7 @@ others are done), 2 bad input or config, or a run already in progress.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -28,8 +29,8 @@ from relocator.engine.events import Report
 from relocator.engine.sharding import bucket_of
 from relocator.engine.target import ImageInput
 from relocator.errors import InputError, RelocatorError
-from relocator.frontends.syncconfig import SyncConfig, load_sync_config, single_entry
-from relocator.frontends.syncdiff import Action, TagState, diff, kept_tags
+from relocator.frontends.syncconfig import SyncConfig, SyncEntry, load_sync_config, single_entry
+from relocator.frontends.syncdiff import Action, TagState, diff, expand, kept_tags
 from relocator.frontends.tagfilter import TagRules
 from relocator.oci import Reference
 from relocator.registry import RegistryClient
@@ -145,13 +146,19 @@ def _print(rows: list[dict[str, Any]], counts: Counter[str], requests: dict[str,
 
 async def _list_tags(client: RegistryClient, config: SyncConfig, as_json: bool) -> int:
     listed: dict[str, list[str] | str] = {}
-    for entry in config.entries:
+    gate = asyncio.Semaphore(1)
+    for item in await expand(client, config.entries, gate):
+        entry = item if isinstance(item, SyncEntry) else item.entry
+        name = f"{entry.source} -> {entry.target}"
+        if isinstance(item, TagState):
+            listed[name] = f"error: {item.error}"
+            continue
         try:
-            listed[f"{entry.source} -> {entry.target}"] = await kept_tags(client, entry)
+            listed[name] = await kept_tags(client, item)
         except InputError:
             raise
         except RelocatorError as exc:  # this entry's source: name it, go on with the others
-            listed[f"{entry.source} -> {entry.target}"] = f"error: {exc}"
+            listed[name] = f"error: {exc}"
     if as_json:
         print_json(listed)
     else:

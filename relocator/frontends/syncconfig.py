@@ -6,7 +6,8 @@ does not act on are named in one warning, never dropped silently. Errors are one
 naming the file, the line and the key.
 
 - **Ours** (top-level ``mirrors:``): checked against ``sync.schema.json`` (shipped with the
-  package) by jsonschema; see the README for the fields.
+  package) by jsonschema; see the README for the fields. A ``source`` that is a registry alone
+  (``HOST[:PORT]``) mirrors every repository of its catalog under ``target`` (``HOST[/PATH]``).
 - **skopeo sync** (``skopeo sync --src yaml``, skopeo-sync(1)): top-level keys are registries,
   each with ``images`` (repository: list of tags, empty for all), ``images-by-tag-regex``
   (repository: expression, searched as Go's ``MatchString`` does), ``images-by-semver``
@@ -24,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -59,6 +60,13 @@ class SyncEntry:
     rules: TagRules = field(default_factory=TagRules)
     skip_existing: bool = False
     immutable: tuple[re.Pattern[str], ...] = ()
+    whole_registry: bool = False  # source and target are HOST and HOST[/PREFIX] (path "" or PREFIX)
+
+    def for_repository(self, path: str) -> SyncEntry:
+        """A whole-registry entry narrowed to one repository of its source's catalog."""
+        target = f"{self.target.path}/{path}" if self.target.path else path
+        return replace(self, source=Repository(self.source.registry, path),
+                       target=Repository(self.target.registry, target), whole_registry=False)
 
     def is_immutable(self, tag: str) -> bool:
         """True when an existing ``tag`` at the target must be left as it is."""
@@ -138,11 +146,17 @@ def _ours(name: str, doc: Mapping[str, Any]) -> SyncConfig:
     for i, item in enumerate(doc["mirrors"]):
         where = f"{name}:{_line(doc, ['mirrors', i])}"
         merged = {**defaults, **item, "tags": {**defaults.get("tags", {}), **item.get("tags", {})}}
+        rules = _rules(merged["tags"], where)
+        skip = bool(merged.get("skipExisting", False))
+        immutable = TagRules.compile_patterns(merged.get("immutableTags", []), f"{where}: immutableTags")
+        if _is_registry(item["source"]):
+            entries.append(SyncEntry(where, Repository(item["source"], ""),
+                                     _prefix(item["target"], f"{where}: target"), None, rules, skip,
+                                     immutable, whole_registry=True))
+            continue
         src, tag = _source(item["source"], f"{where}: source")
-        entries.append(SyncEntry(
-            where, src, _repository(item["target"], f"{where}: target"), tag,
-            _rules(merged["tags"], where), bool(merged.get("skipExisting", False)),
-            TagRules.compile_patterns(merged.get("immutableTags", []), f"{where}: immutableTags")))
+        entries.append(SyncEntry(where, src, _repository(item["target"], f"{where}: target"), tag,
+                                 rules, skip, immutable))
     unused = sorted({k for part in (defaults, *doc["mirrors"]) for k in part
                      if k in ("platforms", "referrers")})
     warnings = [f"{name}: {', '.join(unused)} not applied yet: every platform is copied, "
@@ -266,6 +280,21 @@ def _skopeo_target(dest: str, src: Repository, scoped: bool, where: str) -> Repo
 
 
 # --- shared -----------------------------------------------------------------------------------
+
+
+def _is_registry(text: str) -> bool:
+    """``HOST[:PORT]`` alone (distribution's rule for a first component that is a host)."""
+    return "/" not in text and ("." in text or ":" in text or text == "localhost")
+
+
+def _prefix(text: str, what: str) -> Repository:
+    """``HOST[/PATH]``, where a whole registry's repositories go, as a Repository (path may be "")."""
+    host, _, path = text.strip("/").partition("/")
+    probe = f"{host}/{path}/x" if path else f"{host}/x"
+    ref = _reference(probe, what)
+    if ref.repository.registry != host or ref.tag is not None:
+        raise InputError(f"{what}: {text!r}: not HOST[/PATH]")
+    return Repository(host, path)
 
 
 def _source(text: str, what: str) -> tuple[Repository, str | None]:

@@ -20,7 +20,7 @@ from relocator.frontends.tagfilter import keep_tags
 from relocator.oci import Digest, Reference
 from relocator.registry import RegistryClient
 
-__all__ = ["Action", "TagState", "diff", "kept_tags"]
+__all__ = ["Action", "TagState", "diff", "expand", "kept_tags"]
 
 
 class Action(enum.Enum):
@@ -97,7 +97,11 @@ async def diff(client: RegistryClient, entries: Sequence[SyncEntry], concurrency
             action = Action.KEPT if entry.is_immutable(tag) else Action.UPDATE
         return TagState(entry, source, target, action, found.digest, have)
 
-    lists = await asyncio.gather(*(listed(e) for e in entries))
+    expanded = await expand(client, entries, gate)
+    entries = [e for e in expanded if isinstance(e, SyncEntry)]
+    unreadable = [e for e in expanded if isinstance(e, TagState)]
+    lists = [*await asyncio.gather(*(listed(e) for e in entries)), *unreadable]
+    entries = [*entries, *(s.entry for s in unreadable)]
     _refuse_collisions([(e, t) for e, tags in zip(entries, lists, strict=True)
                         if not isinstance(tags, TagState) for t in tags])
     async def done(value: TagState) -> TagState:
@@ -106,6 +110,24 @@ async def diff(client: RegistryClient, entries: Sequence[SyncEntry], concurrency
     return list(await asyncio.gather(*(
         coro for entry, tags in zip(entries, lists, strict=True)
         for coro in ([done(tags)] if isinstance(tags, TagState) else [state(entry, t) for t in tags]))))
+
+
+async def expand(client: RegistryClient, entries: Sequence[SyncEntry],
+                    gate: asyncio.Semaphore) -> list[SyncEntry | TagState]:
+    """Whole-registry entries become one entry per repository of the source's catalog; one whose
+    catalog cannot be read becomes a failed state naming the registry."""
+    async def one(entry: SyncEntry) -> list[SyncEntry | TagState]:
+        if not entry.whole_registry:
+            return [entry]
+        try:
+            async with gate:
+                paths = await client.list_repositories(entry.source.registry)
+        except RelocatorError as exc:
+            return [TagState(entry, Reference(entry.source), Reference(entry.target), Action.FAILED,
+                             error=str(exc))]
+        return [entry.for_repository(p) for p in sorted(paths)]
+
+    return [e for group in await asyncio.gather(*(one(e) for e in entries)) for e in group]
 
 
 def _refuse_collisions(pairs: list[tuple[SyncEntry, str]]) -> None:

@@ -228,33 +228,42 @@ class RegistryClient:
             pass
 
     async def list_tags(self, repo: Repository, page_size: int = 1000) -> list[str]:
-        """Every tag of the repository, following ``Link`` pagination."""
-        tags: list[str] = []
-        next_url: str | None = f"/v2/{repo.path}/tags/list?n={page_size}"
+        """Every tag of the repository, following ``Link`` pagination (distribution-spec
+        "Listing Tags")."""
+        return await self._names(repo.registry, f"/v2/{repo.path}/tags/list?n={page_size}", "tags",
+                                 f"tag list of {repo.path}", _pull(repo))
+
+    async def list_repositories(self, registry: str, page_size: int = 1000) -> list[str]:
+        """Every repository path the registry lists (``GET /v2/_catalog``, distribution's
+        catalog API with ``Link`` pagination; not every registry serves it)."""
+        return await self._names(registry, f"/v2/_catalog?n={page_size}", "repositories", "catalog",
+                                 ("registry:catalog:*",))
+
+    async def _names(self, registry: str, first: str, key: str, what: str,
+                     scopes: tuple[str, ...]) -> list[str]:
+        names: list[str] = []
+        next_url: str | None = first
         while next_url:
-            async with self.transport.stream(
-                "GET", repo.registry, next_url, scopes=_pull(repo)
-            ) as resp:
-                with translate_errors("GET", str(resp.url), repo.registry):
+            async with self.transport.stream("GET", registry, next_url, scopes=scopes) as resp:
+                with translate_errors("GET", str(resp.url), registry):
                     raw = await read_body(resp, _MAX_TAG_LIST)
                 next_url = _next_link(resp.headers.get("Link", ""))
-            tags.extend(_tags_of(raw, repo, str(resp.url)))
-        return tags
+            names.extend(_names_of(raw, key, f"{registry}: {what}", str(resp.url)))
+        return names
 
 
-def _tags_of(raw: bytes | None, repo: Repository, url: str) -> list[str]:
+def _names_of(raw: bytes | None, key: str, what: str, url: str) -> list[str]:
     problem = f"is larger than the {size_text(_MAX_TAG_LIST)} limit" if raw is None else ""
     if raw is not None:
         try:
             doc = json.loads(raw)
-            tags = doc.get("tags") or []
-            if isinstance(tags, list) and all(isinstance(t, str) for t in tags):
-                return tags
-            problem = "has no list of tag names"
+            names = doc.get(key) or []
+            if isinstance(names, list) and all(isinstance(t, str) for t in names):
+                return names
+            problem = f"has no list of {key}"
         except (ValueError, AttributeError):
             problem = "is not a JSON object"
-    raise RegistryError(f"{repo.registry}: tag list of {repo.path} {problem}", method="GET",
-                        url=redact_url(url))
+    raise RegistryError(f"{what} {problem}", method="GET", url=redact_url(url))
 
 
 def _next_link(header: str) -> str | None:

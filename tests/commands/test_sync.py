@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.images import Image, seed, sha256, skopeo_raw_manifest, valid_image
-from tests.registries import Registry
+from tests.registries import Registry, start_registry
 
 APP_TAGS = ["1.19.0", "1.20.0", "1.21.0-alpine", "1.22.0-rc.1", "2.0.0", "latest"]
 
@@ -246,3 +246,27 @@ def test_shards_split_the_work_and_together_do_it_all(registry: Registry, fresh_
         added += [k for k, r in results(out).items() if r["outcome"] == "added"]
     assert sorted(added) == sorted(f"{src}:{tag}" for tag in APP_TAGS)  # each tag copied by one shard
     assert tags_at(fresh_registry, "mirror/sharded") == sorted(APP_TAGS)
+
+
+def test_a_whole_registry_is_mirrored_under_a_prefix(fresh_registry: Registry, tmp_path: Path) -> None:
+    source = start_registry(tmp_path / "source")
+    try:
+        rng = random.Random(123)
+        images = {"team/a:v1": valid_image(rng, (600,)), "team/a:v2": valid_image(rng, (650,)),
+                  "b:1.0": valid_image(rng, (700,))}
+        for name, image in images.items():
+            repo, tag = name.split(":")
+            seed(source, repo, tag, image)
+        config = tmp_path / "sync.yaml"
+        config.write_text(f"mirrors:\n  - source: {source.host}\n    target: {fresh_registry.host}/all\n"
+                          "    tags: {deny: ['v2']}\n")
+        listed = sync(tmp_path / "state", "-f", str(config), "--list-tags")
+        assert listed.stdout.splitlines() == [
+            f"{source.host}/b -> {fresh_registry.host}/all/b: 1.0",
+            f"{source.host}/team/a -> {fresh_registry.host}/all/team/a: v1"]
+        proc = sync(tmp_path / "state", "-f", str(config))
+        assert proc.returncode == 0, proc.stderr
+        assert tags_at(fresh_registry, "all/team/a") == ["v1"] and tags_at(fresh_registry, "all/b") == ["1.0"]
+        assert sha256(skopeo_raw_manifest(fresh_registry, "all/team/a:v1")) == images["team/a:v1"].digest
+    finally:
+        source.stop()

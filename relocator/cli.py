@@ -17,7 +17,19 @@ from typing import Any, TypeVar
 import uvloop
 
 from relocator import __version__
-from relocator.commands import bench, copy, inspect, ls, pkg, relocate, resolve, sync, unpkg, verify
+from relocator.commands import (
+    bench,
+    completion,
+    copy,
+    inspect,
+    ls,
+    pkg,
+    relocate,
+    resolve,
+    sync,
+    unpkg,
+    verify,
+)
 from relocator.commands.args import add_global_flags
 from relocator.errors import InputError, RelocatorError
 from relocator.ui import print_error
@@ -27,7 +39,7 @@ __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_pa
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # Each verb's module registers its own arguments and its ``run`` coroutine.
-_COMMANDS = (copy, relocate, sync, pkg, unpkg, verify, ls, inspect, resolve, bench)
+_COMMANDS = (copy, relocate, sync, pkg, unpkg, verify, ls, inspect, resolve, bench, completion)
 
 T = TypeVar("T")
 
@@ -39,14 +51,41 @@ def run(coro: Coroutine[Any, Any, T], default: str = "uvloop") -> T:
     return uvloop.run(coro)
 
 
+class _Version(argparse.Action):
+    """``--version``: several lines as written (argparse's own action would re-wrap them)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        sys.stdout.write(_versions() + "\n")
+        parser.exit()
+
+
+def _versions() -> str:
+    """relocator's version and those of what a bug report needs: Python, aiohttp, the loop.
+    Read from package metadata, so printing it imports neither aiohttp nor uvloop."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    loop = os.environ.get("RELOCATOR_LOOP", "uvloop")
+    return (f"relocator {__version__}\nPython {sys.version.split()[0]} ({sys.implementation.name})\n"
+            f"aiohttp {of('aiohttp')}\nevent loop: {loop}"
+            + (f" {of('uvloop')}" if loop != "asyncio" else "'s own (RELOCATOR_LOOP=asyncio)"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command-line grammar."""
     parser = argparse.ArgumentParser(prog="relocator", description="Move container images, fast.")
-    parser.add_argument("--version", action="version", version=f"relocator {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print versions and exit")
     add_global_flags(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True)
     for command in _COMMANDS:
         command.register(sub)
+    parser.set_defaults(root_parser=parser)  # for `completion`, which describes the whole grammar
     return parser
 
 

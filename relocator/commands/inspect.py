@@ -38,6 +38,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(run=run)
 
 
+def _platform(platform: dict[str, str] | None) -> str:
+    """``os/architecture[/variant]`` of an index child; ``-`` for a config or layer."""
+    if not platform:
+        return "-"
+    parts = [platform.get("os", "?"), platform.get("architecture", "?"), platform.get("variant")]
+    return "/".join(p for p in parts if p)
+
+
 async def run(args: argparse.Namespace) -> int:
     """Print the reference's digest, media type and children."""
     info = await inspect(settings_from(args), args.reference)
@@ -46,5 +54,6 @@ async def run(args: argparse.Namespace) -> int:
     else:
         print_text(f"{info['reference']}\t{info['digest']}\t{info['mediaType']}")
         for child in info["children"]:
-            print_text(f"  {child['digest']}\t{child['size']}\t{child['mediaType']}")
+            print_text(f"  {_platform(child.get('platform'))}\t{child['digest']}\t{child['size']}\t"
+                       f"{child['mediaType']}")
     return 0

@@ -68,7 +68,9 @@ def build(total: int, refs: int, repos: int, seed: int = 7) -> Corpus:
         sizes = [base_budget // 7] * 3  # the four stacks hold 1+2+3+1 = 7 layers
         bases.append([gzip_layer(rng, s) for s in sizes[: 1 + b % 3]])
     per_image_platform = app_budget // int(refs * 1.2)
-    repo_names = [f"{team}/{svc}" for team in ("platform", "payments", "search", "data", "web")
+    # The first 25 names are the default corpus's; sync's 50-repository no-op run adds five teams.
+    repo_names = [f"{team}/{svc}" for team in ("platform", "payments", "search", "data", "web", "mobile",
+                                               "infra", "billing", "auth", "ml")
                   for svc in ("api", "worker", "ui", "cron", "gateway")][:repos]
 
     def image(kinds: tuple[str, ...], base: list[bytes], arch: str) -> tuple[str, bytes]:

@@ -94,10 +94,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dest = p.add_mutually_exclusive_group(required=True)
     dest.add_argument("--repository", metavar="HOST/REPO", help="every image into this repository")
     dest.add_argument("--prefix", metavar="HOST[/PATH]", help="mirror: keep paths and tags under this")
-    add_copy_flags(p)
+    add_copy_flags(p, to_layout=False)
     p.add_argument("--tag-for-gc", action="store_true",
                    help="with --repository: tag each image sha256-<hex>.relocated so GC keeps it")
-    p.add_argument("--fail-fast", action="store_true", help="stop at the first failing image")
     p.add_argument("--shard", type=shard, metavar="I/N",
                    help="relocate only shard I of N (0-based), for splitting a mirror across workers")
     p.add_argument("--dry-run", action="store_true", help="print the plan, move nothing")

@@ -33,6 +33,7 @@ class UnpkgOptions:
     prefix: str | None = None
     lock_output: Path | None = None
     include_non_distributable: bool = False
+    fail_fast: bool = False
 
 
 async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter) -> tuple[Plan, Report]:
@@ -53,7 +54,8 @@ async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter) -
             sink = RegistryStore(client, chunk_size=settings.limits.chunk_size)
             plan, report = await copy(source, sink, [i.input for i in images], layout_mapper(images),
                                       settings.limits, reporter,
-                                      include_non_distributable=options.include_non_distributable)
+                                      include_non_distributable=options.include_non_distributable,
+                                      fail_fast=options.fail_fast)
         report.notes += layout.notes
     write_lock_if_complete(options.lock_output, plan, report)
     return plan, report
@@ -67,7 +69,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dest = p.add_mutually_exclusive_group(required=True)
     dest.add_argument("--repository", metavar="HOST/REPO", help="every image into this repository")
     dest.add_argument("--prefix", metavar="HOST[/PATH]", help="restore repository paths and tags under this")
-    add_copy_flags(p)
+    add_copy_flags(p, to_layout=False)
     add_registry_flags(p)
     add_global_flags(p, top=False)
     p.set_defaults(run=run)
@@ -77,7 +79,8 @@ async def run(args: argparse.Namespace) -> int:
     """Push the layout's images; the summary or --json report names every failure (exit 1)."""
     options = UnpkgOptions(input=args.input, repository=args.repository, prefix=args.prefix,
                            lock_output=args.lock_output,
-                           include_non_distributable=args.include_non_distributable_layers)
+                           include_non_distributable=args.include_non_distributable_layers,
+                           fail_fast=args.fail_fast)
     settings = settings_from(args, chunk_size=args.chunk_size)
     _, report = await unpkg(settings, options, choose_reporter(args.json))
     return finish(report, args.json)

@@ -84,14 +84,21 @@ def add_input_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-i", "--image", action="append", default=[], metavar="REF", help="one image")
 
 
-def add_copy_flags(parser: argparse.ArgumentParser, *, chunked: bool = True) -> None:
+def add_copy_flags(parser: argparse.ArgumentParser, *, chunked: bool = True, to_layout: bool = True) -> None:
     """What every copying verb takes: ``--lock-output``, ``--chunk-size`` (for registry
-    destinations), ``--include-non-distributable-layers`` and ``--json``."""
+    destinations), ``--include-non-distributable-layers``, ``--json`` and ``--fail-fast`` (spelled
+    ``--all-or-nothing`` too where the destination may be a tarball or layout: ``to_layout``)."""
     parser.add_argument("--lock-output", type=output_file, metavar="FILE", help="write a kbld lock file")
     if chunked:
         parser.add_argument("--chunk-size", type=size, metavar="BYTES", help="upload in chunks of this size")
     parser.add_argument("--include-non-distributable-layers", action="store_true")
     parser.add_argument("--json", action="store_true", help="print a JSON report")
+    names = ("--fail-fast", "--all-or-nothing") if to_layout else ("--fail-fast",)
+    parser.add_argument(
+        *names, dest="fail_fast", action="store_true",
+        help="stop at the first image that fails" + (
+            "; a tarball or layout is then not written at all (by default it holds every image "
+            "that made it)" if to_layout else ""))
 
 
 def add_registry_flags(parser: argparse.ArgumentParser, *, concurrency: bool = True) -> None:

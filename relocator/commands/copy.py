@@ -61,7 +61,8 @@ async def run(args: argparse.Namespace) -> int:
             sink = sink_for(dst, client, chunk_size=settings.limits.chunk_size)
             reporter = choose_reporter(args.json, _into(dst))
             plan, report = await copy(source, sink, inputs, mapper, settings.limits, reporter,
-                                      include_non_distributable=args.include_non_distributable_layers)
+                                      include_non_distributable=args.include_non_distributable_layers,
+                                      fail_fast=args.fail_fast)
     finally:
         if layout is not None:
             layout.close()

@@ -44,6 +44,7 @@ class PkgOptions:
     spool_dir: Path | None = None
     lock_output: Path | None = None
     include_non_distributable: bool = False
+    fail_fast: bool = False  # all or nothing: no tarball unless every image made it
 
 
 def _sink(options: PkgOptions, limits_bytes: int) -> BlobSink:
@@ -57,8 +58,9 @@ def _sink(options: PkgOptions, limits_bytes: int) -> BlobSink:
 
 async def pkg(settings: Settings, inputs: list[ImageInput], options: PkgOptions,
               reporter: Reporter) -> tuple[Plan, Report]:
-    """Copy every image into the tarball store; it is renamed into place only if every image made it
-    (a backup is all or nothing: otherwise the partial file stays for a resume)."""
+    """Copy every image into the tarball store: it holds every image that made it (the report
+    names the others), or with ``fail_fast`` it is written only if all did (otherwise the
+    partial file stays for a resume)."""
     # Download-bound: hashing in worker threads was measured faster here (config.Limits).
     settings = replace(settings, limits=replace(settings.limits, hash_in_threads=True))
     async with open_client(settings) as client:
@@ -67,7 +69,8 @@ async def pkg(settings: Settings, inputs: list[ImageInput], options: PkgOptions,
         source = ForeignLayers(store, client) if options.include_non_distributable else store
         plan, report = await copy(source, _sink(options, settings.limits.bytes_in_flight), inputs,
                                   lambda ref: ref, settings.limits, reporter,
-                                  include_non_distributable=options.include_non_distributable)
+                                  include_non_distributable=options.include_non_distributable,
+                                  fail_fast=options.fail_fast)
     write_lock_if_complete(options.lock_output, plan, report)
     return plan, report
 
@@ -99,7 +102,8 @@ async def run(args: argparse.Namespace) -> int:
     if to_stdout and sys.stdout.isatty():
         raise InputError("-o -: refusing to write a tarball to a terminal")
     options = PkgOptions(output=args.output, spool_dir=args.spool_dir, lock_output=args.lock_output,
-                         include_non_distributable=args.include_non_distributable_layers)
+                         include_non_distributable=args.include_non_distributable_layers,
+                         fail_fast=args.fail_fast)
     reporter = choose_reporter(args.json, "stdout" if to_stdout else args.output)
     _, report = await pkg(settings_from(args), inputs, options, reporter)
     return finish(report, args.json, to_stderr=to_stdout)

@@ -93,10 +93,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("relocate", help="copy images to another registry, same digests")
     add_input_flags(p)
     add_destination_flags(p)
-    add_copy_flags(p)
+    add_copy_flags(p, to_layout=False)
     p.add_argument("--tag-for-gc", action="store_true",
                    help="with --repository: tag each image sha256-<hex>.relocated so GC keeps it")
-    p.add_argument("--fail-fast", action="store_true", help="stop at the first failing image")
     p.add_argument("--shard", type=shard, metavar="I/N",
                    help="relocate only shard I of N (0-based), for splitting a mirror across workers")
     p.add_argument("--dry-run", action="store_true", help="print the plan, move nothing")

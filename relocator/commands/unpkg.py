@@ -39,6 +39,7 @@ class UnpkgOptions:
     prefix: str | None = None
     lock_output: Path | None = None
     include_non_distributable: bool = False
+    fail_fast: bool = False
 
 
 async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter) -> tuple[Plan, Report]:
@@ -59,7 +60,8 @@ async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter) -
             sink = RegistryStore(client, chunk_size=settings.limits.chunk_size)
             plan, report = await copy(source, sink, [i.input for i in images], layout_mapper(images),
                                       settings.limits, reporter,
-                                      include_non_distributable=options.include_non_distributable)
+                                      include_non_distributable=options.include_non_distributable,
+                                      fail_fast=options.fail_fast)
         report.notes += layout.notes
     write_lock_if_complete(options.lock_output, plan, report)
     return plan, report
@@ -71,7 +73,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("unpkg", aliases=["unpackage"], help="import a tarball or OCI layout into a registry")
     p.add_argument("-i", "--input", required=True, type=Path, metavar="FILE.tar|DIR")
     add_destination_flags(p)
-    add_copy_flags(p)
+    add_copy_flags(p, to_layout=False)
     add_registry_flags(p)
     add_global_flags(p, top=False)
     p.set_defaults(run=run)
@@ -81,7 +83,8 @@ async def run(args: argparse.Namespace) -> int:
     """Push the layout's images; the summary or --json report names every failure (exit 1)."""
     options = UnpkgOptions(input=args.input, repository=args.repository, prefix=args.prefix,
                            lock_output=args.lock_output,
-                           include_non_distributable=args.include_non_distributable_layers)
+                           include_non_distributable=args.include_non_distributable_layers,
+                           fail_fast=args.fail_fast)
     settings = settings_from(args, chunk_size=args.chunk_size)
     _, report = await unpkg(settings, options, choose_reporter(args.json))
     return finish(report, args.json)

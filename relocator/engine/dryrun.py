@@ -3,9 +3,9 @@ can never disagree with what a real run does."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 
-from relocator.oci import Descriptor, Manifest, Reference, Repository
+from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 from relocator.stores.base import BlobSink, Mounter, Opener
 
 __all__ = ["DryRunSink"]
@@ -49,5 +49,5 @@ class DryRunSink:
     async def write_tag(self, ref: Reference, manifest: Manifest) -> None:
         """Nothing."""
 
-    async def close(self, success: bool) -> None:
+    async def close(self, keep: Set[Digest] | None) -> None:
         """Nothing to commit."""

@@ -41,6 +41,13 @@ class Report:
     bytes_moved: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # what the user should know, e.g. rebuilt manifests
+    output: str | None = None  # the tarball or layout a committing sink writes ("-": stdout)
+    written: bool = False  # it was committed, holding the ``done`` images and none of the failed
+
+    @property
+    def without(self) -> list[str]:
+        """The images a written output lacks (every failed one), sorted."""
+        return sorted(self.failed) if self.written else []
 
     def count(self, outcome: Outcome, size: int) -> None:
         """Record one blob's outcome."""
@@ -64,4 +71,6 @@ class Report:
             "results": {k: str(v) for k, v in sorted(self.done.items())},
             "errors": dict(sorted(self.failed.items())),
             "notes": list(self.notes),
+            "output": None if self.output is None else {
+                "path": self.output, "written": self.written, "without": self.without},
         }

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from relocator.config import Limits
 from relocator.engine.events import Outcome, Report, Reporter
 from relocator.engine.plan import Kind, Node, Plan
+from relocator.engine.survivors import Survivors
 from relocator.engine.target import Target
 from relocator.errors import RelocatorError
 from relocator.oci import Descriptor, Digest, Reference, Repository
-from relocator.stores.base import BlobSink, BlobSource, Mounter, Opener
+from relocator.stores.base import Abandons, BlobSink, BlobSource, Mounter, Opener
 from relocator.stores.budget import ByteBudget, SharesBudget
 
 __all__ = ["ByteBudget", "Scheduler", "mount_origins", "primaries", "transfer_order"]
@@ -47,6 +48,7 @@ class _Run:
     report: Report
     tasks: dict[Key, asyncio.Task[Outcome]] = field(default_factory=dict)
     primary: dict[Digest, Repository] = field(default_factory=dict)  # see primaries()
+    survivors: Survivors | None = None  # for a sink that Abandons
 
 
 class Scheduler:
@@ -72,6 +74,8 @@ class Scheduler:
         """Copy every target; one failing image does not stop the others unless fail_fast."""
         started = time.monotonic()
         run = _Run(plan, Report(failed=dict(plan.failed)))
+        if isinstance(self.sink, Abandons):
+            run.survivors = Survivors(plan)
         wanted = plan.placements()
         order = transfer_order(wanted)
         unique = {k[1]: wanted[k].descriptor.size for k in order}
@@ -108,6 +112,8 @@ class Scheduler:
             why = str(exc) if isinstance(exc, RelocatorError) else f"internal error: {exc!r}"
             run.report.failed[target.label] = why
             self.reporter.image_done(target, why)
+            if run.survivors is not None:
+                self._abandon(run.survivors.lose_image(target.label))
             raise
         run.report.done[target.label] = target.destination.with_tag(None)
         self.reporter.image_done(target, None)
@@ -121,8 +127,15 @@ class Scheduler:
                 await asyncio.shield(run.tasks[(primary, digest)])
             except RelocatorError:
                 pass
-        async with self._slot(repo):
-            outcome = await self._place_blob(repo, node, primary)
+        try:
+            async with self._slot(repo):
+                outcome = await self._place_blob(repo, node, primary)
+        except Exception:
+            if run.survivors is not None:
+                # At once, before this failure reaches any image: the sink learns everything lost
+                # with this blob together (the tar stream's writer must not move past it before).
+                self._abandon(run.survivors.lose_digest(digest))
+            raise
         run.report.count(outcome, node.descriptor.size)
         self.reporter.blob_done(node.descriptor, outcome)
         return outcome
@@ -152,6 +165,10 @@ class Scheduler:
         finally:
             await self._budget.release(desc.size)
         return Outcome.TRANSFERRED
+
+    def _abandon(self, digests: set[Digest]) -> None:
+        if digests and isinstance(self.sink, Abandons):
+            self.sink.abandon(digests)
 
     def _reading(self, origin: Repository, desc: Descriptor, failed: list[RelocatorError]) -> Opener:
         """The source's stream of the blob, counted. An error the source raises is kept in

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence, Set
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
-from relocator.oci import Descriptor, Manifest, Reference, Repository
+from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 
-__all__ = ["BlobSink", "BlobSource", "Mounter", "Opener"]
+__all__ = ["Abandons", "BlobSink", "BlobSource", "Commits", "Mounter", "Opener"]
 
 # Opens a blob's verified bytes from an offset; every retry calls it again.
 Opener = Callable[[int], AsyncIterator[bytes]]
@@ -35,7 +35,7 @@ class BlobSink(Protocol):
     """Checks for and writes blobs and manifests; commits or discards at close.
 
     The engine calls ``prepare`` once, then the writes (a manifest only after its children),
-    then ``write_tag`` for each finished image (tags last), then ``close``.
+    then ``write_tag`` for each finished image (tags last), then ``close`` once.
     """
 
     async def prepare(self, blobs: Sequence[Descriptor], manifests: Sequence[Manifest]) -> None:
@@ -67,8 +67,34 @@ class BlobSink(Protocol):
         name for ``index.json``."""
         ...
 
-    async def close(self, success: bool) -> None:
-        """Commit what was written, or discard it."""
+    async def close(self, keep: Set[Digest] | None) -> None:
+        """Commit the images named by ``write_tag``, which need exactly the digests (blobs and
+        manifests) in ``keep``; with None commit nothing (an interrupted run, or one that is all or
+        nothing and lost an image). Raises RelocatorError if the commit fails: then nothing is
+        committed."""
+        ...
+
+
+@runtime_checkable
+class Commits(Protocol):
+    """Sinks whose writes take effect only when ``close`` commits them (a tarball, a layout's
+    ``index.json``): an image is in ``location`` once the commit is, not when its tag is written."""
+
+    location: str  # the file or directory written, "-" for stdout
+
+
+@runtime_checkable
+class Abandons(Protocol):
+    """Sinks that can leave out what no image still able to finish needs (the tar writers).
+
+    Their side of the bargain: a digest whose write failed stays failed for the run (a second
+    write of it raises), so every image needing it is lost, whatever repository places it.
+    """
+
+    def abandon(self, digests: Set[Digest]) -> None:
+        """No image that can still finish needs ``digests``: skip them from now on. ``has_blob``
+        may answer True for them (no download), and whatever of them is already written may stay
+        as an unreferenced blob. Does not block: the engine calls it the moment an image is lost."""
         ...
 
 

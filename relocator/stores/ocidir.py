@@ -2,9 +2,11 @@
 
 Blobs and manifests go to ``blobs/<alg>/<hex>``, each written under a temp name beside its place,
 its size checked, synced and renamed into place; one already there with the right size and digest
-is kept, so a re-run moves nothing. ``oci-layout`` and ``index.json`` are written at ``close``, and
-only if every image made it. ``index.json`` is merged with the layout's own: the other images stay,
-and a name this run writes now points at its new manifest (skopeo moves a name the same way).
+is kept, so a re-run moves nothing. ``oci-layout`` and ``index.json`` are written at ``close``,
+naming the images that finished (the files of one that did not stay, unnamed, for a re-run to
+skip), or not at all when the run commits nothing. ``index.json`` is merged with the layout's own:
+the other images stay, and a name this run writes now points at its new manifest (skopeo moves a
+name the same way).
 Source for the layout itself: opencontainers/image-spec ``image-layout.md``.
 """
 
@@ -15,7 +17,7 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Set
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -44,10 +46,12 @@ class OciDirStore:
 
     ``name``, when given, is the one ``org.opencontainers.image.ref.name`` for every image
     (``oci:DIR:NAME``); otherwise each tag write names its image by its full reference.
+    It ``Commits`` (to ``location``).
     """
 
     def __init__(self, path: Path, *, name: str | None = None) -> None:
         self.path = path
+        self.location = str(path)
         self.names = IndexNames(str(path), name)
         self._present: set[Digest] = set()  # verified there, or written by this run
         self._index: dict[str, Any] | None = None  # the layout's index.json as found
@@ -129,13 +133,14 @@ class OciDirStore:
         """Record the image's name for ``index.json``."""
         self.names.add(ref, manifest)
 
-    async def close(self, success: bool) -> None:
-        """On success write ``oci-layout`` and the merged ``index.json``; either way keep what was
-        written (verified blobs make a re-run cheap), but not an empty directory this run made."""
+    async def close(self, keep: Set[Digest] | None) -> None:
+        """Unless ``keep`` is None, write ``oci-layout`` and the merged ``index.json`` naming the
+        finished images (every file they need is in place); either way keep what was written
+        (verified blobs make a re-run cheap), but not an empty directory this run made."""
         if self._fd < 0:
             return
         try:
-            if success:
+            if keep is not None:
                 await asyncio.to_thread(self._commit)
             elif self._made and not self._wrote:
                 for empty in (*self.path.glob("blobs/*"), self.path / "blobs", self.path):

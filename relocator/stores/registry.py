@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Sequence, Set
 from contextlib import AbstractAsyncContextManager
 
 from relocator.errors import RelocatorError
@@ -77,7 +77,7 @@ class RegistryStore:
         if ref.tag is not None:
             await self.client.put_manifest(Reference(ref.repository, tag=ref.tag), manifest)
 
-    async def close(self, success: bool) -> None:
+    async def close(self, keep: Set[Digest] | None) -> None:
         """Nothing to commit: every write is already durable at the registry."""
 
 

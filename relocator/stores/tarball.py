@@ -7,6 +7,10 @@ its bytes are verified, so a header marks a finished member. ``index.json`` (bui
 writes the run makes), the manifests and the end-of-archive blocks follow at ``close``. The file is
 the same for the same images at any concurrency; a resumed run keeps every span whose header and
 digest check out and fetches the rest.
+
+When some images did not finish, ``close`` copies what the others need into the tar laid out for
+them alone (``TarLayout.keeping``: no holes, which a tar reader would take for the end) and
+renames that into place; the partial file goes, since its layout is the whole plan's.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from pathlib import Path
 
 from relocator.errors import InputError, RelocatorError
@@ -32,17 +36,21 @@ class TarballFile:
 
     ``name``, when given, is the one ``org.opencontainers.image.ref.name`` for every image
     (``oci-archive:FILE:NAME``); otherwise each tag write names its image by its full reference.
+    It ``Commits`` (to ``location``) and ``Abandons``.
     """
 
     _writer: TarWriter  # from prepare on
 
     def __init__(self, path: Path, *, name: str | None = None) -> None:
         self.path = path
+        self.location = str(path)
         self.partial = path.with_name(path.name + ".partial")
         self.layout = TarLayout.build((), ())
         self.names = IndexNames(str(path), name)
         self.resumed: set[Digest] = set()
         self._present: set[Digest] = set()
+        self._dropped: set[Digest] = set()  # abandoned: no image that can finish needs them
+        self._failed: dict[Digest, Exception] = {}  # a failed blob stays failed (Abandons)
         self._fd = -1
         self._out: FileOutput | None = None
         self._kept = False  # a verified blob is in the partial file: worth keeping for a resume
@@ -83,27 +91,38 @@ class TarballFile:
         self._writer = TarWriter(self.layout, self._out)
 
     async def has_blob(self, repo: Repository, desc: Descriptor) -> bool:
-        """True once the blob is in the file or on its way there."""
-        return desc.digest in self._present
+        """True once the blob is in the file or on its way there, or no longer needed."""
+        digest = desc.digest
+        return digest in self._present or (digest in self._dropped and digest not in self._failed)
 
     async def has_manifest(self, ref: Reference) -> bool:
         """Manifests go in at the end, all at once: none is there before."""
         return False
 
     async def write_blob(self, repo: Repository, desc: Descriptor, opener: Opener) -> None:
-        """Stream verified bytes into the blob's span; its header last, as the mark of a whole member."""
-        if desc.digest in self._present:
+        """Stream verified bytes into the blob's span; its header last, as the mark of a whole member.
+        Raises the first attempt's error again for a blob that failed before."""
+        digest = desc.digest
+        if digest in self._failed:
+            raise RelocatorError(f"{digest}: not written: it failed before: {self._failed[digest]}")
+        if digest in self._present or digest in self._dropped:
             return
-        member = self.layout.blobs.get(desc.digest)
+        member = self.layout.blobs.get(digest)
         if member is None or member.size != desc.size:
-            raise RelocatorError(f"{desc.digest}: not in the planned tar layout")
-        self._present.add(desc.digest)
+            raise RelocatorError(f"{digest}: not in the planned tar layout")
+        self._present.add(digest)
         try:
             await self._writer.fill(member, opener(0))
-        except BaseException:
-            self._present.discard(desc.digest)
+        except BaseException as exc:
+            self._present.discard(digest)
+            if isinstance(exc, Exception):
+                self._failed[digest] = exc
             raise
         self._kept = True
+
+    def abandon(self, digests: Set[Digest]) -> None:
+        """Fetch none of ``digests`` from now on; ``close`` leaves out what no finished image needs."""
+        self._dropped |= digests
 
     async def write_manifest(self, ref: Reference, manifest: Manifest) -> None:
         """Nothing to do yet: the planned manifests are written by ``close``."""
@@ -114,23 +133,60 @@ class TarballFile:
         """Record the image's name for ``index.json``."""
         self.names.add(ref, manifest)
 
-    async def close(self, success: bool) -> None:
-        """Write the small members, flush and rename; on failure keep the partial file to resume."""
+    async def close(self, keep: Set[Digest] | None) -> None:
+        """Write the small members, flush and rename: the whole plan in place, or ``keep`` alone
+        copied into its own layout. With None (or if the commit fails) keep the partial file to
+        resume. Raises RelocatorError naming the file if it cannot be written."""
         if self._fd < 0 or self._out is None:
             return
         try:
             await self._out.drain()
-            if not success:
+            if keep is None:
                 if not self._kept:
                     self.partial.unlink(missing_ok=True)  # nothing a resume could use
                 return
-            size = self._writer.finish(self.names.index())
-            os.ftruncate(self._fd, size)
-            await asyncio.to_thread(os.fsync, self._fd)
-            os.replace(self.partial, self.path)
-            await asyncio.to_thread(fsync_dir, self.path.parent)
+            lost = [d for d in self.layout.blobs if d in keep and d not in self._present]
+            if lost:  # the engine keeps only what finished images needed: a bug, never a bad tar
+                raise RelocatorError(f"{self.path}: not written: {lost[0]} is missing")
+            if self.layout.within(keep):
+                await self._commit_in_place()
+            else:
+                await self._commit_copy(self.layout.keeping(keep))
         finally:
             self._close_fd()
+
+    async def _commit_in_place(self) -> None:
+        """Every planned member made it: end the partial file and rename it into place."""
+        size = self._writer.finish(self.names.index())
+        os.ftruncate(self._fd, size)
+        await asyncio.to_thread(os.fsync, self._fd)
+        os.replace(self.partial, self.path)
+        await asyncio.to_thread(fsync_dir, self.path.parent)
+
+    async def _commit_copy(self, kept: TarLayout) -> None:
+        """Copy the kept members into a new file laid out for them alone, rename it into place,
+        drop the partial file. A member at a time in a thread, so an interrupt stops it unrenamed."""
+        temp = self.partial.with_name(self.partial.name + ".kept")
+        try:
+            fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o666)
+        except OSError as exc:
+            raise RelocatorError(f"{temp}: cannot write ({exc.strerror})") from None
+        try:
+            writer = TarWriter(kept, FileOutput(fd, temp))
+            writer.put(kept.members[0])
+            for digest, member in kept.blobs.items():
+                await asyncio.to_thread(writer.append, member, self.partial,
+                                        self.layout.blobs[digest].data_offset)
+            writer.finish(self.names.index())
+            await asyncio.to_thread(os.fsync, fd)
+            os.replace(temp, self.path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(fd)
+        self.partial.unlink(missing_ok=True)
+        await asyncio.to_thread(fsync_dir, self.path.parent)
 
     def _close_fd(self) -> None:
         if self._fd >= 0:

@@ -6,6 +6,11 @@ largest first then by digest (the scheduler's transfer order), the manifests by 
 its offset into an output: a file takes them in any order (``pwrite``), a pipe only at its end,
 so members reach it in layout order. Either way the tar is the layout's bytes, the same for the
 same images whatever the output and the order downloads finish in.
+
+When some images do not finish, the tar holds the others only: ``TarLayout.keeping`` lays out
+what they need, the same way, so it is the tar a run of those images alone writes. A reader
+stops at the first run of zero blocks, so a member left out must leave no hole: the file is
+copied into that layout, the stream appends what it keeps where the last member ended.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import asyncio
 import io
 import os
 import tarfile
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -72,27 +77,43 @@ class TarLayout:
     blobs: dict[Digest, Member]  # in layout order
     inline: dict[str, bytes]  # oci-layout and the manifests: small, written whole
     size: int  # where index.json goes: everything before it is planned
+    manifests: dict[Digest, bytes]  # every manifest laid out, inline or as the blob of its bytes
 
     @classmethod
     def build(cls, blobs: Iterable[Descriptor], manifests: Iterable[tuple[Digest, bytes]]) -> TarLayout:
         """Lay out the blobs (largest first, then by digest), then the manifests by digest."""
-        unique = {d.digest: d for d in blobs}
-        order = sorted(unique.values(), key=lambda d: (-d.size, d.digest))
+        return cls.of(((d.digest, d.size) for d in blobs), manifests)
+
+    @classmethod
+    def of(cls, blobs: Iterable[tuple[Digest, int]], manifests: Iterable[tuple[Digest, bytes]]) -> TarLayout:
+        """``build`` from each blob's (digest, size in bytes)."""
+        unique = dict(blobs)
+        order = sorted(unique, key=lambda d: (-unique[d], d))
+        raws = dict(sorted(manifests, key=lambda m: m[0]))
         inline = {LAYOUT_FILE: OCI_LAYOUT}
-        for digest, raw in sorted(manifests, key=lambda m: m[0]):
+        for digest, raw in raws.items():
             if digest not in unique:  # bytes a manifest and a blob share go in once, as the blob
                 inline.setdefault(digest.blob_path, raw)
         members: list[Member] = []
         offset = 0
-        sized = [(LAYOUT_FILE, len(OCI_LAYOUT)), *((d.digest.blob_path, d.size) for d in order),
+        sized = [(LAYOUT_FILE, len(OCI_LAYOUT)), *((d.blob_path, unique[d]) for d in order),
                  *((name, len(raw)) for name, raw in inline.items() if name != LAYOUT_FILE)]
         for name, size in sized:
             member = Member(name, offset, size, tar_header(name, size))
             members.append(member)
             offset = member.end
         by_name = {m.name: m for m in members}
-        return cls(tuple(members), {d.digest: by_name[d.digest.blob_path] for d in order}, inline,
-                   offset)
+        return cls(tuple(members), {d: by_name[d.blob_path] for d in order}, inline, offset, raws)
+
+    def within(self, keep: Set[Digest]) -> bool:
+        """Whether ``keep`` holds every blob and manifest laid out (nothing is left out)."""
+        return all(d in keep for d in self.blobs) and all(d in keep for d in self.manifests)
+
+    def keeping(self, keep: Set[Digest]) -> TarLayout:
+        """The layout of the blobs and manifests in ``keep`` alone: the tar of the images that
+        finished, member for member what a run of only those images lays out."""
+        return TarLayout.of(((d, m.size) for d, m in self.blobs.items() if d in keep),
+                            ((d, raw) for d, raw in self.manifests.items() if d in keep))
 
     def tail(self, index: bytes) -> bytes:
         """``index.json`` and the end-of-archive blocks, written at ``size``."""
@@ -106,8 +127,9 @@ class TarOutput(Protocol):
         """Put ``data`` at ``offset``. Raises RelocatorError if it cannot."""
         ...
 
-    def copy_at(self, offset: int, src: Path, size: int) -> None:
-        """Put the first ``size`` bytes of the file ``src`` at ``offset`` (blocking: run in a thread)."""
+    def copy_at(self, offset: int, src: Path, size: int, src_offset: int = 0) -> None:
+        """Put ``size`` bytes of the file ``src``, from ``src_offset`` on, at ``offset`` (blocking:
+        run in a thread)."""
         ...
 
     def settle(self, start: int, end: int) -> None:
@@ -122,6 +144,11 @@ class TarWriter:
         self.layout = layout
         self.out = out
         self._written: set[str] = set()  # the small members already out
+
+    def relayout(self, layout: TarLayout) -> None:
+        """Write what is still to come by ``layout`` (the same tar less what was left out): the
+        members already written must lie where ``layout`` puts them."""
+        self.layout = layout
 
     async def fill(self, member: Member, chunks: AsyncIterator[bytes]) -> None:
         """Stream a blob's verified chunks into its span, then its padding, then its header: on a
@@ -144,10 +171,11 @@ class TarWriter:
         self.out.settle(member.offset, member.data_offset)
         self.out.settle(flushed, member.end)
 
-    def append(self, member: Member, spooled: Path) -> None:
-        """Write a blob from its spool file: header, bytes, padding, in that order (blocking)."""
+    def append(self, member: Member, spooled: Path, src_offset: int = 0) -> None:
+        """Write a blob from a file (its spool file, or another tar's span from ``src_offset``):
+        header, bytes, padding, in that order (blocking)."""
         self.out.write_at(member.offset, member.header)
-        self.out.copy_at(member.data_offset, spooled, member.size)
+        self.out.copy_at(member.data_offset, spooled, member.size, src_offset)
         self.out.write_at(member.data_offset + member.size, padding(member.size))
 
     def put(self, member: Member) -> None:
@@ -184,13 +212,14 @@ class FileOutput:
         except OSError as exc:
             raise RelocatorError(f"{self.path}: cannot write ({exc.strerror})") from None
 
-    def copy_at(self, offset: int, src: Path, size: int) -> None:
+    def copy_at(self, offset: int, src: Path, size: int, src_offset: int = 0) -> None:
         """Copy in the kernel (``copy_file_range``)."""
         try:
             with src.open("rb") as f:
                 copied = 0
                 while copied < size:
-                    n = os.copy_file_range(f.fileno(), self.fd, size - copied, copied, offset + copied)
+                    n = os.copy_file_range(f.fileno(), self.fd, size - copied, src_offset + copied,
+                                           offset + copied)
                     if n == 0:
                         raise RelocatorError(f"{src}: shorter than {size} bytes")
                     copied += n
@@ -225,7 +254,7 @@ class PipeOutput:
             raise RelocatorError(f"cannot write the tar stream ({exc.strerror})") from None
         self.position += len(data)
 
-    def copy_at(self, offset: int, src: Path, size: int) -> None:
+    def copy_at(self, offset: int, src: Path, size: int, src_offset: int = 0) -> None:
         """Append a file's bytes, with ``sendfile`` when the stream has a descriptor."""
         self._at(offset)
         try:
@@ -235,10 +264,11 @@ class PipeOutput:
                     fd = self.out.fileno()
                 except (io.UnsupportedOperation, AttributeError):
                     fd = -1
+                f.seek(src_offset)
                 copied = 0
                 while copied < size:
                     if fd >= 0:
-                        n = os.sendfile(fd, f.fileno(), copied, size - copied)
+                        n = os.sendfile(fd, f.fileno(), src_offset + copied, size - copied)
                     else:
                         n = self.out.write(f.read(min(_COPY, size - copied)))
                     if n == 0:

@@ -28,8 +28,8 @@ from relocator.engine.events import Outcome, Report, Reporter
 from relocator.engine.target import Target
 from relocator.oci import Descriptor
 
-__all__ = ["PlainReporter", "QuietReporter", "RichReporter", "choose_reporter", "render_summary",
-           "summary_table"]
+__all__ = ["PlainReporter", "QuietReporter", "RichReporter", "choose_reporter", "output_line",
+           "render_summary", "summary_table"]
 
 
 class QuietReporter:
@@ -152,8 +152,24 @@ def render_summary(report: Report) -> str:
         f"({report.mb_per_s:.1f} MB/s)"
     ]
     lines += [f"failed: {name}: {why}" for name, why in sorted(report.failed.items())]
+    line = output_line(report)
+    lines += [line] if line is not None else []
     lines += [f"note: {note}" for note in report.notes]
     return "\n".join(lines)
+
+
+def output_line(report: Report) -> str | None:
+    """What became of a tarball or layout when images failed: written without them (named), or
+    not written; None when every image made it or the destination is a registry."""
+    if report.output is None or not report.failed:
+        return None
+    lost = f"{len(report.failed)} of {len(report.done) + len(report.failed)} images"
+    if report.written:
+        where = "the tarball to stdout" if report.output == "-" else report.output
+        return f"wrote {where} without {lost}: {', '.join(report.without)}"
+    if report.output == "-":
+        return f"the tar stream on stdout is cut short, not a tarball: {lost} failed"
+    return f"did not write {report.output}: {lost} failed"
 
 
 def summary_table(report: Report) -> Table:

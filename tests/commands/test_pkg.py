@@ -282,22 +282,27 @@ def test_unpkg_from_skopeo_layout_and_oci_archive(registry: Registry, fresh_regi
         assert sha256(skopeo_raw_manifest(fresh_registry, f"from-skopeo@{image.digest}")) == image.digest
 
 
-def test_failed_pkg_keeps_a_partial_file_only_when_a_resume_could_use_it(registry: Registry,
-                                                                          tmp_path: Path) -> None:
+def test_pkg_writes_the_images_it_could_fetch_or_with_fail_fast_none(registry: Registry,
+                                                                      tmp_path: Path) -> None:
     _corpus(registry, 47)
     out = tmp_path / "x.tar"
     partial = tmp_path / "x.tar.partial"
-    missing = f"{registry.host}/pkg/missing:v1"
+    missing, good = f"{registry.host}/pkg/missing:v1", f"{registry.host}/pkg/oci:v1"
     nothing = cli("pkg", "-i", missing, "-o", str(out))
     assert nothing.returncode == 1 and "missing:v1" in nothing.stdout + nothing.stderr
+    assert f"did not write {out}: 1 of 1 images failed" in nothing.stdout
     assert list(tmp_path.iterdir()) == []
-    some = cli("pkg", "-i", missing, "-i", f"{registry.host}/pkg/oci:v1", "-o", str(out))
-    assert some.returncode == 1 and not out.exists() and partial.exists()
-    # The missing image never made it into the layout: without it the same tar resumes, moving nothing.
-    done = cli("pkg", "-i", f"{registry.host}/pkg/oci:v1", "-o", str(out), "--json")
-    assert done.returncode == 0 and out.exists() and not partial.exists()
-    blobs = json.loads(done.stdout)["blobs"]
-    assert blobs["transferred"] == 0 and blobs["skipped"] == 3
+    strict = cli("pkg", "-i", missing, "-i", good, "-o", str(out), "--fail-fast")
+    assert strict.returncode == 1 and f"failed: {good}: not started" in strict.stdout
+    assert f"done {good}" not in strict.stderr and list(tmp_path.iterdir()) == []
+    some = cli("pkg", "-i", missing, "-i", good, "-o", str(out))
+    assert some.returncode == 1 and out.exists() and not partial.exists()
+    assert f"wrote {out} without 1 of 2 images: {missing}" in some.stdout
+    assert f"done {good} -> {out}" in some.stderr and f"done {missing}" not in some.stderr
+    # The tar of the images that made it is the tar of those images alone, byte for byte.
+    alone = tmp_path / "alone.tar"
+    assert cli("pkg", "-i", good, "-o", str(alone)).returncode == 0
+    assert out.read_bytes() == alone.read_bytes()
 
 
 def test_second_pkg_on_the_same_output_is_refused(registry: Registry, tmp_path: Path) -> None:

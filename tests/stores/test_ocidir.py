@@ -92,21 +92,30 @@ async def test_rerun_moves_nothing_and_a_damaged_blob_is_fetched_again(registry:
     assert repaired.blobs[Outcome.TRANSFERRED] == 1 and sha256(damaged.read_bytes()) == layer
 
 
-async def test_a_failed_run_leaves_the_index_and_no_temp_files(registry: Registry, tmp_path: Path) -> None:
+async def test_a_failed_image_is_left_out_of_the_index_and_no_temp_files(registry: Registry,
+                                                                          tmp_path: Path) -> None:
     refs = _seed(registry, 72)
+    first = next(iter(refs))
     layout = tmp_path / "layout"
-    await into_sink([next(iter(refs))], OciDirStore(layout))
+    await into_sink([first], OciDirStore(layout))
     index = (layout / "index.json").read_bytes()
     stale = layout / "blobs" / "sha256" / ".relocator-0123456789abcdef-killed"
     stale.write_bytes(b"left by a run killed with -9")
     missing = f"{registry.host}/ocidir/missing:v1"
     async with open_client(settings_for()) as client:
         _, report = await copy(RegistryStore(client), OciDirStore(layout), inputs_for([*refs, missing]),
+                               lambda ref: ref, Limits(), QuietReporter(), fail_fast=True)
+    assert set(report.failed) == {*refs, missing} and not report.written
+    assert (layout / "index.json").read_bytes() == index  # all or nothing: nothing named
+    async with open_client(settings_for()) as client:
+        _, report = await copy(RegistryStore(client), OciDirStore(layout), inputs_for([*refs, missing]),
                                lambda ref: ref, Limits(), QuietReporter())
-    assert set(report.failed) == {missing}
-    assert (layout / "index.json").read_bytes() == index  # not committed: no image half-named
+    assert set(report.failed) == {missing} and set(report.done) == set(refs)
+    assert report.written and report.output == str(layout) and report.without == [missing]
+    names = [m["annotations"]["org.opencontainers.image.ref.name"]
+             for m in json.loads((layout / "index.json").read_text())["manifests"]]
+    assert sorted(names) == sorted(refs)  # every image that made it, and only those
     assert not stale.exists() and not list(layout.rglob(".relocator-*"))
-    # The verified blobs the failed run wrote stay: the next run moves only the rest (none).
     rest = await into_sink(list(refs), OciDirStore(layout))
     assert rest.bytes_moved == 0
 
@@ -133,6 +142,6 @@ async def test_refuses_a_directory_that_is_not_a_layout_or_is_being_written(tmp_
         os.close(fd)
     store = OciDirStore(busy)
     await store.prepare([], [])
-    await store.close(success=True)
+    await store.close(set())  # commits: no image, an empty index
     assert json.loads((busy / "index.json").read_text())["manifests"] == []
     assert (busy / "oci-layout").read_bytes() == b'{"imageLayoutVersion":"1.0.0"}'

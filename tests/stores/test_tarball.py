@@ -37,6 +37,10 @@ def _layout(blobs: dict[Digest, bytes], manifest: Manifest) -> TarLayout:
     return TarLayout.build(_descs(blobs), [(manifest.digest, manifest.raw)])
 
 
+def _everything(blobs: dict[Digest, bytes], manifest: Manifest) -> set[Digest]:
+    return {*blobs, manifest.digest}
+
+
 def _descs(blobs: dict[Digest, bytes]) -> list[Descriptor]:
     return [Descriptor.for_bytes(LAYER, d) for d in blobs.values()]
 
@@ -71,7 +75,7 @@ def test_layout_is_a_valid_tar_in_planned_order(tmp_path: Path) -> None:
     async def go() -> None:
         tar = await _open(out, blobs, manifest)
         await _write(tar, blobs)
-        await tar.close(success=True)
+        await tar.close(_everything(blobs, manifest))
 
     asyncio.run(go())
     index = build_index([IndexEntry(manifest.descriptor, "127.0.0.1:5000/app:v1")])
@@ -104,17 +108,17 @@ def test_resume_keeps_every_verified_span_and_refetches_the_rest(tmp_path: Path)
     async def go() -> tuple[set[Digest], set[Digest]]:
         tar = await _open(whole, blobs, manifest)
         await _write(tar, blobs)
-        await tar.close(success=True)
+        await tar.close(_everything(blobs, manifest))
 
         broken = await _open(out, blobs, manifest)
         await _write(broken, blobs, {first, second, third})
-        await broken.close(success=False)  # a failed run keeps the partial file
+        await broken.close(None)  # a run that commits nothing keeps the partial file
         _flip(tmp_path / "out.tar.partial", layout.blobs[second].data_offset + 100)
 
         again = await _open(out, blobs, manifest)
         resumed = set(again.resumed)
         await _write(again, blobs)
-        await again.close(success=True)
+        await again.close(_everything(blobs, manifest))
         return resumed, set(blobs) - resumed
 
     resumed, fetched = asyncio.run(go())
@@ -133,7 +137,7 @@ def test_a_partial_file_of_another_layout_starts_over(tmp_path: Path) -> None:
         tar = await _open(out, blobs, manifest)
         resumed = tar.resumed
         await _write(tar, blobs)
-        await tar.close(success=True)
+        await tar.close(_everything(blobs, manifest))
         return resumed
 
     assert asyncio.run(go()) == set()

@@ -1,5 +1,5 @@
 """TarballStream under the engine: downloads finish in any order, the members never do, one budget
-bounds downloads and spool together, and a failed blob stops the stream without a hang.
+bounds downloads and spool together, and a failed blob leaves out its image without a hang.
 
 The source is in memory because what is tested is the order downloads finish in, which a real
 registry on loopback does not let a test choose.
@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import io
+import json
+import os
 import random
 import tarfile
 from collections.abc import AsyncIterator
@@ -18,7 +21,7 @@ from pathlib import Path
 
 from relocator.config import Limits
 from relocator.engine.copy import copy
-from relocator.engine.target import ImageInput
+from relocator.engine.target import ImageInput, Target
 from relocator.errors import DigestMismatch
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 from relocator.stores.base import Opener
@@ -103,7 +106,7 @@ class RecordingBudget(ByteBudget):
 
     async def passed(self, digest: Digest) -> None:
         await super().passed(digest)
-        del self.holding[digest]
+        self.holding.pop(digest, None)  # a member skipped before it started never held room
 
 
 def _images(seed: int) -> dict[str, Image]:
@@ -123,6 +126,7 @@ def _inputs(images: dict[str, Image]) -> list[ImageInput]:
 
 async def _stream(source: MemorySource, images: dict[str, Image], tmp_path: Path,
                   concurrency: int) -> tuple[bytes, RecordingBudget, dict[str, str]]:
+    """The tar ``copy`` streams, the budget it ran under, and the failed images."""
     out = io.BytesIO()  # no file descriptor: the writer copies instead of sendfile
     budget = RecordingBudget(LIMIT)
     source.spool_dir = tmp_path / "spool"
@@ -154,20 +158,91 @@ async def test_out_of_order_downloads_give_the_file_tar_within_one_budget(tmp_pa
         assert tar.getnames()[0] == "oci-layout" and tar.getnames()[-1] == "index.json"
 
 
-async def test_a_failed_blob_stops_the_stream_at_once(tmp_path: Path) -> None:
+def _blob_names(image: Image) -> set[str]:
+    found = {Digest.parse(d).blob_path for d in image.blobs} | {Digest.parse(image.digest).blob_path}
+    for child in image.children:
+        found |= _blob_names(child)
+    return found
+
+
+def _listing(tar_bytes: bytes) -> tuple[list[str], list[str]]:
+    """Every member's name (read to the end), and the ref names index.json lists."""
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+        names = tar.getnames()
+        index = json.load(tar.extractfile("index.json"))  # type: ignore[arg-type]
+    return names, sorted(m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"])
+
+
+async def test_a_failed_blob_leaves_out_its_image_and_the_stream_goes_on(tmp_path: Path) -> None:
     images = _images(2)
-    source = MemorySource(images, 7)
+    big = Manifest.parse(images["big"].raw, images["big"].media_type)
+    broken = big.layers[0].digest  # the largest blob, first in the layout: half of it streams, then it fails
+    file_tar = tmp_path / "file.tar"
+    source = MemorySource(images, 0)
+    source.broken = {broken}
+    _, report = await copy(source, TarballFile(file_tar), _inputs(images), lambda ref: ref,
+                           Limits(bytes_in_flight=LIMIT), QuietReporter())
+    assert set(report.failed) == {"big"} and report.written
+    names, named = _listing(file_tar.read_bytes())
+    assert named == ["127.0.0.1:1/mem/app:docker", "127.0.0.1:1/mem/app:multi"]
+    assert set(names) == {"oci-layout", "index.json", *_blob_names(images["multi"]),
+                          *_blob_names(images["docker"])}  # nothing of big's, no hole
+    for concurrency in (1, 3, 16):
+        source = MemorySource(images, concurrency)
+        source.broken = {broken}
+        streamed, budget, failed = await _stream(source, images, tmp_path, concurrency)
+        assert set(failed) == {"big"} and f"{broken}: bytes hash to something else" in failed["big"]
+        # The writer waited at the failed blob until its image was lost, so it skipped the rest of
+        # that image too: the same tar as the file's.
+        assert streamed == file_tar.read_bytes(), f"concurrency {concurrency}"
+        assert not (tmp_path / "spool").exists() and budget.holding == {} and budget.in_flight == 0
+
+    # A blob that fails after others of its image were streamed: those stay, unreferenced; the
+    # tar is whole and lists the finished images only.
     docker = Manifest.parse(images["docker"].raw, images["docker"].media_type)
-    broken = docker.children[-1].digest
-    source.broken = {broken}  # a layer fails half way
+    late = min((d for d in docker.layers if d.size > 3 * 8192), key=lambda d: d.size).digest  # fails late
+    source = MemorySource(images, 5)
+    source.broken = {late}
     streamed, budget, failed = await _stream(source, images, tmp_path, 3)
-    # The image names the cause: the layer's own error, or (when another of its layers was refused
-    # first, as the scheduler reports an image's first failing child) the stream stopped at it.
-    assert (f"{broken}: bytes hash to something else" in failed["docker"]
-            or f"the tar stream stopped at {broken}, which failed" in failed["docker"])
-    assert not streamed.endswith(b"\0" * 1024) or b"index.json" not in streamed  # no finished tar
-    assert not (tmp_path / "spool").exists()  # nothing left behind
-    assert budget.in_flight == 0
-    # What was not fetched yet failed at once, naming why, instead of filling the spool.
-    assert all("not written: the tar stream stopped at" in why or "hash to" in why
-               for why in failed.values())
+    assert set(failed) == {"docker"}
+    names, named = _listing(streamed)
+    assert named == ["127.0.0.1:1/mem/app:big", "127.0.0.1:1/mem/app:multi"]
+    kept = {"oci-layout", "index.json", *_blob_names(images["big"]), *_blob_names(images["multi"])}
+    assert kept <= set(names) and set(names) - kept <= _blob_names(images["docker"])
+    assert late.blob_path not in names and docker.digest.blob_path not in names
+    assert not (tmp_path / "spool").exists() and budget.in_flight == 0
+
+
+class _FullAt(io.BytesIO):
+    """A stream that takes ``room`` bytes, then fails like a full disk."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__()
+        self.room = room
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        if self.tell() + len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(data)
+
+
+class _Recording(QuietReporter):
+    def __init__(self) -> None:
+        self.images: list[tuple[str, str | None]] = []
+
+    def image_done(self, target: Target, error: str | None) -> None:
+        self.images.append((target.label, error))
+
+
+async def test_a_commit_that_fails_fails_its_images_and_reports_none_done(tmp_path: Path) -> None:
+    images = _images(3)
+    whole, _, _ = await _stream(MemorySource(images, 1), images, tmp_path, 3)
+    reporter = _Recording()
+    out = _FullAt(len(whole) - 1)  # every blob fits; the tail with index.json does not
+    sink = TarballStream(out, Spool(tmp_path / "spool"), ByteBudget(LIMIT))
+    _, report = await asyncio.wait_for(copy(MemorySource(images, 1), sink, _inputs(images), lambda ref: ref,
+                                            Limits(bytes_in_flight=LIMIT), reporter), 60)
+    why = "not written: cannot write the tar stream (No space left on device)"
+    assert report.done == {} and report.failed == dict.fromkeys(images, why) and not report.written
+    assert sorted(reporter.images) == sorted((label, why) for label in images)  # never done
+    assert not (tmp_path / "spool").exists()

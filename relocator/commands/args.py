@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from relocator.commands.credentials import add_credential_flags
 from relocator.config import Limits, Settings, TLSSettings
 from relocator.errors import InputError
 from relocator.stores.files import check_writable
@@ -102,7 +103,8 @@ def add_copy_flags(parser: argparse.ArgumentParser, *, chunked: bool = True, to_
 
 
 def add_registry_flags(parser: argparse.ArgumentParser, *, concurrency: bool = True) -> None:
-    """TLS and plain-HTTP flags in kbld's spellings, and ``--concurrency``."""
+    """TLS and plain-HTTP flags in kbld's spellings, ``--concurrency``, and the credential flags
+    (commands.credentials)."""
     group = parser.add_argument_group("registry access")
     group.add_argument("--registry-ca-cert-path", action="append", default=[], metavar="FILE",
                        help="trust this CA certificate too (repeatable)")
@@ -112,6 +114,7 @@ def add_registry_flags(parser: argparse.ArgumentParser, *, concurrency: bool = T
                        help="allow plain HTTP to this host (repeatable; loopback always may)")
     if concurrency:
         group.add_argument("--concurrency", type=int, default=16, help="transfers at once per registry")
+    add_credential_flags(parser)
 
 
 def settings_from(args: argparse.Namespace, *, chunk_size: int | None = None) -> Settings:

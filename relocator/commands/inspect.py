@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from relocator.auth import CredentialStore
+from relocator.auth.credentials import ANY_HOST
 from relocator.commands.args import add_global_flags, add_registry_flags, settings_from
 from relocator.commands.common import open_client
+from relocator.commands.credentials import credential_store
 from relocator.config import Settings
 from relocator.oci import Reference
 from relocator.ui import print_json, print_text
@@ -14,10 +17,11 @@ from relocator.ui import print_json, print_text
 __all__ = ["inspect", "register", "run"]
 
 
-async def inspect(settings: Settings, text: str) -> dict[str, Any]:
+async def inspect(settings: Settings, text: str,
+                  credentials: CredentialStore | None = None) -> dict[str, Any]:
     """The reference's digest, media type, size and children, as JSON-ready data."""
     ref = Reference.parse(text)
-    async with open_client(settings) as client:
+    async with open_client(settings, credentials=credentials) as client:
         manifest = await client.get_manifest(ref)
     return {
         "reference": str(ref),
@@ -48,7 +52,8 @@ def _platform(platform: dict[str, str] | None) -> str:
 
 async def run(args: argparse.Namespace) -> int:
     """Print the reference's digest, media type and children."""
-    info = await inspect(settings_from(args), args.reference)
+    info = await inspect(settings_from(args), args.reference,
+                         credential_store(args, sources=[ANY_HOST], destinations=()))
     if args.json:
         print_json(info)
     else:

@@ -15,10 +15,14 @@ __all__ = ["add_copy_flags", "add_destination_flags", "add_global_flags", "add_i
 
 
 def add_global_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
-    """``--debug``, accepted before and after the subcommand: a subcommand's copy defaults to
-    SUPPRESS so it never overwrites what was given before it."""
+    """``--debug``, ``-q`` and ``-v``, accepted before and after the subcommand: a subcommand's
+    copy defaults to SUPPRESS so it never overwrites what was given before it."""
     parser.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS,
                         help="log every request; re-raise internal errors with their traceback")
+    parser.add_argument("-q", "--quiet", action="store_true", default=False if top else argparse.SUPPRESS,
+                        help="errors and the summary only")
+    parser.add_argument("-v", "--verbose", action="count", default=0 if top else argparse.SUPPRESS,
+                        help="-v: a line per blob; -vv: every request with its status and time")
 
 
 def add_destination_flags(parser: argparse.ArgumentParser) -> None:

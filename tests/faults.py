@@ -105,12 +105,17 @@ class FaultServer:
 class DeadServer:
     """A host that accepts connections and then never answers (``reset=False``: reads and stays
     silent, like a hung process or a black-holed link) or resets each one at once (``reset=True``).
+    ``plain=True``: a TLS handshake is answered in plain HTTP, as a plain-HTTP registry would, so
+    a client falls back to http and meets the silence there.
 
-    Counts the connections it accepted: what a client's retries and circuit breaker cost the host.
+    Counts the connections it accepted and those it left unanswered: what a client's retries and
+    circuit breaker cost the host.
     """
 
     reset: bool = False
+    plain: bool = False
     connections: int = 0
+    unanswered: int = 0
     server: asyncio.Server | None = None
     port: int = 0
     _writers: list[asyncio.StreamWriter] = field(default_factory=list)
@@ -139,6 +144,12 @@ class DeadServer:
             writer.transport.abort()  # linger 0: the close is an RST, a "connection reset by peer"
             return
         self._writers.append(writer)
+        first = await reader.read(65536)
+        if self.plain and first[:1] == b"\x16":
+            writer.write(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+            writer.close()
+            return
+        self.unanswered += 1
         while await reader.read(65536):  # take what is sent, answer nothing
             pass
 

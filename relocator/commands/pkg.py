@@ -17,7 +17,7 @@ from relocator.commands.args import (
     settings_from,
 )
 from relocator.commands.common import open_client, write_lock_if_complete
-from relocator.commands.report import finish, inputs_or_refuse
+from relocator.commands.report import finish_after, inputs_or_refuse
 from relocator.config import Settings
 from relocator.engine.copy import copy
 from relocator.engine.events import Report, Reporter
@@ -56,9 +56,10 @@ def _sink(options: PkgOptions, limits_bytes: int) -> BlobSink:
 
 
 async def pkg(settings: Settings, inputs: list[ImageInput], options: PkgOptions,
-              reporter: Reporter) -> tuple[Plan, Report]:
+              reporter: Reporter, report: Report | None = None) -> tuple[Plan, Report]:
     """Copy every image into the tarball store; it is renamed into place only if every image made it
-    (a backup is all or nothing: otherwise the partial file stays for a resume)."""
+    (a backup is all or nothing: otherwise the partial file stays for a resume). ``report`` is
+    filled in as the run goes (engine.copy)."""
     # Download-bound: hashing in worker threads was measured faster here (config.Limits).
     settings = replace(settings, limits=replace(settings.limits, hash_in_threads=True))
     async with open_client(settings) as client:
@@ -67,7 +68,8 @@ async def pkg(settings: Settings, inputs: list[ImageInput], options: PkgOptions,
         source = ForeignLayers(store, client) if options.include_non_distributable else store
         plan, report = await copy(source, _sink(options, settings.limits.bytes_in_flight), inputs,
                                   lambda ref: ref, settings.limits, reporter,
-                                  include_non_distributable=options.include_non_distributable)
+                                  include_non_distributable=options.include_non_distributable,
+                                  report=report)
     write_lock_if_complete(options.lock_output, plan, report)
     return plan, report
 
@@ -101,5 +103,6 @@ async def run(args: argparse.Namespace) -> int:
     options = PkgOptions(output=args.output, spool_dir=args.spool_dir, lock_output=args.lock_output,
                          include_non_distributable=args.include_non_distributable_layers)
     reporter = choose_reporter(args.json, "stdout" if to_stdout else args.output)
-    _, report = await pkg(settings_from(args), inputs, options, reporter)
-    return finish(report, args.json, to_stderr=to_stdout)
+    report = Report()
+    return await finish_after(pkg(settings_from(args), inputs, options, reporter, report), report, args.json,
+                              to_stderr=to_stdout)

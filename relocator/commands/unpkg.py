@@ -9,7 +9,7 @@ from pathlib import Path
 
 from relocator.commands.args import add_copy_flags, add_global_flags, add_registry_flags, settings_from
 from relocator.commands.common import open_client, write_lock_if_complete
-from relocator.commands.report import finish
+from relocator.commands.report import finish_after
 from relocator.config import Settings
 from relocator.engine.copy import copy
 from relocator.engine.events import Report, Reporter
@@ -35,8 +35,10 @@ class UnpkgOptions:
     include_non_distributable: bool = False
 
 
-async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter) -> tuple[Plan, Report]:
-    """Push every image of the layout; manifests after their children, tags last.
+async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter,
+                report: Report | None = None) -> tuple[Plan, Report]:
+    """Push every image of the layout; manifests after their children, tags last. ``report`` is
+    filled in as the run goes (engine.copy).
 
     Every entry is named and placed (frontends.layout_names) before anything moves: one that
     cannot be placed raises InputError. Layers with ``urls`` are left out, as every command
@@ -53,7 +55,8 @@ async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter) -
             sink = RegistryStore(client, chunk_size=settings.limits.chunk_size)
             plan, report = await copy(source, sink, [i.input for i in images], layout_mapper(images),
                                       settings.limits, reporter,
-                                      include_non_distributable=options.include_non_distributable)
+                                      include_non_distributable=options.include_non_distributable,
+                                      report=report)
         report.notes += layout.notes
     write_lock_if_complete(options.lock_output, plan, report)
     return plan, report
@@ -79,5 +82,5 @@ async def run(args: argparse.Namespace) -> int:
                            lock_output=args.lock_output,
                            include_non_distributable=args.include_non_distributable_layers)
     settings = settings_from(args, chunk_size=args.chunk_size)
-    _, report = await unpkg(settings, options, choose_reporter(args.json))
-    return finish(report, args.json)
+    report = Report()
+    return await finish_after(unpkg(settings, options, choose_reporter(args.json), report), report, args.json)

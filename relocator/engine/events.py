@@ -33,7 +33,8 @@ class Reporter(Protocol):
 
 @dataclass(slots=True)
 class Report:
-    """Counts, bytes, time and the result of every image."""
+    """Counts, bytes, time and the result of every image, filled in as the run goes: a caller
+    whose run was interrupted still holds what finished (``interrupted``, ``unfinished``)."""
 
     done: dict[str, Reference] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
@@ -41,6 +42,13 @@ class Report:
     bytes_moved: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # what the user should know, e.g. rebuilt manifests
+    images: list[str] = field(default_factory=list)  # the label of every image asked for, in order
+    interrupted: bool = False  # stopped by SIGINT or SIGTERM before every image was through
+
+    @property
+    def unfinished(self) -> list[str]:
+        """Images asked for that neither finished nor failed: what an interrupted run left."""
+        return [label for label in self.images if label not in self.done and label not in self.failed]
 
     def count(self, outcome: Outcome, size: int) -> None:
         """Record one blob's outcome."""
@@ -54,7 +62,9 @@ class Report:
         return self.bytes_moved / 1e6 / self.seconds if self.seconds > 0 else 0.0
 
     def to_json(self) -> dict[str, Any]:
-        """The report as JSON-ready data."""
+        """The report as JSON-ready data; an interrupted run's adds ``interrupted: true`` and the
+        ``unfinished`` images."""
+        interrupted = {"interrupted": True, "unfinished": self.unfinished} if self.interrupted else {}
         return {
             "images": {"relocated": len(self.done), "failed": len(self.failed)},
             "blobs": {o.value: n for o, n in self.blobs.items()},
@@ -64,4 +74,5 @@ class Report:
             "results": {k: str(v) for k, v in sorted(self.done.items())},
             "errors": dict(sorted(self.failed.items())),
             "notes": list(self.notes),
+            **interrupted,
         }

@@ -46,6 +46,7 @@ class TarballFile:
         self._fd = -1
         self._out: FileOutput | None = None
         self._kept = False  # a verified blob is in the partial file: worth keeping for a resume
+        self.kept: Path | None = None  # the partial file, once a failed run closed and kept it
 
     async def prepare(self, blobs: Sequence[Descriptor], manifests: Sequence[Manifest]) -> None:
         """Lay the tar out, open and lock the partial file, keep the verified spans of an earlier
@@ -123,6 +124,8 @@ class TarballFile:
             if not success:
                 if not self._kept:
                     self.partial.unlink(missing_ok=True)  # nothing a resume could use
+                else:
+                    self.kept = self.partial
                 return
             size = self._writer.finish(self.names.index())
             os.ftruncate(self._fd, size)

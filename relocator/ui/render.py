@@ -28,8 +28,8 @@ from relocator.engine.events import Outcome, Report, Reporter
 from relocator.engine.target import Target
 from relocator.oci import Descriptor
 
-__all__ = ["PlainReporter", "QuietReporter", "RichReporter", "choose_reporter", "render_summary",
-           "summary_table"]
+__all__ = ["PlainReporter", "QuietReporter", "RichReporter", "choose_reporter", "detail_lines",
+           "render_summary", "summary_table"]
 
 
 class QuietReporter:
@@ -143,22 +143,32 @@ def choose_reporter(json_output: bool, into: str | None = None) -> Reporter:
 
 
 def render_summary(report: Report) -> str:
-    """The closing summary: images, blobs by outcome, bytes, seconds, MB/s, and every failure."""
+    """The closing summary: images, blobs by outcome, bytes, seconds, MB/s, every failure and,
+    when interrupted, every image that did not finish."""
     b = report.blobs
+    unfinished = f", {len(report.unfinished)} not finished (interrupted)" if report.interrupted else ""
     lines = [
-        f"images: {len(report.done)} done, {len(report.failed)} failed; "
+        f"images: {len(report.done)} done, {len(report.failed)} failed{unfinished}; "
         f"blobs: {b[Outcome.TRANSFERRED]} transferred, {b[Outcome.MOUNTED]} mounted, "
         f"{b[Outcome.SKIPPED]} skipped; {report.bytes_moved / 1e6:.1f} MB in {report.seconds:.2f} s "
         f"({report.mb_per_s:.1f} MB/s)"
     ]
-    lines += [f"failed: {name}: {why}" for name, why in sorted(report.failed.items())]
-    lines += [f"note: {note}" for note in report.notes]
+    lines += detail_lines(report)
     return "\n".join(lines)
+
+
+def detail_lines(report: Report) -> list[str]:
+    """A line per failed image, per image an interrupted run did not finish, and per note."""
+    lines = [f"failed: {name}: {why}" for name, why in sorted(report.failed.items())]
+    lines += [f"not finished: {name}" for name in report.unfinished if report.interrupted]
+    lines += [f"note: {note}" for note in report.notes]
+    return lines
 
 
 def summary_table(report: Report) -> Table:
     """The closing summary as a rich table, for terminals."""
-    table = Table(title="relocator summary", show_header=True)
+    title = "relocator summary (interrupted)" if report.interrupted else "relocator summary"
+    table = Table(title=title, show_header=True)
     for col in ("images ok", "failed", "transferred", "mounted", "skipped", "MB", "seconds", "MB/s"):
         table.add_column(col, justify="right")
     b = report.blobs

@@ -120,3 +120,24 @@ async def test_timeouts_and_retries_are_checked_before_any_transfer(registry: Re
         proc = await run_cli("relocate", "-i", ref, "--prefix", registry.host, flag, value)
         assert proc.returncode == 2 and proc.stderr.startswith(f"relocator: error: {why}"), proc.stderr
         assert len(proc.stderr.splitlines()) == 1
+
+
+async def test_a_destination_resetting_every_connection_fails_every_image_at_once(
+        registry: Registry) -> None:
+    refs = _seed(registry, "reset/app", 4, 83)
+    dead = await DeadServer(reset=True).start()
+    try:
+        proc = await run_cli("relocate", *_inputs(refs, registry.host), "--prefix", dead.host,
+                             "--retries", "1", "--json")
+    finally:
+        await dead.stop()
+    assert proc.returncode == 1, proc.stderr
+    errors = json.loads(proc.stdout)["errors"]
+    assert set(errors) == set(refs)
+    assert len(set(errors.values())) == 1  # the same words for every image
+    [why] = set(errors.values())
+    assert why.startswith(f"{dead.host}: not answering (")
+    assert why.endswith("); giving up on its remaining work")
+    # The ping's two tries, each an https probe and, when the reset reads as a TLS error, plain
+    # http after it: at most 4, where a ping per request (8 blob checks at least) made 8 or more.
+    assert 2 <= dead.connections <= 4

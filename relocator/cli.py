@@ -1,7 +1,9 @@
-"""The parser assembled from ``commands/``, the event loop, and exceptions mapped to exit codes.
+"""The parser assembled from ``commands/``, the event loop, signals, and exceptions mapped to
+exit codes.
 
 Exit codes: 0 success, 1 an image, registry or transfer failed, 2 bad input (before any
-transfer), 130 interrupted.
+transfer), 130 interrupted (SIGINT), 143 terminated (SIGTERM): 128 + the signal's number, as a
+shell reports a process the signal killed.
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
 import uvloop
 
-from relocator import __version__
 from relocator.commands import (
     bench,
     completion,
@@ -31,12 +33,16 @@ from relocator.commands import (
     verify,
 )
 from relocator.commands.args import add_global_flags
+from relocator.commands.signals import Interrupted, until_signalled
 from relocator.errors import InputError, RelocatorError
 from relocator.ui import print_error, set_verbosity
+from relocator.ui.versions import VersionAction
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_TERMINATED", "EXIT_USAGE", "Interrupted",
+           "build_parser", "main", "until_signalled"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM
 
 # Each verb's module registers its own arguments and its ``run`` coroutine.
 _COMMANDS = (copy, relocate, sync, pkg, unpkg, verify, ls, inspect, resolve, bench, completion)
@@ -51,36 +57,10 @@ def run(coro: Coroutine[Any, Any, T], default: str = "uvloop") -> T:
     return uvloop.run(coro)
 
 
-class _Version(argparse.Action):
-    """``--version``: several lines as written (argparse's own action would re-wrap them)."""
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: object, option_string: str | None = None) -> None:
-        sys.stdout.write(_versions() + "\n")
-        parser.exit()
-
-
-def _versions() -> str:
-    """relocator's version and those of what a bug report needs: Python, aiohttp, the loop.
-    Read from package metadata, so printing it imports neither aiohttp nor uvloop."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    def of(name: str) -> str:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return "not installed"
-
-    loop = os.environ.get("RELOCATOR_LOOP", "uvloop")
-    return (f"relocator {__version__}\nPython {sys.version.split()[0]} ({sys.implementation.name})\n"
-            f"aiohttp {of('aiohttp')}\nevent loop: {loop}"
-            + (f" {of('uvloop')}" if loop != "asyncio" else "'s own (RELOCATOR_LOOP=asyncio)"))
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The whole command-line grammar."""
     parser = argparse.ArgumentParser(prog="relocator", description="Move container images, fast.")
-    parser.add_argument("--version", action=_Version, nargs=0, help="print versions and exit")
+    parser.add_argument("--version", action=VersionAction, nargs=0, help="print versions and exit")
     add_global_flags(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True)
     for command in _COMMANDS:
@@ -99,14 +79,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         logging.WARNING)
     logging.basicConfig(level=level, format="relocator: %(levelname)s: %(message)s")
     try:
-        code = run(args.run(args), getattr(args, "loop", "uvloop"))
+        code = run(until_signalled(args.run(args)), getattr(args, "loop", "uvloop"))
+    except Interrupted as exc:
+        print_error(str(exc))
+        code = 128 + exc.signum
     except InputError as exc:
         print_error(str(exc))
         code = EXIT_USAGE
     except RelocatorError as exc:
         print_error(str(exc))
         code = EXIT_FAILED
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before the loop ran, or after a third Ctrl-C
         print_error("interrupted")
         code = EXIT_INTERRUPTED
     except Exception as exc:

@@ -26,7 +26,8 @@ class Limits:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryPolicy:
-    """Exponential backoff with jitter for temporary failures."""
+    """Exponential backoff with jitter for temporary failures: ``attempts`` tries in all (the
+    first and ``attempts - 1`` retries, ``--retries``), delays in seconds."""
 
     attempts: int = 5
     base_delay: float = 0.5
@@ -44,11 +45,19 @@ class TLSSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
-    """Everything a run needs to know that is not an input reference."""
+    """Everything a run needs to know that is not an input reference.
+
+    Timeouts, in seconds, are what a registry that stops answering costs each try
+    (registry.stalls says how each is enforced): ``connect_timeout`` for TCP and TLS;
+    ``read_timeout`` for the response head, for any pause in a body, and for a request body the
+    peer stops taking. ``min_speed`` (bytes/s) fails a body slower than that over a whole
+    ``read_timeout``: a trickle is not a pause, and 1 byte/s would otherwise never time out.
+    """
 
     limits: Limits = field(default_factory=Limits)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     tls: TLSSettings = field(default_factory=TLSSettings)
-    connect_timeout: float = 30.0
-    read_timeout: float = 120.0
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    min_speed: int = 1024
     user_agent: str = "relocator"

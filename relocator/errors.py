@@ -10,7 +10,8 @@
     │   ├── AuthError               401/403, or a token that could not be had
     │   ├── NotFound                404
     │   └── RateLimited             429, carries retry_after
-    ├── TransportError              connection errors, timeouts, TLS; always temporary
+    ├── TransportError              connection errors, timeouts, TLS; temporary unless said
+    │   └── HostDown                a host that stopped answering: its remaining work fails at once
     └── IntegrityError              bytes that do not match their descriptor
         ├── DigestMismatch
         └── SizeMismatch
@@ -25,6 +26,7 @@ __all__ = [
     "BadLockFile",
     "BadReference",
     "DigestMismatch",
+    "HostDown",
     "InputError",
     "IntegrityError",
     "NotFound",
@@ -115,10 +117,27 @@ class RateLimited(RegistryError):
 
 
 class TransportError(RelocatorError):
-    """The connection failed: refused, reset, timed out, or TLS trouble."""
+    """The connection failed: refused, reset, timed out, too slow, or TLS trouble.
+
+    ``host`` is the host whose connection failed (empty if unknown). ``no_answer`` is True when
+    the request got no answer at all (refused, reset or timed out before the response head):
+    what a host's circuit breaker counts (registry.retry.HostHealth).
+    """
 
     temporary = True
     tls_protocol = False  # the peer does not speak TLS at all (a plain-HTTP server)
+
+    def __init__(self, message: str, *, host: str = "", no_answer: bool = False) -> None:
+        super().__init__(message)
+        self.host = host
+        self.no_answer = no_answer
+
+
+class HostDown(TransportError):
+    """A host that gave no answer to every attempt of a request: the rest of the run's requests to
+    it fail at once with this error instead of each waiting out its own retries."""
+
+    temporary = False
 
 
 class IntegrityError(RelocatorError):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import socket
+import struct
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -96,3 +99,117 @@ class FaultServer:
             repo = request.match_info["repo"]
             headers["Link"] = f'</v2/{repo}/tags/list?n={n}&last={rest[-1]}>; rel="next"'
         return web.json_response({"name": request.match_info["repo"], "tags": rest}, headers=headers)
+
+
+@dataclass
+class DeadServer:
+    """A host that accepts connections and then never answers (``reset=False``: reads and stays
+    silent, like a hung process or a black-holed link) or resets each one at once (``reset=True``).
+    ``plain=True``: a TLS handshake is answered in plain HTTP, as a plain-HTTP registry would, so
+    a client falls back to http and meets the silence there.
+
+    Counts the connections it accepted and those it left unanswered: what a client's retries and
+    circuit breaker cost the host.
+    """
+
+    reset: bool = False
+    plain: bool = False
+    connections: int = 0
+    unanswered: int = 0
+    server: asyncio.Server | None = None
+    port: int = 0
+    _writers: list[asyncio.StreamWriter] = field(default_factory=list)
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self) -> DeadServer:
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        for writer in self._writers:
+            writer.transport.abort()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        if self.reset:
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()  # linger 0: the close is an RST, a "connection reset by peer"
+            return
+        self._writers.append(writer)
+        first = await reader.read(65536)
+        if self.plain and first[:1] == b"\x16":
+            writer.write(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+            writer.close()
+            return
+        self.unanswered += 1
+        while await reader.read(65536):  # take what is sent, answer nothing
+            pass
+
+
+@dataclass
+class DeafServer:
+    """Answers requests without a body (``/v2/`` 200, an upload POST 202 with a Location,
+    anything else 404) and stops reading at the head of any request that has one: a peer whose
+    TCP window stays shut mid-upload. Counts the bodies it left unread."""
+
+    unread: int = 0
+    server: asyncio.Server | None = None
+    port: int = 0
+    _writers: list[asyncio.StreamWriter] = field(default_factory=list)
+    _stopped: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self) -> DeafServer:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        self._stopped.set()
+        for writer in self._writers:
+            writer.transport.abort()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._answer(reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client went away
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.append(writer)
+        first = await reader.readexactly(1)
+        if first == b"\x16":  # a TLS handshake: answer in plain HTTP, as a plain server would
+            writer.write(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+            writer.close()
+            return
+        while head := first + await reader.readuntil(b"\r\n\r\n"):
+            first = b""
+            method, path, _ = head.split(b" ", 2)
+            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            if length:
+                self.unread += 1
+                await self._stopped.wait()  # never read again
+                return
+            if path == b"/v2/":
+                status, extra = b"200 OK", b""
+            elif method == b"POST" and path.endswith(b"/blobs/uploads/"):
+                status, extra = b"202 Accepted", b"Location: " + path + b"1\r\n"
+            else:
+                status, extra = b"404 Not Found", b""
+            writer.write(b"HTTP/1.1 " + status + b"\r\n" + extra + b"Content-Length: 0\r\n\r\n")
+            await writer.drain()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -12,17 +14,31 @@ from tests.faults import serve
 from tests.registries import Registry
 
 _HOP = {"host", "content-length", "transfer-encoding", "connection"}
+_BLOB = re.compile(r"/v2/.+/blobs/(sha256:[0-9a-f]{64})")
+
+# What a blob GET may get instead of the registry's answer (FaultProxy.blob_faults).
+BLOB_FAULTS = ("404", "corrupt", "short", "reset", "slow", "stall")
 
 
 @dataclass
 class FaultProxy:
-    """Forwards to ``upstream`` except: mounts refused (if set), canned manifests served."""
+    """Forwards to ``upstream`` except: mounts refused (if set), canned manifests served, and blob
+    GETs answered with a fault (``blob_faults``: digest, or ``*`` for every blob, to one of
+    BLOB_FAULTS): a 404, one byte flipped, the last bytes left out (with a matching
+    Content-Length), the connection reset halfway through the body, the body at ``slow_rate``
+    bytes/s, or no answer at all until ``stop``;
+    any request whose path holds ``stall_matching`` gets no answer either. ``hits["blob"]``
+    counts blob GETs, faulted or not."""
 
     upstream: Registry
     refuse_mounts: bool = False
     chunk_min: int | None = None  # advertise OCI-Chunk-Min-Length on new upload sessions
     canned: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # path -> (type, body)
+    blob_faults: dict[str, str] = field(default_factory=dict)
+    slow_rate: float = 1.0
+    stall_matching: str | None = None  # any request whose path holds this gets no answer
     hits: Counter[str] = field(default_factory=Counter)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
     runner: web.AppRunner | None = None
     session: aiohttp.ClientSession | None = None
     port: int = 0
@@ -39,6 +55,7 @@ class FaultProxy:
         return self
 
     async def stop(self) -> None:
+        self.released.set()  # stalled and slow answers end, so the server's shutdown need not wait
         if self.runner is not None:
             await self.runner.cleanup()
         if self.session is not None:
@@ -53,6 +70,14 @@ class FaultProxy:
             return web.json_response({"errors": [{"code": "DENIED", "message": "no mounts here"}]},
                                      status=403)
         self.hits[request.method] += 1
+        if self.stall_matching is not None and self.stall_matching in request.path:
+            return await self._fault(request, "stall")
+        blob = _BLOB.fullmatch(request.path) if request.method == "GET" else None
+        if blob:
+            self.hits["blob"] += 1
+            fault = self.blob_faults.get(blob.group(1), self.blob_faults.get("*"))
+            if fault is not None:
+                return await self._fault(request, fault)
         assert self.session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         if "Content-Length" in request.headers:
@@ -74,3 +99,41 @@ class FaultProxy:
                 await resp.write(chunk)
             await resp.write_eof()
             return resp
+
+    async def _fault(self, request: web.Request, fault: str) -> web.StreamResponse:
+        if fault == "404":
+            return web.json_response({"errors": [{"code": "BLOB_UNKNOWN", "message": "blob unknown"}]},
+                                     status=404)
+        if fault == "stall":
+            await self.released.wait()
+            if request.transport is not None:  # else the client has gone already
+                request.transport.abort()
+            return web.Response()
+        assert self.session is not None
+        async with self.session.get(f"{self.upstream.url}{request.path_qs}") as up:
+            body = await up.read()
+        if fault == "corrupt":
+            body = bytes([body[0] ^ 0xFF]) + body[1:]
+        elif fault == "short":
+            body = body[:-10]
+        if fault not in ("slow", "reset"):
+            return web.Response(body=body, content_type="application/octet-stream")
+        resp = web.StreamResponse(headers={"Content-Length": str(len(body))})
+        await resp.prepare(request)
+        if fault == "reset":
+            await resp.write(body[:len(body) // 2])
+            await resp.drain()
+            if request.transport is not None:
+                request.transport.abort()
+            return resp
+        for i in range(len(body)):
+            try:
+                await resp.write(body[i:i + 1])
+            except ConnectionError:  # the client gave up on it
+                break
+            try:
+                await asyncio.wait_for(self.released.wait(), 1 / self.slow_rate)
+                break
+            except TimeoutError:
+                pass
+        return resp

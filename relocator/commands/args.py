@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from relocator.commands.credentials import add_credential_flags
-from relocator.config import Limits, Settings, TLSSettings
+from relocator.config import Limits, RetryPolicy, Settings, TLSSettings
 from relocator.errors import InputError
 from relocator.stores.files import check_writable
 
@@ -106,9 +107,12 @@ def add_copy_flags(parser: argparse.ArgumentParser, *, chunked: bool = True, to_
             "that made it)" if to_layout else ""))
 
 
+_DEFAULTS = Settings()
+
+
 def add_registry_flags(parser: argparse.ArgumentParser, *, concurrency: bool = True) -> None:
-    """TLS and plain-HTTP flags in kbld's spellings, ``--concurrency``, and the credential flags
-    (commands.credentials)."""
+    """TLS and plain-HTTP flags in kbld's spellings, timeouts and retries (``--retry-times`` is
+    skopeo's spelling), ``--concurrency``, and the credential flags (commands.credentials)."""
     group = parser.add_argument_group("registry access")
     group.add_argument("--registry-ca-cert-path", action="append", default=[], metavar="FILE",
                        help="trust this CA certificate too (repeatable)")
@@ -116,19 +120,42 @@ def add_registry_flags(parser: argparse.ArgumentParser, *, concurrency: bool = T
                        help="verify TLS certificates (default true)")
     group.add_argument("--registry-insecure", action="append", default=[], metavar="HOST",
                        help="allow plain HTTP to this host (repeatable; loopback always may)")
+    group.add_argument("--connect-timeout", type=float, default=_DEFAULTS.connect_timeout, metavar="SECONDS",
+                       help="give up a connection (TCP and TLS) not made in this long "
+                            f"(default {_DEFAULTS.connect_timeout:g})")
+    group.add_argument("--read-timeout", type=float, default=_DEFAULTS.read_timeout, metavar="SECONDS",
+                       help="give up a request whose answer, or a body, stops for this long or moves "
+                            f"under {_DEFAULTS.min_speed} bytes/s for this long "
+                            f"(default {_DEFAULTS.read_timeout:g})")
+    group.add_argument("--retries", "--retry-times", type=int, default=_DEFAULTS.retry.attempts - 1,
+                       metavar="N", help="retry a failed request N times (default "
+                       f"{_DEFAULTS.retry.attempts - 1}); a host that answers none of the tries is "
+                       "given up on for the rest of the run")
     if concurrency:
         group.add_argument("--concurrency", type=int, default=16, help="transfers at once per registry")
     add_credential_flags(parser)
 
 
 def settings_from(args: argparse.Namespace, *, chunk_size: int | None = None) -> Settings:
-    """Settings from parsed flags; raises InputError for a concurrency below 1."""
+    """Settings from parsed flags; raises InputError for a concurrency below 1, a timeout that is
+    not above 0, or negative retries."""
     given = getattr(args, "concurrency", 16)
     concurrency = given if isinstance(given, int) else max(given)
     if concurrency < 1:
         raise InputError(f"--concurrency must be at least 1, got {concurrency}")
+    connect = getattr(args, "connect_timeout", _DEFAULTS.connect_timeout)
+    read = getattr(args, "read_timeout", _DEFAULTS.read_timeout)
+    retries = getattr(args, "retries", _DEFAULTS.retry.attempts - 1)
+    for flag, seconds in (("--connect-timeout", connect), ("--read-timeout", read)):
+        if not (math.isfinite(seconds) and seconds > 0):
+            raise InputError(f"{flag} must be a number of seconds above 0, got {seconds:g}")
+    if retries < 0:
+        raise InputError(f"--retries must be 0 or more, got {retries}")
     return Settings(
         limits=Limits(concurrency=concurrency, chunk_size=chunk_size),
+        retry=RetryPolicy(attempts=retries + 1),
+        connect_timeout=connect,
+        read_timeout=read,
         tls=TLSSettings(
             ca_cert_paths=tuple(Path(p) for p in getattr(args, "registry_ca_cert_path", [])),
             verify=getattr(args, "registry_verify_certs", True),

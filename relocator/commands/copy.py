@@ -9,8 +9,9 @@ from collections.abc import Callable
 from relocator.commands.args import add_copy_flags, add_global_flags, add_registry_flags, settings_from
 from relocator.commands.common import open_client, write_lock_if_complete
 from relocator.commands.credentials import credential_store
-from relocator.commands.report import finish
+from relocator.commands.report import finish_after
 from relocator.engine.copy import copy
+from relocator.engine.events import Report
 from relocator.engine.target import ImageInput
 from relocator.errors import InputError
 from relocator.frontends.layout_names import entry_name
@@ -50,6 +51,12 @@ async def run(args: argparse.Namespace) -> int:
     src = parse_location(args.source, role="source")
     dst = parse_location(args.destination, role="destination")
     check_destination(dst)
+    report = Report()
+    return await finish_after(_copy(args, src, dst, report), report, args.json)
+
+
+async def _copy(args: argparse.Namespace, src: Location, dst: Location, report: Report) -> None:
+    """The copy itself, filling ``report`` as it goes; the lock file if every image made it."""
     settings = settings_from(args, chunk_size=args.chunk_size)
     layout = await asyncio.to_thread(open_source, src)
     try:
@@ -64,15 +71,14 @@ async def run(args: argparse.Namespace) -> int:
                 source = ForeignLayers(source, client)
             sink = sink_for(dst, client, chunk_size=settings.limits.chunk_size)
             reporter = choose_reporter(args.json, _into(dst))
-            plan, report = await copy(source, sink, inputs, mapper, settings.limits, reporter,
-                                      include_non_distributable=args.include_non_distributable_layers,
-                                      fail_fast=args.fail_fast)
+            plan, _ = await copy(source, sink, inputs, mapper, settings.limits, reporter,
+                                 include_non_distributable=args.include_non_distributable_layers,
+                                 fail_fast=args.fail_fast, report=report)
     finally:
         if layout is not None:
             layout.close()
     report.notes += layout.notes if layout is not None else []
     write_lock_if_complete(args.lock_output, plan, report)
-    return finish(report, args.json)
 
 
 def _inputs(src: Location, layout: LayoutSource | None) -> list[ImageInput]:

@@ -19,7 +19,7 @@ from relocator.commands.args import (
 )
 from relocator.commands.common import open_client, write_lock_if_complete
 from relocator.commands.credentials import credential_store, hosts_of
-from relocator.commands.report import finish, inputs_or_refuse
+from relocator.commands.report import finish_after, inputs_or_refuse
 from relocator.config import Settings
 from relocator.engine.copy import copy
 from relocator.engine.events import Report, Reporter
@@ -60,10 +60,10 @@ def _sink(options: PkgOptions, limits_bytes: int) -> BlobSink:
 
 
 async def pkg(settings: Settings, inputs: list[ImageInput], options: PkgOptions,
-              reporter: Reporter) -> tuple[Plan, Report]:
+              reporter: Reporter, report: Report | None = None) -> tuple[Plan, Report]:
     """Copy every image into the tarball store: it holds every image that made it (the report
     names the others), or with ``fail_fast`` it is written only if all did (otherwise the
-    partial file stays for a resume)."""
+    partial file stays for a resume). ``report`` is filled in as the run goes (engine.copy)."""
     # Download-bound: hashing in worker threads was measured faster here (config.Limits).
     settings = replace(settings, limits=replace(settings.limits, hash_in_threads=True))
     async with open_client(settings, credentials=options.credentials) as client:
@@ -73,7 +73,7 @@ async def pkg(settings: Settings, inputs: list[ImageInput], options: PkgOptions,
         plan, report = await copy(source, _sink(options, settings.limits.bytes_in_flight), inputs,
                                   lambda ref: ref, settings.limits, reporter,
                                   include_non_distributable=options.include_non_distributable,
-                                  fail_fast=options.fail_fast)
+                                  fail_fast=options.fail_fast, report=report)
     write_lock_if_complete(options.lock_output, plan, report)
     return plan, report
 
@@ -109,5 +109,6 @@ async def run(args: argparse.Namespace) -> int:
                          fail_fast=args.fail_fast,
                          credentials=credential_store(args, sources=hosts_of(inputs), destinations=()))
     reporter = choose_reporter(args.json, "stdout" if to_stdout else args.output)
-    _, report = await pkg(settings_from(args), inputs, options, reporter)
-    return finish(report, args.json, to_stderr=to_stdout)
+    report = Report()
+    return await finish_after(pkg(settings_from(args), inputs, options, reporter, report), report, args.json,
+                              to_stderr=to_stdout)

@@ -19,7 +19,7 @@ from relocator.commands.args import (
 )
 from relocator.commands.common import open_client, write_lock_if_complete
 from relocator.commands.credentials import credential_store, destination_hosts, hosts_of
-from relocator.commands.report import finish, inputs_or_refuse
+from relocator.commands.report import finish_after, inputs_or_refuse
 from relocator.config import Settings
 from relocator.engine.copy import copy
 from relocator.engine.dryrun import DryRunSink
@@ -52,10 +52,12 @@ class RelocateOptions:
 
 
 async def relocate(
-    settings: Settings, inputs: list[ImageInput], options: RelocateOptions, reporter: Reporter
+    settings: Settings, inputs: list[ImageInput], options: RelocateOptions, reporter: Reporter,
+    report: Report | None = None,
 ) -> tuple[Plan, Report]:
-    """Plan, copy, and write the lock file if every image made it."""
-    plan, report, _ = await _copy(settings, inputs, options, reporter, dry_run=False)
+    """Plan, copy, and write the lock file if every image made it. ``report`` is filled in as the
+    run goes (engine.copy)."""
+    plan, report, _ = await _copy(settings, inputs, options, reporter, dry_run=False, report=report)
     write_lock_if_complete(options.lock_output, plan, report)
     return plan, report
 
@@ -78,7 +80,7 @@ async def dry_run(settings: Settings, inputs: list[ImageInput], options: Relocat
 
 
 async def _copy(settings: Settings, inputs: list[ImageInput], options: RelocateOptions, reporter: Reporter,
-                *, dry_run: bool) -> tuple[Plan, Report, BlobSink]:
+                *, dry_run: bool, report: Report | None = None) -> tuple[Plan, Report, BlobSink]:
     mapper = destination_mapper(options.repository, options.prefix, tag_for_gc=options.tag_for_gc)
     async with open_client(settings, credentials=options.credentials) as client:
         store = RegistryStore(client, chunk_size=settings.limits.chunk_size)
@@ -87,7 +89,7 @@ async def _copy(settings: Settings, inputs: list[ImageInput], options: RelocateO
         source = ForeignLayers(store, client) if options.include_non_distributable else store
         plan, report = await copy(source, sink, inputs, mapper, settings.limits, reporter,
                                   include_non_distributable=options.include_non_distributable,
-                                  fail_fast=options.fail_fast)
+                                  fail_fast=options.fail_fast, report=report)
     return plan, report, sink
 
 
@@ -126,5 +128,6 @@ async def run(args: argparse.Namespace) -> int:
         else:
             print_plan(summary)
         return 1 if summary["failed"] else 0
-    _, report = await relocate(settings, inputs, options, choose_reporter(args.json))
-    return finish(report, args.json)
+    report = Report()
+    return await finish_after(relocate(settings, inputs, options, choose_reporter(args.json), report),
+                              report, args.json)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+from collections.abc import Awaitable
 
 from relocator.engine.events import Report
 from relocator.engine.target import ImageInput
@@ -10,7 +12,7 @@ from relocator.errors import InputError
 from relocator.frontends.inputs import collect_inputs
 from relocator.ui import print_json, print_report
 
-__all__ = ["finish", "inputs_or_refuse"]
+__all__ = ["finish", "finish_after", "inputs_or_refuse"]
 
 
 def inputs_or_refuse(args: argparse.Namespace) -> list[ImageInput]:
@@ -28,3 +30,16 @@ def finish(report: Report, as_json: bool, to_stderr: bool = False) -> int:
     else:
         print_report(report, stderr=to_stderr)
     return 1 if report.failed else 0
+
+
+async def finish_after(work: Awaitable[object], report: Report, as_json: bool,
+                       to_stderr: bool = False) -> int:
+    """Await ``work`` (a copy filling ``report``), then ``finish``. Interrupted (SIGINT, SIGTERM),
+    the summary of what finished and what did not is printed all the same, then CancelledError
+    goes on to cli.py, which exits 130 or 143."""
+    try:
+        await work
+    except asyncio.CancelledError:
+        finish(report, as_json, to_stderr)
+        raise
+    return finish(report, as_json, to_stderr)

@@ -17,7 +17,7 @@ from relocator.commands.args import (
 )
 from relocator.commands.common import open_client, write_lock_if_complete
 from relocator.commands.credentials import credential_store, destination_hosts
-from relocator.commands.report import finish
+from relocator.commands.report import finish_after
 from relocator.config import Settings
 from relocator.engine.copy import copy
 from relocator.engine.events import Report, Reporter
@@ -45,8 +45,10 @@ class UnpkgOptions:
     credentials: CredentialStore | None = None  # from the command line's credential flags
 
 
-async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter) -> tuple[Plan, Report]:
-    """Push every image of the layout; manifests after their children, tags last.
+async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter,
+                report: Report | None = None) -> tuple[Plan, Report]:
+    """Push every image of the layout; manifests after their children, tags last. ``report`` is
+    filled in as the run goes (engine.copy).
 
     Every entry is named and placed (frontends.layout_names) before anything moves: one that
     cannot be placed raises InputError. Layers with ``urls`` are left out, as every command
@@ -64,7 +66,7 @@ async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter) -
             plan, report = await copy(source, sink, [i.input for i in images], layout_mapper(images),
                                       settings.limits, reporter,
                                       include_non_distributable=options.include_non_distributable,
-                                      fail_fast=options.fail_fast)
+                                      fail_fast=options.fail_fast, report=report)
         report.notes += layout.notes
     write_lock_if_complete(options.lock_output, plan, report)
     return plan, report
@@ -92,5 +94,5 @@ async def run(args: argparse.Namespace) -> int:
                                args, sources=(),
                                destinations=destination_hosts(args.repository, args.prefix)))
     settings = settings_from(args, chunk_size=args.chunk_size)
-    _, report = await unpkg(settings, options, choose_reporter(args.json))
-    return finish(report, args.json)
+    report = Report()
+    return await finish_after(unpkg(settings, options, choose_reporter(args.json), report), report, args.json)

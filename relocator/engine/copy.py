@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Sequence
 
 from relocator.config import Limits
@@ -13,7 +14,7 @@ from relocator.engine.survivors import kept_digests
 from relocator.engine.target import ImageInput, Target
 from relocator.errors import RelocatorError
 from relocator.oci import Descriptor, Reference
-from relocator.stores.base import BlobSink, BlobSource, Commits
+from relocator.stores.base import BlobSink, BlobSource, Commits, KeepsPartial
 
 __all__ = ["copy"]
 
@@ -29,43 +30,60 @@ async def copy(
     include_non_distributable: bool = False,
     fail_fast: bool = False,
     shard: tuple[int, int] | None = None,
+    report: Report | None = None,
 ) -> tuple[Plan, Report]:
     """Copy every input image from ``source`` into ``sink`` under ``destination(pinned ref)``.
 
     Images that cannot be planned or copied are failed in the report, the others go on, and the
     sink commits the images that finished (``close(keep)``): a tarball or layout holds every image
     that could be fetched. With ``fail_fast`` the run is all or nothing: the first failure stops
-    it (one at planning: nothing starts) and the sink commits nothing. An interrupted run commits
-    nothing either. For a sink that ``Commits``, an image is reported done only once the commit
-    is, and ``Report.output``/``written`` say where and whether it was; a failed commit fails
-    those images with its reason. ``shard`` ``(I, N)`` keeps shard I of N of the plan
-    (engine.sharding: images sharing blobs stay together). Raises InputError from
-    ``sink.prepare`` before any blob moves.
+    it (one at planning: nothing starts) and the sink commits nothing. For a sink that
+    ``Commits``, an image is reported done only once the commit is, and ``Report.output``/
+    ``written`` say where and whether it was; a failed commit fails those images with its reason.
+    ``shard`` ``(I, N)`` keeps shard I of N of the plan (engine.sharding: images sharing blobs
+    stay together). Raises InputError from ``sink.prepare`` before any blob moves.
+
+    ``report`` (a new one if None) is filled in as the run goes. Cancelled (SIGINT, SIGTERM), the
+    scheduler lets writes under way settle, the sink commits nothing (keeping a partial file for
+    a resume, named in the notes), and CancelledError goes on with ``report`` saying what
+    finished (``interrupted``, ``unfinished``).
     """
-    plan = await build_plan(source, inputs, destination, include_non_distributable=include_non_distributable)
-    if shard is not None:
-        plan = shard_plan(plan, *shard)
+    report = Report() if report is None else report
+    items = list(inputs)
+    report.images = list(dict.fromkeys(i.text for i in items))
     output = sink.location if isinstance(sink, Commits) else None
-    if fail_fast and plan.failed:
-        reporter.close()
-        skipped = {t.label: "not started: another image failed (--fail-fast)" for t in plan.targets}
-        return plan, Report(failed={**skipped, **plan.failed}, output=output)
+    report.output = output
     held = _Held(reporter) if output is not None else None
+    plan = Plan()
     closed = False
     try:
+        plan = await build_plan(source, items, destination,
+                                include_non_distributable=include_non_distributable)
+        if shard is not None:
+            plan = shard_plan(plan, *shard)
+            report.images = [*(t.label for t in plan.targets), *plan.failed]
+        report.failed.update(plan.failed)
+        if fail_fast and plan.failed:
+            for target in plan.targets:
+                report.failed.setdefault(target.label, "not started: another image failed (--fail-fast)")
+            return plan, report
         wanted = plan.placements().values()
         await sink.prepare([n.descriptor for n in wanted if n.kind is Kind.BLOB],
                            [plan.manifests[n.digest] for n in wanted if n.kind is not Kind.BLOB])
-        report = await Scheduler(source, sink, limits, held or reporter, fail_fast=fail_fast).run(plan)
-        report.output = output
+        await Scheduler(source, sink, limits, held or reporter, fail_fast=fail_fast).run(plan, report)
         closed = True  # _commit closes the sink, once, whatever happens in it
         await _commit(sink, plan, report, held, all_or_nothing=fail_fast)
+    except asyncio.CancelledError:
+        report.interrupted = True
+        raise
     finally:
         if not closed:
-            # Interrupted, or the sink could not be prepared: the sink discards, or keeps a
-            # partial file for a resume, never commits.
+            # Interrupted, refused, or the sink could not be prepared: the sink discards, or
+            # keeps a partial file for a resume, never commits.
             await sink.close(None)
         reporter.close()
+        if isinstance(sink, KeepsPartial) and sink.kept is not None:
+            report.notes.append(f"{sink.kept} kept: the same command run again resumes from it")
     return plan, report
 
 
@@ -120,8 +138,12 @@ class _Held:
     def image_done(self, target: Target, error: str | None) -> None:
         if error is None:
             self.targets.append(target)
+            self.inner.image_held(target)
         else:
             self.inner.image_done(target, error)
+
+    def image_held(self, target: Target) -> None:
+        self.inner.image_held(target)
 
     def close(self) -> None:
         self.inner.close()

@@ -28,12 +28,14 @@ class Reporter(Protocol):
     def bytes_moved(self, n: int) -> None: ...
     def blob_done(self, desc: Descriptor, outcome: Outcome) -> None: ...
     def image_done(self, target: Target, error: str | None) -> None: ...
+    def image_held(self, target: Target) -> None: ...  # fetched; done once its file is committed
     def close(self) -> None: ...
 
 
 @dataclass(slots=True)
 class Report:
-    """Counts, bytes, time and the result of every image."""
+    """Counts, bytes, time and the result of every image, filled in as the run goes: a caller
+    whose run was interrupted still holds what finished (``interrupted``, ``unfinished``)."""
 
     done: dict[str, Reference] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
@@ -43,11 +45,18 @@ class Report:
     notes: list[str] = field(default_factory=list)  # what the user should know, e.g. rebuilt manifests
     output: str | None = None  # the tarball or layout a committing sink writes ("-": stdout)
     written: bool = False  # it was committed, holding the ``done`` images and none of the failed
+    images: list[str] = field(default_factory=list)  # the label of every image asked for, in order
+    interrupted: bool = False  # stopped by SIGINT or SIGTERM before every image was through
 
     @property
     def without(self) -> list[str]:
         """The images a written output lacks (every failed one), sorted."""
         return sorted(self.failed) if self.written else []
+
+    @property
+    def unfinished(self) -> list[str]:
+        """Images asked for that neither finished nor failed: what an interrupted run left."""
+        return [label for label in self.images if label not in self.done and label not in self.failed]
 
     def count(self, outcome: Outcome, size: int) -> None:
         """Record one blob's outcome."""
@@ -61,7 +70,9 @@ class Report:
         return self.bytes_moved / 1e6 / self.seconds if self.seconds > 0 else 0.0
 
     def to_json(self) -> dict[str, Any]:
-        """The report as JSON-ready data."""
+        """The report as JSON-ready data; an interrupted run's adds ``interrupted: true`` and the
+        ``unfinished`` images."""
+        interrupted = {"interrupted": True, "unfinished": self.unfinished} if self.interrupted else {}
         return {
             "images": {"relocated": len(self.done), "failed": len(self.failed)},
             "blobs": {o.value: n for o, n in self.blobs.items()},
@@ -73,4 +84,5 @@ class Report:
             "notes": list(self.notes),
             "output": None if self.output is None else {
                 "path": self.output, "written": self.written, "without": self.without},
+            **interrupted,
         }

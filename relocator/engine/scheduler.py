@@ -17,9 +17,13 @@ from relocator.oci import Descriptor, Digest, Reference, Repository
 from relocator.stores.base import Abandons, BlobSink, BlobSource, Mounter, Opener
 from relocator.stores.budget import ByteBudget, SharesBudget
 
-__all__ = ["ByteBudget", "Scheduler", "mount_origins", "primaries", "transfer_order"]
+__all__ = ["SETTLE_SECONDS", "ByteBudget", "Scheduler", "mount_origins", "primaries", "transfer_order"]
 
 Key = tuple[Repository, Digest]
+
+# Once a run is interrupted, how long (seconds) transfers already under way get to finish: a
+# blob whose last bytes are arriving lands (a resumed pkg keeps it), a stalled one is not waited for.
+SETTLE_SECONDS = 2.0
 
 
 def transfer_order(wanted: dict[Key, Node]) -> list[Key]:
@@ -49,6 +53,7 @@ class _Run:
     tasks: dict[Key, asyncio.Task[Outcome]] = field(default_factory=dict)
     primary: dict[Digest, Repository] = field(default_factory=dict)  # see primaries()
     survivors: Survivors | None = None  # for a sink that Abandons
+    started: set[Key] = field(default_factory=set)  # holding a slot: writing, or about to
 
 
 class Scheduler:
@@ -70,10 +75,17 @@ class Scheduler:
         """Concurrency is bounded per destination registry host."""
         return self._slots.setdefault(repo.registry, asyncio.Semaphore(self.limits.concurrency))
 
-    async def run(self, plan: Plan) -> Report:
-        """Copy every target; one failing image does not stop the others unless fail_fast."""
+    async def run(self, plan: Plan, report: Report | None = None) -> Report:
+        """Copy every target into ``report`` (a new one if None); one failing image does not stop
+        the others unless fail_fast.
+
+        Cancelled (SIGINT, SIGTERM), the run stops scheduling: what has not started never does,
+        transfers under way get SETTLE_SECONDS to finish, then they are cancelled too and the
+        CancelledError goes on. ``report`` then holds what finished; no tag was written after.
+        """
         started = time.monotonic()
-        run = _Run(plan, Report(failed=dict(plan.failed)))
+        run = _Run(plan, report if report is not None else Report())
+        run.report.failed.update(plan.failed)
         if isinstance(self.sink, Abandons):
             run.survivors = Survivors(plan)
         wanted = plan.placements()
@@ -90,24 +102,30 @@ class Scheduler:
         try:
             if self.fail_fast and images:
                 done, _ = await asyncio.wait(images, return_when=asyncio.FIRST_EXCEPTION)
-                if any(t.exception() for t in done):
+                if any(not t.cancelled() and t.exception() for t in done):
                     for task in [*images, *run.tasks.values()]:
                         task.cancel()
+                    for target in plan.targets:
+                        if target.label not in run.report.done:
+                            run.report.failed.setdefault(target.label,
+                                                         "cancelled: another image failed (--fail-fast)")
             await asyncio.gather(*images, return_exceptions=True)
+        except asyncio.CancelledError:
+            await _settle(run)
+            raise
         finally:
             # Let every transfer settle so none is left running when the session closes.
             await asyncio.gather(*run.tasks.values(), return_exceptions=True)
-        run.report.seconds = time.monotonic() - started
+            run.report.seconds = time.monotonic() - started
         return run.report
 
     async def _image(self, run: _Run, target: Target) -> None:
         try:
-            await run.tasks[(target.destination.repository, target.root)]
+            # Shielded: cancelling an image (fail-fast, an interrupt) leaves its transfers, which
+            # other images may share, to the run.
+            await asyncio.shield(run.tasks[(target.destination.repository, target.root)])
             # Tags last: the image is complete by digest before any name points at it.
             await self.sink.write_tag(target.destination, run.plan.manifests[target.root])
-        except asyncio.CancelledError:
-            run.report.failed[target.label] = "cancelled: another image failed (--fail-fast)"
-            raise
         except Exception as exc:  # a bug must fail the image, not vanish in gather
             why = str(exc) if isinstance(exc, RelocatorError) else f"internal error: {exc!r}"
             run.report.failed[target.label] = why
@@ -129,6 +147,7 @@ class Scheduler:
                 pass
         try:
             async with self._slot(repo):
+                run.started.add(key)
                 outcome = await self._place_blob(repo, node, primary)
         except Exception:
             if run.survivors is not None:
@@ -193,6 +212,7 @@ class Scheduler:
         ref = Reference(repo, digest=digest)
         manifest = run.plan.manifests[digest]
         async with self._slot(repo):
+            run.started.add(key)
             if await self.sink.has_manifest(ref):
                 return Outcome.SKIPPED
             await self.sink.write_manifest(ref, manifest)
@@ -206,9 +226,27 @@ def _from_source(exc: RelocatorError) -> RelocatorError:
     return exc
 
 
+async def _settle(run: _Run) -> None:
+    """Stop scheduling: cancel every transfer that has not started, give those under way
+    SETTLE_SECONDS, then cancel what is left (also when this wait is itself cancelled)."""
+    under_way = []
+    try:
+        for key, task in run.tasks.items():
+            if key in run.started:
+                under_way.append(task)
+            else:
+                task.cancel()
+        if under_way:
+            await asyncio.wait(under_way, timeout=SETTLE_SECONDS)
+    finally:
+        for task in run.tasks.values():
+            task.cancel()
+
+
 async def _all(tasks: Iterable[asyncio.Task[Outcome]]) -> None:
-    """Await every task; raise the first failure only after all have settled."""
-    results = await asyncio.gather(*tasks, return_exceptions=True)
+    """Await every task; raise the first failure only after all have settled. Shielded: a
+    manifest cancelled (an interrupt) leaves its children, which others may share, to the run."""
+    results = await asyncio.gather(*(asyncio.shield(t) for t in tasks), return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
             raise result

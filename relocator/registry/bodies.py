@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import aiohttp
 
+from relocator.registry.stalls import SpeedFloor
+
 __all__ = ["read_body", "size_text"]
 
 
-async def read_body(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+async def read_body(resp: aiohttp.ClientResponse, limit: int, floor: SpeedFloor) -> bytes | None:
     """Every byte of the body, or None when it is (or says it will be) over ``limit`` bytes.
 
     ``resp.content.read(n)`` returns what has arrived so far, which for a body sent in several
     TCP segments is only its start; this reads until the end of the body (Content-Length,
     last chunk, or close). A Content-Length over the limit answers None before reading a byte.
-    aiohttp errors pass through: call it inside ``translate_errors``.
+    ``floor`` raises TransportError for a body that trickles. aiohttp errors pass through: call
+    it inside ``translate_errors``.
     """
     if resp.content_length is not None and resp.content_length > limit:
         return None
     body = bytearray()
     async for piece in resp.content.iter_any():
+        floor.moved(len(piece))
         body += piece
         if len(body) > limit:
             return None

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from relocator.auth import repository_scope
-from relocator.errors import DigestMismatch, InputError, NotFound, RegistryError, TransportError
+from relocator.errors import DigestMismatch, InputError, NotFound, RegistryError, SizeMismatch, TransportError
 from relocator.oci import mediatypes as mt
 from relocator.oci.digest import AsyncVerifier, Digest
 from relocator.oci.manifest import Descriptor, Manifest
@@ -17,7 +17,7 @@ from relocator.oci.reference import Reference, Repository
 from relocator.registry.bodies import read_body, size_text
 from relocator.registry.errormap import redact_url, translate_errors
 from relocator.registry.foreign import url_chunks
-from relocator.registry.retry import Retrier
+from relocator.registry.stalls import SpeedFloor
 from relocator.registry.transport import Transport
 from relocator.registry.upload import ChunkOpener, Uploader
 
@@ -55,6 +55,10 @@ class RegistryClient:
         # pulls and HEADs as free, so sync reports both per source host.
         self.manifest_requests: Counter[tuple[str, str]] = Counter()
 
+    def _floor(self, repo: Repository) -> SpeedFloor:
+        """The speed floor of a body from ``repo``'s registry, from now on."""
+        return SpeedFloor(repo.registry, self.transport.settings)
+
     async def get_manifest(self, ref: Reference) -> Manifest:
         """Fetch a manifest by tag or digest, verifying its bytes against the digest."""
         repo = ref.repository
@@ -65,7 +69,7 @@ class RegistryClient:
             "GET", repo.registry, path, scopes=_pull(repo), headers=headers
         ) as resp:
             with translate_errors("GET", str(resp.url), repo.registry):
-                raw = await read_body(resp, _MAX_MANIFEST)
+                raw = await read_body(resp, _MAX_MANIFEST, self._floor(repo))
             if raw is None:
                 raise InputError(f"{ref}: manifest is larger than the {size_text(_MAX_MANIFEST)} limit")
             content_type = resp.headers.get("Content-Type")
@@ -131,7 +135,10 @@ class RegistryClient:
 
     @asynccontextmanager
     async def open_blob(self, repo: Repository, desc: Descriptor) -> AsyncIterator[AsyncIterator[bytes]]:
-        """Yield the blob's verified chunks; a broken connection resumes with ``Range``."""
+        """Yield the blob's verified chunks; a broken or trickling connection resumes with ``Range``.
+
+        The source's own errors are permanent (NotFound, DigestMismatch, SizeMismatch: the blob
+        it serves is not this one) and raised at once; so is HostDown."""
         chunks = self._blob_chunks(repo, desc, 0)
         try:
             yield chunks
@@ -153,7 +160,7 @@ class RegistryClient:
         verifier = AsyncVerifier(desc.digest, desc.size, threaded=threaded) if start == 0 else None
         offset = start
         read_chunk = self.transport.settings.limits.read_chunk
-        retrier = Retrier(self.transport.settings.retry, repo.registry)
+        retrier = self.transport.retrier(repo.registry)
         path = f"/v2/{repo.path}/blobs/{desc.digest}"
         while True:
             headers = {"Range": f"bytes={offset}-"} if offset else {}
@@ -162,9 +169,11 @@ class RegistryClient:
                 "GET", repo.registry, path, scopes=_pull(repo), headers=headers, ok=(200, 206)
             ) as resp:
                 skip = offset if resp.status == 200 else 0  # the server ignored Range
+                floor = self._floor(repo)
                 try:
                     with translate_errors("GET", str(resp.url), repo.registry):
                         async for chunk in resp.content.iter_chunked(read_chunk):
+                            floor.moved(len(chunk))
                             if skip:
                                 cut, skip = min(skip, len(chunk)), skip - min(skip, len(chunk))
                                 chunk = chunk[cut:]
@@ -182,7 +191,8 @@ class RegistryClient:
         if verifier is not None:
             await verifier.finish()
         elif offset != desc.size:
-            raise TransportError(f"{repo.registry}: {desc.digest} ended at {offset} of {desc.size} bytes")
+            # The registry sent a whole answer that ends early: its blob is not this one.
+            raise SizeMismatch(f"{repo.registry}: {desc.digest} ended at {offset} of {desc.size} bytes")
 
     def url_blob_opener(self, desc: Descriptor) -> ChunkOpener:
         """Streams of a non-distributable layer from its descriptor's ``urls`` (http and https only),
@@ -246,7 +256,7 @@ class RegistryClient:
         while next_url:
             async with self.transport.stream("GET", registry, next_url, scopes=scopes) as resp:
                 with translate_errors("GET", str(resp.url), registry):
-                    raw = await read_body(resp, _MAX_TAG_LIST)
+                    raw = await read_body(resp, _MAX_TAG_LIST, SpeedFloor(registry, self.transport.settings))
                 next_url = _next_link(resp.headers.get("Link", ""))
             names.extend(_names_of(raw, key, f"{registry}: {what}", str(resp.url)))
         return names

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,6 +14,7 @@ import aiohttp
 from relocator.errors import AuthError, NotFound, RateLimited, RegistryError, RelocatorError, TransportError
 from relocator.registry.bodies import read_body
 from relocator.registry.retry import retry_after, temporary_status
+from relocator.registry.stalls import SpeedFloor
 
 __all__ = ["error_from", "redact_url", "translate_errors"]
 
@@ -34,12 +36,13 @@ def redact_url(url: str) -> str:
 
 
 async def error_from(
-    resp: aiohttp.ClientResponse, method: str, url: str, host: str
+    resp: aiohttp.ClientResponse, method: str, url: str, host: str, floor: SpeedFloor
 ) -> RegistryError:
-    """Decode the registry's JSON error body (bounded) into a typed exception."""
+    """Decode the registry's JSON error body (bounded, read under ``floor``) into a typed exception;
+    a body that cannot be read in time leaves the status alone to speak."""
     try:
-        raw = await read_body(resp, _MAX_ERROR_BODY) or b""
-    except (TimeoutError, aiohttp.ClientError):
+        raw = await read_body(resp, _MAX_ERROR_BODY, floor) or b""
+    except (TimeoutError, aiohttp.ClientError, TransportError):
         raw = b""
     finally:
         resp.release()
@@ -85,25 +88,42 @@ def _without_url(exc: BaseException) -> str:
 
 
 @contextmanager
-def translate_errors(method: str, url: str, host: str) -> Iterator[None]:
-    """Map aiohttp and OS errors to TransportError, in this one place."""
+def translate_errors(method: str, url: str, host: str, *, no_answer: bool = False) -> Iterator[None]:
+    """Map aiohttp and OS errors to TransportError (its ``host`` set), in this one place.
+
+    ``no_answer``: the code inside sends a request and returns at its response head, so a
+    connection error there means the host gave no answer (TransportError.no_answer), what its
+    circuit breaker counts. TLS errors, redirect loops and a body's own errors are not that.
+    """
     where = f"{method} {redact_url(url)}"
     try:
         yield
     except aiohttp.ClientConnectorCertificateError as exc:
         err = TransportError(
             f"{host}: TLS certificate not trusted ({exc.certificate_error}); "
-            f"pass --registry-ca-cert-path [{where}]"
+            f"pass --registry-ca-cert-path [{where}]", host=host,
         )
         err.temporary = False
         raise err from None
     except (aiohttp.ClientConnectorSSLError, aiohttp.ClientSSLError) as exc:
-        err = TransportError(f"{host}: TLS handshake failed ({exc}) [{where}]")
+        err = TransportError(f"{host}: TLS handshake failed ({exc}) [{where}]", host=host)
         err.temporary = False
         err.tls_protocol = True
         raise err from None
     except aiohttp.ClientConnectorError as exc:
-        raise TransportError(f"{host}: cannot connect ({exc.os_error.strerror or exc}) [{where}]") from None
+        # The loops put their own words in strerror ("Connect call failed ('10.0.0.1', 443)").
+        os_error = exc.os_error
+        why = os.strerror(os_error.errno) if os_error.errno else (os_error.strerror or str(exc))
+        raise TransportError(f"{host}: cannot connect ({why}) [{where}]",
+                             host=host, no_answer=no_answer) from None
+    except aiohttp.ConnectionTimeoutError:
+        # sock_connect: the TCP connect and the TLS handshake (Settings.connect_timeout).
+        raise TransportError(f"{host}: timed out connecting (--connect-timeout) [{where}]", host=host,
+                             no_answer=no_answer) from None
+    except aiohttp.SocketTimeoutError:
+        # sock_read: no response head, or a pause in the body, for Settings.read_timeout.
+        raise TransportError(f"{host}: timed out waiting for data (--read-timeout) [{where}]",
+                             host=host, no_answer=no_answer) from None
     except (aiohttp.ClientError, OSError) as exc:
         if isinstance(exc, aiohttp.ClientError) and isinstance(exc.__cause__, RelocatorError):
             # A streamed request body failed reading its own source (a source registry's 404, a
@@ -111,8 +131,10 @@ def translate_errors(method: str, url: str, host: str) -> Iterator[None]:
             # error as the cause. It is the source's error, not this host's: raise it as it was
             # (its own ``temporary`` says whether reopening the source may help).
             raise exc.__cause__ from None
+        answered = isinstance(exc, aiohttp.ClientResponseError)  # too many redirects, say
         raise TransportError(
-            f"{host}: connection failed ({type(exc).__name__}: {_without_url(exc)}) [{where}]"
+            f"{host}: connection failed ({type(exc).__name__}: {_without_url(exc)}) [{where}]", host=host,
+            no_answer=no_answer and not answered,
         ) from None
     except TimeoutError:
-        raise TransportError(f"{host}: timed out [{where}]") from None
+        raise TransportError(f"{host}: timed out [{where}]", host=host, no_answer=no_answer) from None

@@ -17,6 +17,7 @@ from relocator.errors import NotFound, RelocatorError
 from relocator.oci.digest import AsyncVerifier
 from relocator.oci.manifest import Descriptor
 from relocator.registry.errormap import error_from, redact_url, translate_errors
+from relocator.registry.stalls import SpeedFloor
 
 __all__ = ["url_chunks"]
 
@@ -43,12 +44,14 @@ async def url_chunks(
         try:
             with translate_errors("GET", url, host):
                 async with session.get(url, allow_redirects=True) as resp:
+                    floor = SpeedFloor(host, settings)
                     if resp.status != 200:
-                        raise await error_from(resp, "GET", url, host)
+                        raise await error_from(resp, "GET", url, host, floor)
                     verifier = AsyncVerifier(desc.digest, desc.size,
                                              threaded=settings.limits.hash_in_threads)
                     skip = offset
                     async for chunk in resp.content.iter_chunked(settings.limits.read_chunk):
+                        floor.moved(len(chunk))
                         await verifier.feed(chunk)
                         if skip >= len(chunk):
                             skip -= len(chunk)

@@ -1,8 +1,10 @@
 """The one retry policy of the registry client: what is temporary, how long to wait, when to stop.
 
-Pure decisions plus one small stateful counter. The transport (requests), the blob download
+Pure decisions plus two small stateful records. The transport (requests), the blob download
 (resume with ``Range``) and the upload ladder (recover the session's offset) each keep only their
-own recovery step and ask a ``Retrier`` whether and when to try again.
+own recovery step and ask a ``Retrier`` whether and when to try again. A ``HostHealth`` per host
+is the circuit breaker: once a request has had no answer at all from a host on every attempt,
+the host is down for the rest of the run and each later request to it fails at once.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 
 from relocator.config import RetryPolicy
-from relocator.errors import RateLimited, RegistryError, RelocatorError
+from relocator.errors import HostDown, RateLimited, RegistryError, RelocatorError, TransportError
 
-__all__ = ["Retrier", "backoff", "parse_retry_after", "reason", "retry_after", "temporary_status"]
+__all__ = ["HostHealth", "Retrier", "backoff", "parse_retry_after", "reason", "retry_after",
+           "temporary_status"]
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +87,42 @@ def reason(error: RelocatorError, host: str) -> str:
     return head if bracket and tail.endswith("]") else text
 
 
+class HostHealth:
+    """One host's circuit breaker: up until an operation has had no answer on every attempt, then
+    down for the rest of the run (a run is minutes long: nothing waits to probe it again).
+
+    Only requests that got no answer at all count (``TransportError.no_answer``: refused, reset or
+    timed out before the response head). An HTTP error, even a 5xx, is an answer; so is a body
+    that broke off or trickled, which its own operation retries: the host is still talking.
+    """
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.reason: str | None = None  # why the host is down; None while it is up
+
+    def check(self) -> None:
+        """Raise HostDown if the host is down."""
+        if self.reason is not None:
+            raise HostDown(self._text(self.reason), host=self.host)
+
+    def trip(self, error: RelocatorError) -> HostDown:
+        """Mark the host down because of ``error`` (logged once, as a WARNING); the HostDown to raise."""
+        if self.reason is None:
+            self.reason = reason(error, self.host)
+            log.warning("%s", self._text(self.reason))
+        return HostDown(self._text(self.reason), host=self.host)
+
+    def _text(self, why: str) -> str:
+        return f"{self.host}: not answering ({why}); giving up on its remaining work"
+
+
 class Retrier:
     """One operation's tries under the run's ``RetryPolicy``, counting its failures.
 
-    ``attempts`` overrides ``policy.attempts`` (1 means: never retry). ``sleep`` and ``rand`` are
-    injectable so tests need not wait.
+    ``attempts`` overrides ``policy.attempts`` (1 means: never retry). With ``health``, the
+    retrier is the operation that owns the host's attempts: when every one of them got no answer
+    from ``host`` it trips the breaker, and once the host is down it stops at once. ``sleep`` and
+    ``rand`` are injectable so tests need not wait.
     """
 
     def __init__(
@@ -97,13 +131,16 @@ class Retrier:
         host: str,
         *,
         attempts: int | None = None,
+        health: HostHealth | None = None,
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.policy = policy
         self.host = host
         self.attempts = policy.attempts if attempts is None else attempts
+        self.health = health
         self.failures = 0
+        self._unanswered = 0  # consecutive failures that got no answer from host
         self._sleep = sleep
         self._rand = rand
 
@@ -112,8 +149,15 @@ class Retrier:
 
         None when ``error`` is not temporary or the attempts are spent. A positive ``retry_after``
         (or a ``RateLimited`` error's own) is used as given, uncapped; otherwise ``backoff``.
+        Raises HostDown instead when the host is down, or this failure takes it down.
         """
         self.failures += 1
+        no_answer = isinstance(error, TransportError) and error.no_answer and error.host == self.host
+        self._unanswered = self._unanswered + 1 if no_answer else 0
+        if self.health is not None and no_answer:
+            self.health.check()  # another operation found it down meanwhile
+            if self._unanswered >= self.attempts:
+                raise self.health.trip(error) from None
         if not error.temporary or self.failures >= self.attempts:
             return None
         if retry_after is None and isinstance(error, RateLimited):
@@ -123,15 +167,17 @@ class Retrier:
         return backoff(self.policy, self.failures, self._rand)
 
     async def wait(self, delay: float, error: RelocatorError) -> None:
-        """Log one WARNING line (host, next try, delay, reason), then sleep ``delay`` seconds."""
+        """Log one WARNING line (host, retry number of the retries there may be, delay, reason),
+        then sleep ``delay`` seconds: ``retrying HOST (1/4) in 0.4 s: 503 Service Unavailable``."""
         log.warning(
             "retrying %s (%d/%d) in %.1f s: %s",
-            self.host, self.failures + 1, self.attempts, delay, reason(error, self.host),
+            self.host, self.failures, self.attempts - 1, delay, reason(error, self.host),
         )
         await self._sleep(delay)
 
     async def wait_or_raise(self, error: RelocatorError, retry_after: float | None = None) -> None:
-        """``failed`` then ``wait``; raises ``error`` itself when there is no next try."""
+        """``failed`` then ``wait``; raises ``error`` itself when there is no next try (HostDown
+        when the host is down)."""
         delay = self.failed(error, retry_after)
         if delay is None:
             raise error

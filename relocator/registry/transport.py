@@ -1,11 +1,10 @@
-"""send(): auth, retries (the policy lives in retry.py), the per-host 429 pause, error mapping."""
+"""send(): auth, retries (the policy lives in retry.py), the per-host 429 pause and circuit
+breaker, timeouts on every phase of a request (stalls.py), error mapping."""
 
 from __future__ import annotations
 
 import asyncio
-import io
 import ipaddress
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -18,16 +17,13 @@ from yarl import URL
 
 from relocator.auth import Challenge, Credential, CredentialStore, Token, TokenCache, parse_challenge
 from relocator.config import Settings
-from relocator.errors import (
-    AuthError,
-    RateLimited,
-    RelocatorError,
-    TransportError,
-)
+from relocator.errors import AuthError, RateLimited, RelocatorError, TransportError
 from relocator.oci.reference import hub_api_host
-from relocator.registry.bodies import read_body, size_text
+from relocator.registry.bodies import read_body
 from relocator.registry.errormap import error_from, redact_url, translate_errors
-from relocator.registry.retry import Retrier, retry_after
+from relocator.registry.realm import fetch_token, who
+from relocator.registry.retry import HostHealth, Retrier, retry_after
+from relocator.registry.stalls import SendWatch, SpeedFloor, answer_timeout, pieces
 
 __all__ = ["Body", "HostState", "Transport"]
 
@@ -38,7 +34,6 @@ Body = bytes | Callable[[], AsyncIterator[bytes]] | None
 
 _LARGE_BODY = 1 << 20
 _MAX_PING_BODY = 64 * 1024
-_MAX_TOKEN_BODY = 1 << 20  # a JWT with its certificate chain is a few KiB
 
 
 def _is_loopback(host: str) -> bool:
@@ -56,6 +51,7 @@ def _is_loopback(host: str) -> bool:
 class HostState:
     """What this run has learned about one registry host: the per-host capability record."""
 
+    health: HostHealth
     base_url: str = ""
     challenge: Challenge | None = None
     credential: Credential | None = None
@@ -80,14 +76,31 @@ class Transport:
 
     def host(self, host: str) -> HostState:
         """The capability record of ``host``."""
-        return self._hosts.setdefault(host, HostState())
+        state = self._hosts.get(host)
+        if state is None:
+            state = self._hosts[host] = HostState(HostHealth(host))
+        return state
+
+    def retrier(self, host: str) -> Retrier:
+        """A Retrier for an operation that owns its tries of ``host``: it trips, and stops at,
+        the host's circuit breaker."""
+        return Retrier(self.settings.retry, host, health=self.host(host).health)
 
     async def base_url(self, host: str) -> str:
-        """``https://host`` or ``http://host``, decided once per host by pinging /v2/."""
+        """``https://host`` or ``http://host``, decided once per host by pinging /v2/.
+
+        The ping is retried; the other requests to the host wait for it, so a host that does
+        not answer costs one ping's attempts, after which they all raise HostDown at once.
+        """
         state = self.host(host)
         async with state.lock:
-            if not state.base_url:
-                await self._ping(host, state)
+            state.health.check()
+            retrier = self.retrier(host)
+            while not state.base_url:
+                try:
+                    await self._ping(host, state)
+                except RelocatorError as exc:
+                    await retrier.wait_or_raise(exc)
         return state.base_url
 
     async def _ping(self, host: str, state: HostState) -> None:
@@ -100,9 +113,10 @@ class Transport:
         for scheme in schemes:
             url = f"{scheme}://{network}/v2/"
             try:
-                with translate_errors("GET", url, host):
+                with translate_errors("GET", url, host, no_answer=True):
                     async with self.session.get(url, allow_redirects=False) as resp:
-                        await read_body(resp, _MAX_PING_BODY)  # drained, so the connection is reused
+                        # Drained, so the connection is reused.
+                        await read_body(resp, _MAX_PING_BODY, SpeedFloor(host, self.settings))
                         header = resp.headers.get("WWW-Authenticate", "")
             except TransportError as exc:
                 if scheme == "https" and allow_http and exc.tls_protocol:
@@ -155,9 +169,11 @@ class Transport:
             url += ("&" if urlsplit(url).query else "?") + urlencode(params)
         state = self.host(host)
         own = _same_origin(url, state.base_url)
-        retrier = Retrier(self.settings.retry, host, attempts=None if retry else 1)
+        # retry=False: the caller's loop owns the attempts (and the breaker); this is one try.
+        retrier = self.retrier(host) if retry else Retrier(self.settings.retry, host, attempts=1)
         authed_again = False
         while True:
+            state.health.check()
             await _wait_until(state.paused_until)
             req_headers = dict(headers)
             # Credentials go to the origin they were issued for and nowhere else: an upload
@@ -166,15 +182,7 @@ class Transport:
             if auth:
                 req_headers["Authorization"] = auth
             try:
-                with translate_errors(method, url, host):
-                    data: AsyncIterator[bytes] | bytes | io.BytesIO | None = (
-                        body() if callable(body) else body
-                    )
-                    if isinstance(data, bytes) and len(data) > _LARGE_BODY:
-                        data = io.BytesIO(data)  # aiohttp writes large bytes in one blocking call
-                    resp = await self.session.request(
-                        method, url, headers=req_headers, data=data, allow_redirects=True
-                    )
+                resp = await self._request(method, url, host, req_headers, body)
             except RelocatorError as exc:
                 await retrier.wait_or_raise(exc)
                 continue
@@ -182,7 +190,7 @@ class Transport:
             if resp.status in ok:
                 self._warn(state, resp)
                 return resp
-            error = await error_from(resp, method, url, host)
+            error = await error_from(resp, method, url, host, SpeedFloor(host, self.settings))
             # Only the registry's own origin may tell us how to authenticate: another host's
             # challenge would send our credentials to a realm of its choosing.
             answered_by_registry = _same_origin(resp.url, state.base_url)
@@ -195,13 +203,36 @@ class Transport:
                 state.paused_until = max(state.paused_until, time.monotonic() + error.retry_after)
             if isinstance(error, AuthError):
                 scope_text = f" for {' '.join(scopes)}" if scopes else ""
-                who = (f"as {_who(state.credential)}{scope_text}" if answered_by_registry
-                       else f"answered by another host, which is never sent {host}'s credentials")
+                whom = (f"as {who(state.credential)}{scope_text}" if answered_by_registry
+                        else f"answered by another host, which is never sent {host}'s credentials")
                 raise AuthError(
-                    f"{error} ({who})",
+                    f"{error} ({whom})",
                     status=error.status, codes=error.codes, method=method, url=error.url,
                 )
             await retrier.wait_or_raise(error, retry_after(resp.status, resp.headers.get("Retry-After")))
+
+    async def _request(self, method: str, url: str, host: str, headers: dict[str, str],
+                       body: Body) -> aiohttp.ClientResponse:
+        """One try, returning at the response head: the body opened afresh and watched while it
+        goes out (SendWatch), the head awaited for the read timeout, longer after a large body
+        (answer_timeout). A failure before the head is a TransportError with ``no_answer``."""
+        data: AsyncIterator[bytes] | bytes | None = body() if callable(body) else body
+        if isinstance(data, bytes) and len(data) > _LARGE_BODY:
+            # aiohttp writes large bytes in one blocking call; slices let the watch see progress.
+            headers.setdefault("Content-Length", str(len(data)))
+            data = pieces(data)
+        length = int(headers.get("Content-Length", "0") or "0")
+        # As the session's (total=None: a multi-GB body must not meet a whole-request deadline),
+        # but the head may take longer after a large body.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.settings.connect_timeout,
+                                        sock_read=answer_timeout(self.settings, length))
+        watch = SendWatch(host, self.settings.read_timeout)
+        with translate_errors(method, url, host, no_answer=True):
+            async with watch.sending():
+                return await self.session.request(
+                    method, url, headers=headers, allow_redirects=True, timeout=timeout,
+                    data=watch.body(data) if data is not None and not isinstance(data, bytes) else data,
+                )
 
     async def _learn_challenge(
         self, host: str, state: HostState, scopes: tuple[str, ...], resp: aiohttp.ClientResponse,
@@ -231,48 +262,7 @@ class Transport:
     async def _fetch_token(
         self, challenge: Challenge, scopes: tuple[str, ...], credential: Credential | None
     ) -> Token:
-        # 1. Identity tokens are OAuth2 refresh tokens: POST them to the realm.
-        # 2. Otherwise GET the realm with service and scopes, with Basic auth if we have a user.
-        # 3. Anonymous: the same GET without auth; the registry then decides what we may do.
-        realm = challenge.realm
-        host = urlsplit(realm).netloc or realm
-        query: list[tuple[str, str]] = [("service", challenge.service)] if challenge.service else []
-        query += [("scope", s) for s in scopes]
-        try:
-            with translate_errors("GET", realm, host):
-                if credential is not None and credential.identity_token:
-                    form = dict(query[:1])
-                    form.update(
-                        grant_type="refresh_token",
-                        refresh_token=credential.identity_token,
-                        client_id="relocator",
-                        scope=" ".join(scopes),
-                    )
-                    resp = await self.session.post(realm, data=form)
-                else:
-                    headers = {}
-                    if credential is not None and credential.username:
-                        headers["Authorization"] = credential.basic_header
-                    resp = await self.session.get(realm, params=query, headers=headers)
-                async with resp:
-                    if resp.status != 200:
-                        error = await error_from(resp, "GET", realm, host)
-                        raise AuthError(
-                            f"token server {host} refused {_who(credential)}: {error}",
-                            status=resp.status,
-                            url=redact_url(realm),
-                        )
-                    raw = await read_body(resp, _MAX_TOKEN_BODY)
-            if raw is None:
-                raise AuthError(f"token server {host} sent more than {size_text(_MAX_TOKEN_BODY)}")
-            doc = json.loads(raw)
-            if not isinstance(doc, dict):
-                raise ValueError("not a JSON object")
-        except ValueError:
-            raise AuthError(f"token server {host} sent no JSON token") from None
-        value = str(doc.get("token") or doc.get("access_token") or "")
-        expires_in = float(doc.get("expires_in") or 60)
-        return Token(value, time.time() + expires_in)
+        return await fetch_token(self.session, self.settings, challenge, scopes, credential)
 
     def _warn(self, state: HostState, resp: aiohttp.ClientResponse) -> None:
         for warning in resp.headers.getall("Warning", []):
@@ -288,10 +278,6 @@ def _same_origin(a: str | URL, b: str | URL) -> bool:
         return URL(a).origin() == URL(b).origin()
     except ValueError:  # relative, or not a URL at all: not the origin of our credentials
         return False
-
-
-def _who(credential: Credential | None) -> str:
-    return f"user {credential.username!r}" if credential and credential.username else "anonymous access"
 
 
 def _merge_scope(challenge: Challenge) -> Challenge:

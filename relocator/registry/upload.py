@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 from relocator.auth import repository_scope
-from relocator.errors import RegistryError, RelocatorError, TransportError
+from relocator.errors import RegistryError, RelocatorError, SizeMismatch
 from relocator.oci.manifest import Descriptor
 from relocator.oci.reference import Repository
-from relocator.registry.retry import Retrier
 from relocator.registry.transport import Transport
 
 __all__ = ["ChunkOpener", "Uploader"]
@@ -35,10 +34,14 @@ class Uploader:
         """Upload ``desc`` into ``repo``; resume ``location`` if given; retry temporary failures.
 
         This loop owns the retries of every request in it (one attempt budget, not one per
-        request), so each request below is sent once.
+        request), so each request below is sent once. An error of the source's stream is raised
+        as it is, never retried here: the source has spent its own retries on it, and its 404 or
+        wrong bytes will not change (the caller names it as the source's).
         """
-        retrier = Retrier(self.transport.settings.retry, repo.registry)
+        retrier = self.transport.retrier(repo.registry)
         resume = location is not None
+        source_errors: list[RelocatorError] = []
+        opener = _recording(opener, source_errors)
         while True:
             try:
                 # 1. Open a session, unless a mount's 202 or the caller handed us one.
@@ -54,7 +57,7 @@ class Uploader:
                     await self._monolithic(repo, desc, opener, location)
                 return
             except RelocatorError as exc:
-                delay = retrier.failed(exc)
+                delay = None if any(exc is e for e in source_errors) else retrier.failed(exc)
                 if delay is None:
                     if location is not None:
                         await self.cancel(repo, location)
@@ -136,7 +139,8 @@ class Uploader:
             location = await self._patch(repo, location, offset, bytes(buffer))
             offset += len(buffer)
         if offset != desc.size:
-            raise TransportError(f"{repo.registry}: {desc.digest} source gave {offset} of {desc.size} bytes")
+            # The source's stream ended early without an error of its own: the source's fault.
+            raise SizeMismatch(f"source of {desc.digest} gave {offset} of {desc.size} bytes")
         await self._commit(repo, desc, location, {"Content-Length": "0"}, None)
 
     async def _patch(self, repo: Repository, location: str, offset: int, data: bytes) -> str:
@@ -169,6 +173,23 @@ class Uploader:
     @staticmethod
     def _scopes(repo: Repository) -> tuple[str, ...]:
         return (repository_scope(repo.path, ("pull", "push")),)
+
+
+def _recording(opener: ChunkOpener, errors: list[RelocatorError]) -> ChunkOpener:
+    """``opener``, keeping in ``errors`` each error its streams raise (the source's own)."""
+
+    async def stream(offset: int) -> AsyncIterator[bytes]:
+        chunks = opener(offset)
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except RelocatorError as exc:
+            errors.append(exc)
+            raise
+        finally:
+            await _aclose(chunks)
+
+    return stream
 
 
 async def _aclose(stream: AsyncIterator[bytes]) -> None:

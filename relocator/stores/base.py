@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence, Set
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 
-__all__ = ["Abandons", "BlobSink", "BlobSource", "Commits", "Mounter", "Opener"]
+__all__ = ["Abandons", "BlobSink", "BlobSource", "Commits", "KeepsPartial", "Mounter", "Opener"]
 
 # Opens a blob's verified bytes from an offset; every retry calls it again.
 Opener = Callable[[int], AsyncIterator[bytes]]
@@ -104,4 +105,14 @@ class Mounter(Protocol):
 
     async def mount_blob(self, repo: Repository, desc: Descriptor, origin: Repository) -> bool:
         """True if mounted; False means upload instead."""
+        ...
+
+
+@runtime_checkable
+class KeepsPartial(Protocol):
+    """Sinks that may leave a partial file behind when a run fails or is interrupted."""
+
+    @property
+    def kept(self) -> Path | None:
+        """After ``close(success=False)``: the partial file kept for a resume, if any."""
         ...

@@ -54,6 +54,7 @@ class TarballFile:
         self._fd = -1
         self._out: FileOutput | None = None
         self._kept = False  # a verified blob is in the partial file: worth keeping for a resume
+        self.kept: Path | None = None  # the partial file, once a failed run closed and kept it
 
     async def prepare(self, blobs: Sequence[Descriptor], manifests: Sequence[Manifest]) -> None:
         """Lay the tar out, open and lock the partial file, keep the verified spans of an earlier
@@ -144,6 +145,8 @@ class TarballFile:
             if keep is None:
                 if not self._kept:
                     self.partial.unlink(missing_ok=True)  # nothing a resume could use
+                else:
+                    self.kept = self.partial
                 return
             lost = [d for d in self.layout.blobs if d in keep and d not in self._present]
             if lost:  # the engine keeps only what finished images needed: a bug, never a bad tar

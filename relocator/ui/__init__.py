@@ -54,7 +54,7 @@ def print_note(text: str) -> None:
 
 def print_report(report: Report, *, stderr: bool = False) -> None:
     """The closing summary: a table on a terminal, plain lines otherwise."""
-    from relocator.ui.render import output_line, render_summary, summary_table
+    from relocator.ui.render import detail_lines, render_summary, summary_table
 
     stream = sys.stderr if stderr else sys.stdout
     if stream.isatty():
@@ -62,13 +62,8 @@ def print_report(report: Report, *, stderr: bool = False) -> None:
 
         console = Console(stderr=stderr)
         console.print(summary_table(report))
-        for name, why in sorted(report.failed.items()):
-            console.print(f"failed: {name}: {why}", markup=False, highlight=False)
-        line = output_line(report)
-        if line is not None:
+        for line in detail_lines(report):
             console.print(line, markup=False, highlight=False)
-        for note in report.notes:
-            console.print(f"note: {note}", markup=False, highlight=False)
     else:
         stream.write(render_summary(report) + "\n")
 

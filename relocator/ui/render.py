@@ -29,8 +29,8 @@ from relocator.engine.events import Outcome, Report, Reporter
 from relocator.engine.target import Target
 from relocator.oci import Descriptor
 
-__all__ = ["PlainReporter", "QuietReporter", "RichReporter", "blob_line", "choose_reporter", "image_line",
-           "output_line",
+__all__ = ["PlainReporter", "QuietReporter", "RichReporter", "blob_line", "choose_reporter", "detail_lines",
+           "image_line", "output_line",
            "render_summary", "summary_table"]
 
 
@@ -49,6 +49,9 @@ class QuietReporter:
     def image_done(self, target: Target, error: str | None) -> None:
         """Nothing."""
 
+    def image_held(self, target: Target) -> None:
+        """Nothing."""
+
     def close(self) -> None:
         """Nothing."""
 
@@ -60,6 +63,11 @@ def image_line(target: Target, error: str | None, into: str | None) -> str:
     if into is not None:
         return f"done {target.label} -> {into} ({target.root})"
     return f"done {target.label} -> {target.destination}"
+
+
+def held_line(target: Target, into: str | None) -> str:
+    """``-v``: an image whose bytes are all in a file that is not finished yet."""
+    return f"fetched {target.label} (done once {into or 'the output'} is written)"
 
 
 def blob_line(desc: Descriptor, outcome: Outcome) -> str:
@@ -78,6 +86,11 @@ class PlainReporter(QuietReporter):
         """With ``-v``, a line per blob."""
         if self.verbose:
             sys.stderr.write(blob_line(desc, outcome) + "\n")
+
+    def image_held(self, target: Target) -> None:
+        """With ``-v``, an image fetched into a file not yet committed."""
+        if self.verbose:
+            sys.stderr.write(held_line(target, self.into) + "\n")
 
     def plan_ready(self, targets: Sequence[Target], blob_bytes: int, blobs: int) -> None:
         """Say what the run will do."""
@@ -144,6 +157,11 @@ class RichReporter(QuietReporter):
         if self.verbose:
             self.console.print(blob_line(desc, outcome), markup=False, highlight=False)
 
+    def image_held(self, target: Target) -> None:
+        """With ``-v``, an image fetched into a file not yet committed."""
+        if self.verbose:
+            self.console.print(held_line(target, self.into), markup=False, highlight=False)
+
     def image_done(self, target: Target, error: str | None) -> None:
         """Advance the image bar; print the image's line above the bars."""
         if self._images is not None:
@@ -170,18 +188,17 @@ def choose_reporter(json_output: bool, into: str | None = None) -> Reporter:
 
 
 def render_summary(report: Report) -> str:
-    """The closing summary: images, blobs by outcome, bytes, seconds, MB/s, and every failure."""
+    """The closing summary: images, blobs by outcome, bytes, seconds, MB/s, every failure and,
+    when interrupted, every image that did not finish."""
     b = report.blobs
+    unfinished = f", {len(report.unfinished)} not finished (interrupted)" if report.interrupted else ""
     lines = [
-        f"images: {len(report.done)} done, {len(report.failed)} failed; "
+        f"images: {len(report.done)} done, {len(report.failed)} failed{unfinished}; "
         f"blobs: {b[Outcome.TRANSFERRED]} transferred, {b[Outcome.MOUNTED]} mounted, "
         f"{b[Outcome.SKIPPED]} skipped; {report.bytes_moved / 1e6:.1f} MB in {report.seconds:.2f} s "
         f"({report.mb_per_s:.1f} MB/s)"
     ]
-    lines += [f"failed: {name}: {why}" for name, why in sorted(report.failed.items())]
-    line = output_line(report)
-    lines += [line] if line is not None else []
-    lines += [f"note: {note}" for note in report.notes]
+    lines += detail_lines(report)
     return "\n".join(lines)
 
 
@@ -199,9 +216,20 @@ def output_line(report: Report) -> str | None:
     return f"did not write {report.output}: {lost} failed"
 
 
+def detail_lines(report: Report) -> list[str]:
+    """A line per failed image, per image an interrupted run did not finish, and per note."""
+    lines = [f"failed: {name}: {why}" for name, why in sorted(report.failed.items())]
+    line = output_line(report)
+    lines += [line] if line is not None else []
+    lines += [f"not finished: {name}" for name in report.unfinished if report.interrupted]
+    lines += [f"note: {note}" for note in report.notes]
+    return lines
+
+
 def summary_table(report: Report) -> Table:
     """The closing summary as a rich table, for terminals."""
-    table = Table(title="relocator summary", show_header=True)
+    title = "relocator summary (interrupted)" if report.interrupted else "relocator summary"
+    table = Table(title=title, show_header=True)
     for col in ("images ok", "failed", "transferred", "mounted", "skipped", "MB", "seconds", "MB/s"):
         table.add_column(col, justify="right")
     b = report.blobs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -33,6 +34,21 @@ ENV = {**os.environ, "DOCKER_CONFIG": "/nonexistent"}
 def cli(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "relocator", *args], capture_output=True, text=True,
                           timeout=300, env=ENV, **kw)  # type: ignore[call-overload]
+
+
+async def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``cli`` without blocking the event loop, so fault servers in the test's loop keep serving."""
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "relocator", *args, env=ENV,
+                                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        async with asyncio.timeout(300):  # a guard against a hang, never the assertion
+            out, err = await proc.communicate()
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode is not None
+    return subprocess.CompletedProcess(list(args), proc.returncode, out.decode(), err.decode())
 
 
 def _corpus(reg: Registry, seed_value: int) -> dict[str, Image]:

@@ -8,8 +8,11 @@ import random
 import tarfile
 from pathlib import Path
 
-from tests.commands.test_pkg import cli
+import pytest
+
+from tests.commands.test_pkg import cli, run_cli
 from tests.images import random_image, seed
+from tests.proxy import FaultProxy
 from tests.registries import Registry, start_registry
 
 
@@ -70,3 +73,55 @@ def test_a_corrupt_member_names_the_tarball_and_the_member(registry: Registry, f
     assert "connection failed" not in error
     assert fresh_registry.requests("POST", "torn/blobs/uploads/") == 2  # no retry of the torn layer
     assert fresh_registry.requests("PUT", "torn/manifests/.*") == 0
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize(("fault", "says"), [
+    ("404", "404 Not Found (BLOB_UNKNOWN)"),
+    ("corrupt", "content hashes to sha256:"),
+    ("short", "expected 3000 bytes, got 2990"),
+])
+async def test_a_blob_the_source_serves_wrong_is_its_error_and_fetched_once(
+        registry: Registry, fresh_registry: Registry, fault: str, says: str, chunked: bool) -> None:
+    rng = random.Random(72)
+    images = [random_image(rng, (3000,)) for _ in range(2)]
+    for i, image in enumerate(images):
+        seed(registry, f"wrong/app{i}", "v1", image)
+    layer = list(images[0].blobs)[-1]
+    proxy = await FaultProxy(registry, blob_faults={layer: fault}).start()
+    refs = [f"{proxy.host}/wrong/app{i}:v1" for i in range(2)]
+    chunks = ["--chunk-size", "1024"] if chunked else []
+    try:
+        proc = await run_cli("relocate", "-i", refs[0], "-i", refs[1], "--prefix", fresh_registry.host,
+                             *chunks, "--json")
+    finally:
+        await proxy.stop()
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
+    assert list(report["results"]) == [refs[1]]
+    why = report["errors"][refs[0]]
+    assert why.startswith(f"source {proxy.host}/wrong/app0: blob {layer}: {says}"), why
+    assert "connection failed" not in why and fresh_registry.host not in why
+    assert proxy.hits["blob"] == 4  # each of the 4 blobs fetched once: the wrong one never again
+    assert "retrying" not in proc.stderr
+
+
+async def test_a_source_body_that_keeps_breaking_is_tried_as_often_as_retries_allow(
+        registry: Registry, fresh_registry: Registry) -> None:
+    image = random_image(random.Random(73), (3000,))
+    seed(registry, "broken/app", "v1", image)
+    layer = list(image.blobs)[-1]
+    proxy = await FaultProxy(registry, blob_faults={layer: "reset"}).start()
+    ref = f"{proxy.host}/broken/app:v1"
+    try:
+        proc = await run_cli("relocate", "-i", ref, "--prefix", fresh_registry.host, "--retries", "2",
+                             "--json")
+    finally:
+        await proxy.stop()
+    assert proc.returncode == 1, proc.stderr
+    why = json.loads(proc.stdout)["errors"][ref]
+    assert why.startswith(f"source {proxy.host}/broken/app: blob {layer}: connection failed ("), why
+    # The config once, the layer three times (its download resumed twice): the upload that was
+    # streaming it does not start the source's retries over again (that made it nine).
+    assert proxy.hits["blob"] == 1 + 3
+    assert fresh_registry.requests("POST", "broken/app/blobs/uploads/") == 2  # an upload session each

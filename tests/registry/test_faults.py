@@ -105,8 +105,8 @@ async def test_each_retry_logs_one_line_with_host_and_status(
         await make_client(settings=settings).get_manifest(Reference.parse(f"{faults.host}/f/img:v1"))
     lines = retry_lines(caplog)
     assert len(lines) == faults.hits["manifest"] - 1 == 3
-    for n, line in enumerate(lines, start=2):
-        expected = rf"retrying {re.escape(faults.host)} \({n}/4\) in 0\.\d s: 503 Service Unavailable"
+    for n, line in enumerate(lines, start=1):  # retry n of the 3 that 4 attempts allow
+        expected = rf"retrying {re.escape(faults.host)} \({n}/3\) in 0\.\d s: 503 Service Unavailable"
         assert re.fullmatch(expected, line), line
     assert all(r.levelno == logging.WARNING for r in caplog.records if r.name.endswith(".retry"))
 
@@ -120,8 +120,8 @@ async def test_429_retry_after_beats_the_backoff_cap(
     client = make_client(settings=settings)
     assert await client.head_manifest(Reference.parse(f"{faults.host}/f/img:v1")) is None
     assert retry_lines(caplog) == [
-        f"retrying {faults.host} (2/3) in 0.3 s: 429 Too Many Requests",
-        f"retrying {faults.host} (3/3) in 0.3 s: 429 Too Many Requests",
+        f"retrying {faults.host} (1/2) in 0.3 s: 429 Too Many Requests",
+        f"retrying {faults.host} (2/2) in 0.3 s: 429 Too Many Requests",
     ]
 
 
@@ -146,7 +146,7 @@ async def test_503_retry_after_is_honoured(make_client: MakeClient, caplog: pyte
     finally:
         await server.stop()
     assert server.hits["manifest"] == 2
-    assert retry_lines(caplog) == [f"retrying {server.host} (2/3) in 0.4 s: 503 Service Unavailable"]
+    assert retry_lines(caplog) == [f"retrying {server.host} (1/2) in 0.4 s: 503 Service Unavailable"]
 
 
 async def test_resumed_download_logs_the_connection_error_without_the_url(
@@ -157,7 +157,7 @@ async def test_resumed_download_logs_the_connection_error_without_the_url(
     desc = Descriptor("application/octet-stream", Digest.parse(faults.digest), len(faults.blob))
     assert await collect(make_client(), Repository(faults.host, "f/blob"), desc) == faults.blob
     [line] = retry_lines(caplog)
-    assert line.startswith(f"retrying {faults.host} (2/3) in ")
+    assert line.startswith(f"retrying {faults.host} (1/2) in ")
     assert ": connection failed (" in line
     assert "/v2/" not in line and "http" not in line
 
@@ -225,7 +225,7 @@ async def test_upload_retry_logs_once_and_keeps_the_session_secret(
     assert server.blobs == {str(desc.digest): data}
     assert server.hits == Counter(POST=2, PUT=2, DELETE=1)  # the dead session was cancelled
     [line] = retry_lines(caplog)
-    expected = rf"retrying {re.escape(server.host)} \(2/3\) in 0\.\d s: 503 Service Unavailable"
+    expected = rf"retrying {re.escape(server.host)} \(1/2\) in 0\.\d s: 503 Service Unavailable"
     assert re.fullmatch(expected, line), line
     ours = [r.getMessage() for r in caplog.records if r.name.startswith("relocator")]
     assert any("_state=<redacted>" in m for m in ours)  # the session URL was logged, redacted
@@ -256,8 +256,11 @@ async def test_download_attempts_are_not_multiplied(
         await server.stop()
     # settings_for: attempts=3, so two retries in all. (Counting hits would count aiohttp's own
     # one retry of an idempotent request on a dropped connection too, RFC 9112 section 9.3.1.1.)
+    # No try got an answer, so the host is given up on, once.
     assert [line.split(" in ")[0] for line in retry_lines(caplog)] == [
-        f"retrying {server.host} (2/3)", f"retrying {server.host} (3/3)"]
+        f"retrying {server.host} (1/2)", f"retrying {server.host} (2/2)",
+        f"{server.host}: not answering (connection failed (ServerDisconnectedError: Server disconnected));"
+        " giving up on its remaining work"]
 
 
 async def test_upload_attempts_are_not_multiplied(make_client: MakeClient) -> None:

@@ -10,8 +10,17 @@ from email.utils import format_datetime
 import pytest
 
 from relocator.config import RetryPolicy
-from relocator.errors import AuthError, NotFound, RateLimited, RegistryError, RelocatorError, TransportError
+from relocator.errors import (
+    AuthError,
+    HostDown,
+    NotFound,
+    RateLimited,
+    RegistryError,
+    RelocatorError,
+    TransportError,
+)
 from relocator.registry.retry import (
+    HostHealth,
     Retrier,
     backoff,
     parse_retry_after,
@@ -143,8 +152,8 @@ async def test_wait_or_raise_logs_each_retry_and_raises_the_last_error(
     assert info.value is error
     assert sleeps.delays == [2.0, 9.0]
     assert [r.getMessage() for r in caplog.records] == [
-        f"retrying {HOST} (2/3) in 2.0 s: 503 Service Unavailable",
-        f"retrying {HOST} (3/3) in 9.0 s: 503 Service Unavailable",
+        f"retrying {HOST} (1/2) in 2.0 s: 503 Service Unavailable",
+        f"retrying {HOST} (2/2) in 9.0 s: 503 Service Unavailable",
     ]
     assert all(r.levelno == logging.WARNING for r in caplog.records)
 
@@ -157,3 +166,56 @@ async def test_a_permanent_error_is_raised_without_sleeping_or_logging(
     with pytest.raises(NotFound):
         await Retrier(POLICY, HOST, sleep=sleeps).wait_or_raise(NotFound("gone", status=404))
     assert sleeps.delays == [] and caplog.records == []
+
+
+def no_answer(host: str = HOST) -> TransportError:
+    return TransportError(f"{host}: timed out waiting for data (--read-timeout) [GET https://{host}/v2/]",
+                          host=host, no_answer=True)
+
+
+def test_a_request_that_never_got_an_answer_takes_its_host_down(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="relocator.registry.retry")
+    health = HostHealth(HOST)
+    retrier = Retrier(RetryPolicy(attempts=3, base_delay=1.0, max_delay=10.0), HOST, health=health,
+                      rand=lambda: 1.0)
+    assert retrier.failed(no_answer()) == 1.0
+    assert retrier.failed(no_answer()) == 2.0
+    with pytest.raises(HostDown) as info:
+        retrier.failed(no_answer())  # the last attempt had no answer either
+    want = (f"{HOST}: not answering (timed out waiting for data (--read-timeout)); "
+            "giving up on its remaining work")
+    assert str(info.value) == want and info.value.host == HOST and not info.value.temporary
+    with pytest.raises(HostDown) as later:
+        health.check()  # every later request fails at once, with the same words
+    assert str(later.value) == want
+    assert [r.getMessage() for r in caplog.records] == [want]  # said once, when it went down
+
+
+def test_a_host_that_answers_is_never_taken_down() -> None:
+    # A 5xx is an answer; so is a body that broke off (no_answer False); so is another host's silence.
+    for errors in ([unavailable()] * 3,
+                   [TransportError(f"{HOST}: connection failed", host=HOST)] * 3,
+                   [no_answer("other.example")] * 3,
+                   [no_answer(), unavailable(), no_answer()]):  # not three in a row
+        health = HostHealth(HOST)
+        retrier = Retrier(RetryPolicy(attempts=3), HOST, health=health)
+        assert [retrier.failed(e) is None for e in errors] == [False, False, True]
+        health.check()  # does not raise
+        assert health.reason is None
+
+
+def test_one_try_of_a_caller_owned_loop_does_not_take_a_host_down() -> None:
+    # retry=False requests use a one-attempt Retrier without health: their caller's loop counts.
+    assert Retrier(POLICY, HOST, attempts=1).failed(no_answer()) is None
+
+
+async def test_a_retrier_stops_at_once_when_another_found_its_host_down() -> None:
+    health = HostHealth(HOST)
+    sleeps = Sleeps()
+    waiting = Retrier(POLICY, HOST, health=health, sleep=sleeps)
+    await waiting.wait_or_raise(no_answer())
+    with pytest.raises(HostDown):
+        Retrier(RetryPolicy(attempts=1), HOST, health=health).failed(no_answer())
+    with pytest.raises(HostDown):
+        await waiting.wait_or_raise(no_answer())  # 2 of its 5 attempts, but the host is down
+    assert len(sleeps.delays) == 1

@@ -53,10 +53,10 @@ def parse_location(text: str, *, role: str) -> Location:
     Raises InputError naming the location and the cause.
     """
     scheme, sep, rest = text.partition(":")
+    if sep and scheme == "docker" and not rest.startswith("//"):
+        raise InputError(f"{role} {text!r}: docker: takes docker://HOST/REPO[:TAG]")
     if sep and scheme == "docker":
-        if not rest.startswith("//"):
-            raise InputError(f"{role} {text!r}: docker: takes docker://HOST/REPO[:TAG]")
-        return _registry(text, rest[2:], role)
+        return _registry(text, role)
     if sep and scheme in _FILE_SCHEMES:
         # The path ends at the first colon: skopeo's rule, so a NAME may itself hold colons.
         path, _, name = rest.partition(":")
@@ -65,12 +65,12 @@ def parse_location(text: str, *, role: str) -> Location:
         return Location(_FILE_SCHEMES[scheme], text, path=Path(path), name=name or None)
     if os.path.exists(text) or text.startswith(("/", "./", "../")):
         return Location("path", text, path=Path(text))
-    return _registry(text, text, role)
+    return _registry(text, role)
 
 
-def _registry(text: str, ref_text: str, role: str) -> Location:
+def _registry(text: str, role: str) -> Location:
     try:
-        return Location("docker", text, reference=Reference.parse(ref_text))
+        return Location("docker", text, reference=Reference.parse_arg(text))
     except BadReference as exc:
         raise InputError(f"{role} {text!r}: {exc.reason}") from None
 

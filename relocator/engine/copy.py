@@ -12,8 +12,8 @@ from relocator.engine.sharding import shard_plan
 from relocator.engine.survivors import kept_digests
 from relocator.engine.target import ImageInput, Target
 from relocator.errors import RelocatorError
-from relocator.oci import Descriptor, Reference
-from relocator.stores.base import BlobSink, BlobSource, Commits
+from relocator.oci import Descriptor, Digest, Reference
+from relocator.stores.base import BlobSink, BlobSource, Commits, Preflight
 
 __all__ = ["copy"]
 
@@ -39,12 +39,15 @@ async def copy(
     nothing either. For a sink that ``Commits``, an image is reported done only once the commit
     is, and ``Report.output``/``written`` say where and whether it was; a failed commit fails
     those images with its reason. ``shard`` ``(I, N)`` keeps shard I of N of the plan
-    (engine.sharding: images sharing blobs stay together). Raises InputError from
-    ``sink.prepare`` before any blob moves.
+    (engine.sharding: images sharing blobs stay together). Raises InputError before any blob
+    moves from a source that checks the plan (stores.base.Preflight: a tarball or layout whose
+    images cannot all be planned, or that lacks a blob) and from ``sink.prepare``.
     """
     plan = await build_plan(source, inputs, destination, include_non_distributable=include_non_distributable)
     if shard is not None:
         plan = shard_plan(plan, *shard)
+    if isinstance(source, Preflight):  # nothing has started: no reporter to close, no sink to discard
+        source.preflight(plan.failed, _needs(plan))
     output = sink.location if isinstance(sink, Commits) else None
     if fail_fast and plan.failed:
         reporter.close()
@@ -125,3 +128,9 @@ class _Held:
 
     def close(self) -> None:
         self.inner.close()
+
+
+def _needs(plan: Plan) -> dict[Digest, list[Descriptor]]:
+    """The blobs each image manifest of the plan will have read, by the manifest's digest."""
+    return {n.digest: [plan.nodes[c].descriptor for c in n.children]
+            for n in plan.nodes.values() if n.kind is Kind.MANIFEST}

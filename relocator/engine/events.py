@@ -43,6 +43,9 @@ class Report:
     notes: list[str] = field(default_factory=list)  # what the user should know, e.g. rebuilt manifests
     output: str | None = None  # the tarball or layout a committing sink writes ("-": stdout)
     written: bool = False  # it was committed, holding the ``done`` images and none of the failed
+    # Failed images whose cause is the user's input (InputError: a tarball whose bytes do not
+    # match its descriptors), found only when the bytes streamed: bad input all the same.
+    bad_input: set[str] = field(default_factory=set)
 
     @property
     def without(self) -> list[str]:

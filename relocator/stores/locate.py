@@ -81,10 +81,17 @@ def open_source(location: Location) -> LayoutSource | None:
     if location.path is None:
         return None
     if location.scheme == "oci" and location.path.is_file():
-        raise InputError(f"source {location.text!r}: {location.path} is a file: write oci-archive:")
+        raise InputError(f"source {location.text!r}: {location.path} is a file: "
+                         f"write {_respelled(location, 'oci-archive')}")
     if location.scheme in ("oci-archive", "docker-archive") and location.path.is_dir():
-        raise InputError(f"source {location.text!r}: {location.path} is a directory: write oci:")
+        raise InputError(f"source {location.text!r}: {location.path} is a directory: "
+                         f"write {_respelled(location, 'oci')}")
     return open_layout(location.path)
+
+
+def _respelled(location: Location, scheme: str) -> str:
+    """The same path and NAME under another scheme: what the user meant to write."""
+    return f"{scheme}:{location.text.partition(':')[2]}"
 
 
 def check_destination(location: Location) -> None:
@@ -103,9 +110,11 @@ def check_destination(location: Location) -> None:
     if path is None:
         return
     if location.scheme == "oci" and path.is_file():
-        raise InputError(f"destination {location.text!r}: {path} is a file: write oci-archive:{path}")
+        raise InputError(f"destination {location.text!r}: {path} is a file: "
+                         f"write {_respelled(location, 'oci-archive')}")
     if location.scheme == "oci-archive" and path.is_dir():
-        raise InputError(f"destination {location.text!r}: {path} is a directory: write oci:{path}")
+        raise InputError(f"destination {location.text!r}: {path} is a directory: "
+                         f"write {_respelled(location, 'oci')}")
     try:
         check_writable(path, directory=location.scheme == "oci")
         if location.scheme == "oci" and (path / INDEX_JSON).exists():

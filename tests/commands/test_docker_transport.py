@@ -1,5 +1,5 @@
 """skopeo's ``docker://REF`` spelling works wherever one reference or repository is given on the
-command line (oci/reference.py ``without_transport``): copy, inspect, bench, -i, --repository."""
+command line (oci/reference.py ``without_transport``): copy, inspect, bench, sync, -i, --repository."""
 
 from __future__ import annotations
 
@@ -31,3 +31,9 @@ def test_docker_transport_spelling_everywhere(registry: Registry, fresh_registry
                    "--count", "1", "--warmup", "0", "--json")
     assert measured.returncode == 0, measured.stderr
     assert fresh_registry.requests("POST", "spell/bench/blobs/uploads/") >= 1
+
+    listed = cli("sync", src.rsplit(":", 1)[0], f"docker://{fresh_registry.host}/spell/mirror", "--list-tags",
+                 "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == {
+        f"{registry.host}/spell/app -> {fresh_registry.host}/spell/mirror": ["v1"]}

@@ -185,6 +185,10 @@ CASES: list[tuple[str, Build | None, tuple[str, ...], str]] = [
     ("layout-version", _layout(edit=_write("oci-layout", '{"imageLayoutVersion":"2.0.0"}')), UNPKG,
      "imageLayoutVersion '2.0.0'"),
     ("index-json-not-json", _layout(edit=_write("index.json", "{")), ("ls", "in"), "in: index.json is not"),
+    ("descriptor-digest-not-a-string", _layout(edit=_index(digest=5)), UNPKG,
+     "in: index.json manifests[0]: descriptor digest is not a string"),
+    ("descriptor-annotations-not-a-map", _layout(edit=_index(annotations="x"), tar=True),
+     ("verify", "in.tar"), "has annotations that are not strings"),
     # index.json entries that do not match their manifests: refused alike by every reader
     *[(f"descriptor-size-{args[0]}", _layout(edit=_index(size=17), tar=True), args,
        "in.tar: index.json manifests[0] says 17 bytes")

@@ -73,7 +73,7 @@ async def resolve(settings: Settings, names: list[str], options: ResolveOptions)
     rules = SearchRules()
     for f in files:
         for config in f.configs():
-            rules.add_config(config)
+            rules.add_config(config, f.name)
     found: list[_Found] = []
     errors: list[str] = []
     for f in files:

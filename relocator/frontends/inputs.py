@@ -69,7 +69,8 @@ def references_in_text(text: str, origin: str) -> list[str]:
         if not is_kbld_config(doc):
             found += by_doc.get(index, [])
             continue
-        found += [o.new_image if o.preresolved else o.image for o in overrides_of(doc)]
+        overrides = overrides_of(doc, f"{origin}: document {index}")
+        found += [o.new_image if o.preresolved else o.image for o in overrides]
     return found
 
 

@@ -123,6 +123,7 @@ TO = ("--prefix", "{reg}/x")  # where a copying verb would send the images: the 
 UNPKG = ("unpkg", "-i", "in", "--repository", "{reg}/x")
 UNPKG_TAR = ("unpkg", "-i", "in.tar", "--repository", "{reg}/x")
 SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+KBLD = "apiVersion: kbld.k14s.io/v1alpha1\nkind: Config\n"
 
 # (id, what to put in the work directory, argv with {reg} for the registry, what the line names)
 CASES: list[tuple[str, Build | None, tuple[str, ...], str]] = [
@@ -163,6 +164,8 @@ CASES: list[tuple[str, Build | None, tuple[str, ...], str]] = [
     ("bad-line-in-list", _write("in.txt", "{reg}/a:v1\nNot Valid\n"), ("relocate", "-f", "in.txt", *TO),
      "in.txt: invalid image reference 'Not Valid'"),
     ("sync-config-yaml", _write("in.yaml", "sync: [\n"), ("sync", "-f", "in.yaml"), "in.yaml: invalid YAML"),
+    ("kbld-overrides-not-a-list", _write("in.yaml", f"{KBLD}overrides: 5\n"), ("resolve", "-f", "in.yaml"),
+     "in.yaml: kbld Config overrides is not a list"),
     # usage
     ("unknown-flag", None, ("copy", "--bogus", "a", "b"), "copy: unrecognized arguments: --bogus"),
     ("pkg-output-is-a-directory", lambda w: (w / "out").mkdir(), ("pkg", "-i", "{reg}/a:v1", "-o", "out"),

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from relocator.commands.resolve import read_yaml_inputs
 from relocator.errors import InputError
 from relocator.frontends.inputs import collect_inputs, references_in_text, shard
+from relocator.frontends.yamldocs import SearchRules
 
 K8S = """\
 apiVersion: apps/v1
@@ -146,3 +148,26 @@ def test_dash_i_takes_the_docker_transport_spelling() -> None:
     assert (got.text, str(got.ref), got.origin) == ("127.0.0.1:5000/app:v1", "127.0.0.1:5000/app:v1", "-i")
     with pytest.raises(InputError, match=r"-i: invalid image reference '127\.0\.0\.1:99999/a:b': .*range"):
         collect_inputs([], ["127.0.0.1:99999/a:b"])
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ("overrides: 5", "kbld Config overrides is not a list"),
+    ("searchRules: {a: b}", "kbld Config searchRules is not a list"),
+    ("searchRules: [5]", "kbld Config searchRules[0] is not a mapping"),
+    ("searchRules: [{keyMatcher: [image]}]", "kbld Config searchRules[0].keyMatcher is not a mapping"),
+    ("searchRules: [{keyMatcher: {path: spec}}]", "kbld Config searchRules[0].keyMatcher.path is not a list"),
+])
+def test_kbld_configs_kbld_could_not_read_are_named(tmp_path: Path, config: str, message: str) -> None:
+    """A kbld Config (or lock file) whose overrides or searchRules have the wrong shape is an
+    InputError naming the file, for relocate's -f and for resolve alike (it was a TypeError)."""
+    path = tmp_path / "kbld.yaml"
+    path.write_text(f"apiVersion: kbld.k14s.io/v1alpha1\nkind: Config\n{config}\n---\nimage: nginx:1.25\n")
+    if config.startswith("overrides"):
+        with pytest.raises(InputError) as caught:
+            collect_inputs([str(path)], [])
+        assert str(caught.value) == f"{path}: document 0: {message}"
+    [yaml_file] = read_yaml_inputs([str(path)])
+    with pytest.raises(InputError) as caught:
+        for doc in yaml_file.configs():
+            SearchRules().add_config(doc, yaml_file.name)
+    assert str(caught.value) == f"{path}: {message}"

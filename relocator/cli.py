@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import uvloop
 
@@ -57,12 +57,36 @@ def run(coro: Coroutine[Any, Any, T], default: str = "uvloop") -> T:
     return uvloop.run(coro)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors in relocator's one-line form (``relocator: error: VERB: ...``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        verb = self.prog.removeprefix("relocator").strip()
+        print_error(f"{verb}: {message}" if verb else message)
+        sys.exit(EXIT_USAGE)
+
+
+class _VerbParser(_Parser):
+    """A verb's parser refuses arguments it does not know itself, so the error comes with the
+    verb's usage. (argparse would hand them back to the top-level parser, whose error shows the
+    top-level usage: a verb's parser is run through ``parse_known_args``.)"""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The whole command-line grammar."""
-    parser = argparse.ArgumentParser(prog="relocator", description="Move container images, fast.")
+    """The whole command-line grammar; a usage error exits 2 with the failing verb's usage."""
+    parser = _Parser(prog="relocator", description="Move container images, fast.")
     parser.add_argument("--version", action=VersionAction, nargs=0, help="print versions and exit")
     add_global_flags(parser, top=True)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_VerbParser)
     for command in _COMMANDS:
         command.register(sub)
     parser.set_defaults(root_parser=parser)  # for `completion`, which describes the whole grammar

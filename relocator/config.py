@@ -40,7 +40,23 @@ class TLSSettings:
 
     ca_cert_paths: tuple[Path, ...] = ()
     verify: bool = True
-    insecure_registries: frozenset[str] = frozenset()
+    insecure_registries: frozenset[str] = frozenset()  # HOST[:PORT], as --registry-insecure gives them
+
+    def allows_plain_http(self, host: str) -> bool:
+        """Whether ``--registry-insecure`` names ``host`` (``name[:port]``): ``name:port`` names
+        that port alone, a bare ``name`` every port of it (kbld's flag takes either). Names
+        compare without case, as DNS names do."""
+        wanted = {h.strip().lower() for h in self.insecure_registries}
+        host = host.lower()
+        return host in wanted or _without_port(host) in wanted
+
+
+def _without_port(host: str) -> str:
+    """``name`` of ``name:port`` or ``[v6]`` of ``[v6]:port``; ``host`` itself when it has no port."""
+    name, sep, port = host.rpartition(":")
+    if sep and port.isdigit() and (not name.startswith("[") or name.endswith("]")):
+        return name
+    return host
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,6 +5,7 @@
     │   ├── BadReference
     │   ├── BadLockFile
     │   ├── UnsafeTarMember
+    │   ├── BadArchive              a tarball or layout that contradicts itself
     │   └── UnsupportedMediaType    (Docker schema 1 among others)
     ├── RegistryError               the registry answered with an error status
     │   ├── AuthError               401/403, or a token that could not be had
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthError",
+    "BadArchive",
     "BadLockFile",
     "BadReference",
     "DigestMismatch",
@@ -65,6 +67,12 @@ class BadLockFile(InputError):
 
 class UnsafeTarMember(InputError):
     """A tar member that could escape the layout or is not a plain file."""
+
+
+class BadArchive(InputError):
+    """A tarball or layout the user gave whose content contradicts itself: a blob or manifest it
+    names but lacks, or a member whose size or bytes do not match its descriptor. The user's file
+    is at fault, not the network: exit 2, however far the run got when it showed."""
 
 
 class UnsupportedMediaType(InputError):

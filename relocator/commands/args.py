@@ -118,8 +118,9 @@ def add_registry_flags(parser: argparse.ArgumentParser, *, concurrency: bool = T
                        help="trust this CA certificate too (repeatable)")
     group.add_argument("--registry-verify-certs", type=boolean, default=True, metavar="BOOL",
                        help="verify TLS certificates (default true)")
-    group.add_argument("--registry-insecure", action="append", default=[], metavar="HOST",
-                       help="allow plain HTTP to this host (repeatable; loopback always may)")
+    group.add_argument("--registry-insecure", action="append", default=[], metavar="HOST[:PORT]",
+                       help="allow plain HTTP to this host, every port of it without :PORT "
+                            "(repeatable; loopback always may)")
     group.add_argument("--connect-timeout", type=float, default=_DEFAULTS.connect_timeout, metavar="SECONDS",
                        help="give up a connection (TCP and TLS) not made in this long "
                             f"(default {_DEFAULTS.connect_timeout:g})")

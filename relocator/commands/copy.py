@@ -13,7 +13,7 @@ from relocator.commands.report import finish_after
 from relocator.engine.copy import copy
 from relocator.engine.events import Report
 from relocator.engine.target import ImageInput
-from relocator.errors import InputError
+from relocator.errors import BadReference, InputError
 from relocator.frontends.layout_names import entry_name
 from relocator.oci import Reference
 from relocator.oci.dockerarchive import CONTAINERD_NAME
@@ -90,9 +90,10 @@ def _inputs(src: Location, layout: LayoutSource | None) -> list[ImageInput]:
             ref = ref.with_tag("latest")
         return [ImageInput(src.text, ref, "source")]
     assert layout is not None
+    picks = _picker(src)
     inputs: dict[Reference, ImageInput] = {}
     for entry in layout.entries:
-        if src.name is not None and src.name not in _names_of(entry):
+        if not picks(entry):
             continue
         name = entry_name(layout.where, entry)
         label = name.label
@@ -109,6 +110,39 @@ def _inputs(src: Location, layout: LayoutSource | None) -> list[ImageInput]:
 def _names_of(entry: IndexEntry) -> set[str | None]:
     """What ``oci:DIR:NAME`` may say to pick an entry: its ref.name or its containerd name."""
     return {entry.ref_name, entry.descriptor.annotations.get(CONTAINERD_NAME)}
+
+
+def _picker(src: Location) -> Callable[[IndexEntry], bool]:
+    """Which entries SRC's NAME picks: all without one. ``oci:`` and ``oci-archive:`` compare the
+    name as written (skopeo matches ref.name exactly); ``docker-archive:`` compares references,
+    so ``app:v1`` picks ``docker.io/library/app:v1`` and no tag means ``latest`` (skopeo parses
+    NAME and RepoTags with reference.ParseNormalizedNamed). Raises InputError for a NAME that is
+    no reference there."""
+    if src.name is None:
+        return lambda entry: True
+    name = src.name
+    if src.scheme != "docker-archive":
+        return lambda entry: name in _names_of(entry)
+    try:
+        want = _normalized(name)
+    except BadReference as exc:
+        raise InputError(f"source {src.text!r}: {exc.reason}") from None
+
+    def picks(entry: IndexEntry) -> bool:
+        for text in _names_of(entry):
+            try:
+                if text is not None and _normalized(text) == want:
+                    return True
+            except BadReference:
+                continue  # a name that is no reference (a bare tag) is never a docker-archive NAME
+        return False
+
+    return picks
+
+
+def _normalized(text: str) -> Reference:
+    ref = Reference.parse(text)
+    return ref if ref.tag is not None or ref.digest is not None else ref.with_tag("latest")
 
 
 def _mapper(dst: Location, inputs: list[ImageInput]) -> Mapper:

@@ -20,7 +20,7 @@ __all__ = ["inspect", "register", "run"]
 async def inspect(settings: Settings, text: str,
                   credentials: CredentialStore | None = None) -> dict[str, Any]:
     """The reference's digest, media type, size and children, as JSON-ready data."""
-    ref = Reference.parse(text)
+    ref = Reference.parse_arg(text)
     async with open_client(settings, credentials=credentials) as client:
         manifest = await client.get_manifest(ref)
     return {
@@ -35,7 +35,7 @@ async def inspect(settings: Settings, text: str,
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``inspect REF [--json]``."""
     p = sub.add_parser("inspect", help="show the digest and children of an image reference")
-    p.add_argument("reference")
+    p.add_argument("reference", metavar="REF", help="HOST/REPO[:TAG|@DIGEST], or docker://REF")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_registry_flags(p)
     add_global_flags(p, top=False)

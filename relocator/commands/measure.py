@@ -58,7 +58,7 @@ class BenchReport:
 def validate(options: BenchOptions) -> Repository:
     """Refuse absurd input before any traffic."""
     try:
-        repo = Repository.parse(options.repository)
+        repo = Repository.parse_arg(options.repository)
     except InputError as exc:
         raise InputError(f"bench: {exc}") from None
     for size in options.blob_sizes:

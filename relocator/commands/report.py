@@ -10,7 +10,7 @@ from relocator.engine.events import Report
 from relocator.engine.target import ImageInput
 from relocator.errors import InputError
 from relocator.frontends.inputs import collect_inputs
-from relocator.ui import print_json, print_report
+from relocator.ui import print_error, print_json, print_report
 
 __all__ = ["finish", "finish_after", "inputs_or_refuse"]
 
@@ -24,11 +24,16 @@ def inputs_or_refuse(args: argparse.Namespace) -> list[ImageInput]:
 
 
 def finish(report: Report, as_json: bool, to_stderr: bool = False) -> int:
-    """Print the summary (or the JSON report) and return the exit code: 1 if any image failed."""
+    """Print the summary (or the JSON report) and return the exit code: 2 (bad input, with one
+    ``relocator: error:`` line naming it) if an image failed for the input's fault, such as a
+    tarball member whose bytes do not match its digest; else 1 if any image failed."""
     if as_json:
         print_json(report.to_json(), stderr=to_stderr)
     else:
         print_report(report, stderr=to_stderr)
+    if report.bad_input:
+        print_error(report.failed[min(report.bad_input)])
+        return 2
     return 1 if report.failed else 0
 
 

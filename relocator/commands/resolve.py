@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
@@ -19,6 +18,7 @@ from relocator.commands.common import open_client
 from relocator.commands.credentials import credential_store
 from relocator.config import Settings
 from relocator.errors import InputError, NotFound, RelocatorError
+from relocator.frontends.inputs import read_files
 from relocator.frontends.lockfile import render_imgpkg_lock, render_lock
 from relocator.frontends.yamldocs import Occurrence, SearchRules, YamlFile
 from relocator.oci import Reference
@@ -62,21 +62,9 @@ def kbld_form(ref: Reference) -> str:
 
 
 def read_yaml_inputs(names: list[str]) -> list[YamlFile]:
-    """YAML streams from files, directories (recursively, .yml/.yaml) and ``-``."""
-    files: list[YamlFile] = []
-    for name in names:
-        if name == "-":
-            files.append(YamlFile("<stdin>", sys.stdin.read()))
-            continue
-        path = Path(name)
-        paths = sorted(p for p in path.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file()) \
-            if path.is_dir() else [path]
-        for p in paths:
-            try:
-                files.append(YamlFile(str(p), p.read_text()))
-            except OSError as exc:
-                raise InputError(f"{p}: cannot read ({exc.strerror})") from None
-    return files
+    """YAML streams from files, directories (recursively, .yml/.yaml) and ``-`` (frontends.inputs
+    ``read_files``: the same reading as every ``-f``). Raises InputError naming the file."""
+    return [YamlFile("<stdin>" if name == "-" else name, text) for name, text in read_files(names)]
 
 
 async def resolve(settings: Settings, names: list[str], options: ResolveOptions) -> str:
@@ -85,7 +73,7 @@ async def resolve(settings: Settings, names: list[str], options: ResolveOptions)
     rules = SearchRules()
     for f in files:
         for config in f.configs():
-            rules.add_config(config)
+            rules.add_config(config, f.name)
     found: list[_Found] = []
     errors: list[str] = []
     for f in files:

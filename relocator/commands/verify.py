@@ -33,13 +33,14 @@ class VerifyResult:
 
 
 async def verify(path: Path) -> VerifyResult:
-    """Check the layout; a problem is a line, never an exception."""
+    """Check the layout: each problem in its content is a line of the result.
+
+    Raises InputError (exit 2, as every command that reads an archive) when ``path`` cannot be
+    opened as one: unreadable, of no known format, an unsafe member, an entry that does not
+    match its manifest (``open_layout``).
+    """
     result = VerifyResult()
-    try:
-        source = await asyncio.to_thread(open_layout, path)
-    except RelocatorError as exc:
-        result.problems.append(str(exc))
-        return result
+    source = await asyncio.to_thread(open_layout, path)
     with source:
         result.notes = list(source.notes)
         result.references = len(source.entries)
@@ -106,7 +107,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    """One line per problem (exit 1), or one line saying what was verified."""
+    """One line per problem (exit 1), or one line saying what was verified; an archive that
+    cannot be opened is bad input (InputError, exit 2)."""
     result = await verify(args.tarball)
     for note in result.notes:
         print_note(note)

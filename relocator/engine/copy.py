@@ -13,8 +13,8 @@ from relocator.engine.sharding import shard_plan
 from relocator.engine.survivors import kept_digests
 from relocator.engine.target import ImageInput, Target
 from relocator.errors import RelocatorError
-from relocator.oci import Descriptor, Reference
-from relocator.stores.base import BlobSink, BlobSource, Commits, KeepsPartial
+from relocator.oci import Descriptor, Digest, Reference
+from relocator.stores.base import BlobSink, BlobSource, Commits, KeepsPartial, Preflight
 
 __all__ = ["copy"]
 
@@ -41,7 +41,9 @@ async def copy(
     ``Commits``, an image is reported done only once the commit is, and ``Report.output``/
     ``written`` say where and whether it was; a failed commit fails those images with its reason.
     ``shard`` ``(I, N)`` keeps shard I of N of the plan (engine.sharding: images sharing blobs
-    stay together). Raises InputError from ``sink.prepare`` before any blob moves.
+    stay together). Raises InputError before any blob moves from a source that checks the plan
+    (stores.base.Preflight: a tarball or layout whose images cannot all be planned, or that lacks
+    a blob) and from ``sink.prepare``.
 
     ``report`` (a new one if None) is filled in as the run goes. Cancelled (SIGINT, SIGTERM), the
     scheduler lets writes under way settle, the sink commits nothing (keeping a partial file for
@@ -62,6 +64,8 @@ async def copy(
         if shard is not None:
             plan = shard_plan(plan, *shard)
             report.images = [*(t.label for t in plan.targets), *plan.failed]
+        if isinstance(source, Preflight):  # a broken archive is bad input, before anything moves
+            source.preflight(plan.failed, _needs(plan))
         report.failed.update(plan.failed)
         if fail_fast and plan.failed:
             for target in plan.targets:
@@ -147,3 +151,9 @@ class _Held:
 
     def close(self) -> None:
         self.inner.close()
+
+
+def _needs(plan: Plan) -> dict[Digest, list[Descriptor]]:
+    """The blobs each image manifest of the plan will have read, by the manifest's digest."""
+    return {n.digest: [plan.nodes[c].descriptor for c in n.children]
+            for n in plan.nodes.values() if n.kind is Kind.MANIFEST}

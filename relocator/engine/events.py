@@ -47,6 +47,9 @@ class Report:
     written: bool = False  # it was committed, holding the ``done`` images and none of the failed
     images: list[str] = field(default_factory=list)  # the label of every image asked for, in order
     interrupted: bool = False  # stopped by SIGINT or SIGTERM before every image was through
+    # Failed images whose cause is the user's input (InputError: a tarball whose bytes do not
+    # match its descriptors), found only when the bytes streamed: bad input all the same.
+    bad_input: set[str] = field(default_factory=set)
 
     @property
     def without(self) -> list[str]:

@@ -120,8 +120,9 @@ async def build_plan(
             top = await (fetch(item.ref) if item.ref.digest is not None else source.get_manifest(item.ref))
             await walk(item.ref.repository, top, frozenset())
         except RelocatorError as exc:
-            where = "" if item.origin == "-i" else f"{item.origin}: "
-            plan.failed[item.text] = f"{where}{exc}"
+            # Name where the reference came from, unless the error does already (a layout's).
+            named = item.origin == "-i" or str(exc).startswith(f"{item.origin}: ")
+            plan.failed[item.text] = str(exc) if named else f"{item.origin}: {exc}"
             return None
         pinned = item.ref.with_digest(top.digest)
         return Target(item.text, pinned, destination(pinned), top.digest)

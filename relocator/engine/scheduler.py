@@ -12,7 +12,7 @@ from relocator.engine.events import Outcome, Report, Reporter
 from relocator.engine.plan import Kind, Node, Plan
 from relocator.engine.survivors import Survivors
 from relocator.engine.target import Target
-from relocator.errors import RelocatorError
+from relocator.errors import InputError, RelocatorError
 from relocator.oci import Descriptor, Digest, Reference, Repository
 from relocator.stores.base import Abandons, BlobSink, BlobSource, Mounter, Opener
 from relocator.stores.budget import ByteBudget, SharesBudget
@@ -129,6 +129,8 @@ class Scheduler:
         except Exception as exc:  # a bug must fail the image, not vanish in gather
             why = str(exc) if isinstance(exc, RelocatorError) else f"internal error: {exc!r}"
             run.report.failed[target.label] = why
+            if isinstance(exc, InputError):
+                run.report.bad_input.add(target.label)
             self.reporter.image_done(target, why)
             if run.survivors is not None:
                 self._abandon(run.survivors.lose_image(target.label))

@@ -31,7 +31,7 @@ def destination_mapper(repository: str | None, prefix: str | None, *, tag_for_gc
         raise InputError("give exactly one of --repository HOST/REPO and --prefix HOST[/PATH]")
     if repository is not None:
         try:
-            repo = Repository.parse(repository)
+            repo = Repository.parse_arg(repository)
         except InputError as exc:
             raise InputError(f"--repository: {exc}") from None
         if tag_for_gc:

@@ -4,25 +4,63 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from relocator.engine.target import ImageInput
 from relocator.errors import BadReference, InputError
 from relocator.frontends.yamldocs import SearchRules, YamlFile, is_kbld_config, overrides_of
 from relocator.oci import Reference
+from relocator.oci.reference import without_transport
 
-__all__ = ["ImageInput", "collect_inputs", "references_in_text", "shard"]
+__all__ = ["ImageInput", "collect_inputs", "read_files", "references_in_text", "shard"]
+
+YAML_SUFFIXES = (".yml", ".yaml")
+
+
+def read_files(names: Iterable[str]) -> list[tuple[str, str]]:
+    """``(name, text)`` for each ``-f`` argument, in order: a file; every ``.yml``/``.yaml`` file
+    under a directory, recursively, sorted by path; ``-`` for stdin (named ``-``).
+
+    Raises InputError naming the file that cannot be read or is not UTF-8 text.
+    """
+    found: list[tuple[str, str]] = []
+    for name in names:
+        if name == "-":
+            found.append(("-", _decoded("-", sys.stdin.read)))
+            continue
+        path = Path(name)
+        paths = sorted(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file()) \
+            if path.is_dir() else [path]
+        found += [(str(p), _decoded(str(p), p.read_text)) for p in paths]
+    return found
+
+
+def _decoded(name: str, read: Callable[[], str]) -> str:
+    try:
+        return read()
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{name}: not UTF-8 text (an undecodable byte at offset {exc.start}): "
+                         "YAML, a lock file or a list of references was expected") from None
+
 
 def references_in_text(text: str, origin: str) -> list[str]:
-    """Reference strings in a file's text: YAML with ``image:`` keys, a lock file, or one per line."""
+    """Reference strings in a file's text: YAML with ``image:`` keys, a lock file, or one per line.
+
+    Raises InputError for text that is neither valid YAML nor a list of references: the YAML
+    error, with its line, naming ``origin``.
+    """
     try:
-        stream: YamlFile | None = YamlFile(origin, text)
+        stream = YamlFile(origin, text)
     except InputError:
-        stream = None
-    if stream is None or not any(isinstance(d, dict | list) for d in stream.docs):
-        lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
-        return [line for line in lines if line]
+        lines = _lines(text)
+        if all(_is_reference(line) for line in lines):
+            return lines  # a plain list need not be YAML
+        raise
+    if not any(isinstance(d, dict | list) for d in stream.docs):
+        return _lines(text)
     by_doc: dict[int, list[str]] = {}
     for occ in stream.occurrences(SearchRules()):
         by_doc.setdefault(occ.document, []).append(occ.value)
@@ -31,15 +69,33 @@ def references_in_text(text: str, origin: str) -> list[str]:
         if not is_kbld_config(doc):
             found += by_doc.get(index, [])
             continue
-        found += [o.new_image if o.preresolved else o.image for o in overrides_of(doc)]
+        overrides = overrides_of(doc, f"{origin}: document {index}")
+        found += [o.new_image if o.preresolved else o.image for o in overrides]
     return found
 
 
+def _lines(text: str) -> list[str]:
+    """The non-empty lines of a reference list, ``#`` comments dropped."""
+    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return [line for line in lines if line]
+
+
+def _is_reference(text: str) -> bool:
+    try:
+        Reference.parse(text)
+    except BadReference:
+        return False
+    return True
+
+
 def collect_inputs(files: Iterable[str], refs: Iterable[str]) -> list[ImageInput]:
-    """Every distinct reference from ``-f`` files (``-`` is stdin) and ``-i`` flags, in order.
+    """Every distinct reference from ``-f`` files (``-`` is stdin, a directory its YAML files, as
+    ``read_files`` reads them) and ``-i`` flags (``REF`` or ``docker://REF``), in order.
 
     A reference with neither tag nor digest is read as ``:latest`` once, here, so every command
-    tags its destination ``latest``; the input's ``text`` (its label) stays as written.
+    tags its destination ``latest``; the input's ``text`` (its label) stays as written, without
+    a ``docker://``. Raises InputError naming the file (or ``-i``) of a bad reference, and the
+    files given when none of them holds a reference.
     """
     found: list[ImageInput] = []
     seen: set[str] = set()
@@ -56,18 +112,15 @@ def collect_inputs(files: Iterable[str], refs: Iterable[str]) -> list[ImageInput
         seen.add(text)
         found.append(ImageInput(text, ref, origin))
 
-    for name in files:
-        if name == "-":
-            content = sys.stdin.read()
-        else:
-            try:
-                content = Path(name).read_text()
-            except OSError as exc:
-                raise InputError(f"{name}: cannot read ({exc.strerror})") from None
+    names = list(files)
+    for name, content in read_files(names):
         for text in references_in_text(content, name):
             add(text, name)
+    if names and not found:
+        raise InputError(f"{', '.join(names)}: no image references (no image: keys, kbld lock "
+                         "overrides or lines with one reference each)")
     for text in refs:
-        add(text, "-i")
+        add(without_transport(text), "-i")
     return found
 
 

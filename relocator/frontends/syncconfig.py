@@ -38,6 +38,7 @@ from ruamel.yaml.error import YAMLError
 from relocator.errors import BadReference, InputError
 from relocator.frontends.tagfilter import TagRules, parse_range
 from relocator.oci import Reference, Repository
+from relocator.oci.reference import without_transport
 
 __all__ = ["SyncConfig", "SyncEntry", "load_sync_config", "single_entry"]
 
@@ -116,9 +117,11 @@ def load_sync_config(path: Path, *, dest: str | None = None, scoped: bool = Fals
 
 def single_entry(source: str, target: str, rules: TagRules, *, skip_existing: bool = False,
                  immutable: Sequence[str] = ()) -> SyncEntry:
-    """The entry of ``relocator sync SRC_REPO DST_REPO`` (flags for the filters)."""
-    src, tag = _source(source, "SRC_REPO")
-    return SyncEntry("command line", src, _repository(target, "DST_REPO"), tag, rules, skip_existing,
+    """The entry of ``relocator sync SRC_REPO DST_REPO`` (flags for the filters); either may be
+    spelled ``docker://REPO`` as on every command line."""
+    src, tag = _source(without_transport(source), "SRC_REPO")
+    dst = _repository(without_transport(target), "DST_REPO")
+    return SyncEntry("command line", src, dst, tag, rules, skip_existing,
                      TagRules.compile_patterns(immutable, "--immutable-tags"))
 
 

@@ -65,15 +65,23 @@ class SearchRules:
     paths: list[list[Any]] = field(default_factory=list)
     overrides: dict[str, str] = field(default_factory=dict)
 
-    def add_config(self, doc: Any) -> None:
-        """Take the rules and overrides of one kbld Config document."""
-        for rule in doc.get("searchRules") or []:
-            matcher = rule.get("keyMatcher") or {}
+    def add_config(self, doc: Any, where: str) -> None:
+        """Take the rules and overrides of one kbld Config document; InputError naming ``where``
+        for a rule kbld could not read either."""
+        for i, rule in enumerate(_listed(doc, "searchRules", where)):
+            if not isinstance(rule, dict):
+                raise InputError(f"{where}: kbld Config searchRules[{i}] is not a mapping")
+            matcher = rule.get("keyMatcher")
+            if not isinstance(matcher, dict | None):
+                raise InputError(f"{where}: kbld Config searchRules[{i}].keyMatcher is not a mapping")
+            matcher = matcher or {}
             if "name" in matcher:
                 self.names.add(str(matcher["name"]))
             if "path" in matcher:
+                if not isinstance(matcher["path"], list):
+                    raise InputError(f"{where}: kbld Config searchRules[{i}].keyMatcher.path is not a list")
                 self.paths.append(list(matcher["path"]))
-        for override in overrides_of(doc):
+        for override in overrides_of(doc, where):
             self.overrides[override.image] = override.new_image
 
     def matches(self, path: tuple[PathPart, ...]) -> bool:
@@ -106,13 +114,22 @@ class Override:
     preresolved: bool
 
 
-def overrides_of(doc: Any) -> list[Override]:
-    """The overrides of a kbld Config document (a lock file is one): the one reader of them."""
+def overrides_of(doc: Any, where: str) -> list[Override]:
+    """The overrides of a kbld Config document (a lock file is one): the one reader of them.
+    Entries without a string ``image`` and a ``newImage`` are passed over; InputError naming
+    ``where`` when ``overrides`` is not a list."""
     found = []
-    for entry in doc.get("overrides") or []:
+    for entry in _listed(doc, "overrides", where):
         if isinstance(entry, dict) and isinstance(entry.get("image"), str) and "newImage" in entry:
             found.append(Override(entry["image"], str(entry["newImage"]), bool(entry.get("preresolved"))))
     return found
+
+
+def _listed(doc: Any, key: str, where: str) -> list[Any]:
+    value = doc.get(key) or []
+    if not isinstance(value, list):
+        raise InputError(f"{where}: kbld Config {key} is not a list")
+    return value
 
 
 def is_kbld_config(doc: Any) -> bool:

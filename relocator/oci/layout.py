@@ -16,8 +16,8 @@ from relocator.oci.manifest import Descriptor, Manifest
 from relocator.oci.reference import Reference, Repository
 
 __all__ = ["DOCKER_EXTRAS", "INDEX_JSON", "LAYOUT_FILE", "OCI_LAYOUT", "REF_NAME", "UNNAMED", "IndexEntry",
-           "IndexNames", "build_index", "clean_member_name", "is_layout_dir", "member_digest", "parse_index",
-           "ref_name"]
+           "IndexNames", "build_index", "check_layout_version", "clean_member_name", "is_layout_dir",
+           "member_digest", "parse_index", "ref_name"]
 
 LAYOUT_FILE = "oci-layout"
 INDEX_JSON = "index.json"
@@ -88,8 +88,24 @@ def build_index(entries: list[IndexEntry]) -> bytes:
     return json.dumps(doc, indent=2).encode() + b"\n"
 
 
+def check_layout_version(raw: bytes, where: str) -> None:
+    """Refuse an ``oci-layout`` file that is not ``{"imageLayoutVersion": "1.x..."}``: a layout of
+    another major version may be laid out otherwise (image-spec image-layout.md, "oci-layout
+    file"). Raises InputError naming ``where`` and what the file says."""
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        raise InputError(f"{where}: oci-layout is not JSON") from None
+    version = doc.get("imageLayoutVersion") if isinstance(doc, dict) else None
+    if not isinstance(version, str):
+        raise InputError(f"{where}: oci-layout has no imageLayoutVersion")
+    if version.split(".")[0] != "1":
+        raise InputError(f"{where}: oci-layout says imageLayoutVersion {version!r}; "
+                         "relocator reads 1.x layouts")
+
+
 def parse_index(raw: bytes, where: str) -> list[IndexEntry]:
-    """The entries of an ``index.json``."""
+    """The entries of an ``index.json``; InputError naming ``where`` if it is not an image index."""
     try:
         doc = json.loads(raw)
         manifests = doc["manifests"]

@@ -8,8 +8,8 @@ from dataclasses import dataclass, replace
 from relocator.errors import BadReference, InputError
 from relocator.oci.digest import Digest
 
-__all__ = ["DOCKER_HUB", "Reference", "Repository", "canonical_registry", "hub_api_host",
-           "hub_config_key", "kbld_registry"]
+__all__ = ["DOCKER_HUB", "DOCKER_TRANSPORT", "Reference", "Repository", "canonical_registry", "hub_api_host",
+           "hub_config_key", "kbld_registry", "without_transport"]
 
 # Docker Hub's names, owned here alone: the canonical name references use, the host its API
 # answers on, the key `docker login` writes in config.json, and the name kbld prints.
@@ -35,6 +35,18 @@ def hub_api_host(registry: str) -> str:
 def hub_config_key(registry: str) -> str:
     """The server name credential helpers know a registry by (Docker Hub's legacy URL)."""
     return _HUB_CONFIG_KEY if registry == DOCKER_HUB else registry
+
+
+# skopeo's spelling of a registry location (containers-transports(5)); a reference given on the
+# command line may carry it, a reference in YAML or a lock file never does.
+DOCKER_TRANSPORT = "docker://"
+
+
+def without_transport(text: str) -> str:
+    """A command-line reference without skopeo's ``docker://`` prefix: the one place a single
+    reference or repository argument (``copy``, ``inspect``, ``-i``, ``bench``, ``--repository``)
+    is read in that spelling."""
+    return text.removeprefix(DOCKER_TRANSPORT)
 
 
 def kbld_registry(registry: str) -> str:
@@ -67,6 +79,15 @@ class Repository:
             raise BadReference(text, "a repository name takes no tag or digest")
         return ref.repository
 
+    @classmethod
+    def parse_arg(cls, text: str) -> Repository:
+        """A repository given on the command line: ``HOST/REPO`` or ``docker://HOST/REPO``.
+        Raises BadReference naming ``text`` as given."""
+        try:
+            return cls.parse(without_transport(text))
+        except BadReference as exc:
+            raise BadReference(text, exc.reason) from None
+
     def __str__(self) -> str:
         return f"{self.registry}/{self.path}"
 
@@ -97,6 +118,9 @@ class Reference:
                 raise BadReference(text, reason)
         if not _HOST.fullmatch(registry):
             raise BadReference(text, f"invalid registry host {registry!r}")
+        port = _port(registry)
+        if port is not None and not 0 < port < 65536:
+            raise BadReference(text, f"registry host {registry!r}: port {port} is out of range 1-65535")
         if len(name) > _MAX_NAME:
             raise BadReference(text, f"repository name longer than {_MAX_NAME} characters")
         if registry.lower() in _HUB_ALIASES:
@@ -104,6 +128,15 @@ class Reference:
             if "/" not in path:
                 path = f"library/{path}"
         return cls(Repository(registry, path), tag, digest)
+
+    @classmethod
+    def parse_arg(cls, text: str) -> Reference:
+        """A reference given on the command line: ``REF`` or ``docker://REF`` (skopeo's
+        spelling). Raises BadReference naming ``text`` as given."""
+        try:
+            return cls.parse(without_transport(text))
+        except BadReference as exc:
+            raise BadReference(text, exc.reason) from None
 
     @property
     def identifier(self) -> str:
@@ -154,6 +187,14 @@ def _split_tag(text: str, rest: str) -> tuple[str, str | None]:
     if not _TAG.fullmatch(tag):
         raise BadReference(text, f"invalid tag {tag!r}")
     return rest[:colon], tag
+
+
+def _port(host: str) -> int | None:
+    """The port of ``host[:port]`` or ``[v6]:port``; None without one."""
+    name, sep, port = host.rpartition(":")
+    if not sep or (name.startswith("[") and not name.endswith("]")) or not port.isdigit():
+        return None  # no colon, or the colons of a bracketed IPv6 address
+    return int(port)
 
 
 def _split_domain(name: str) -> tuple[str, str]:

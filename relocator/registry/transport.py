@@ -108,7 +108,7 @@ class Transport:
         #    when the server does not speak TLS (never when a certificate is refused).
         # 3. Keep the challenge /v2/ answers so later requests authenticate up front.
         network = hub_api_host(host)
-        allow_http = _is_loopback(host) or host in self.settings.tls.insecure_registries
+        allow_http = _is_loopback(host) or self.settings.tls.allows_plain_http(host)
         schemes = ("https", "http") if allow_http else ("https",)
         for scheme in schemes:
             url = f"{scheme}://{network}/v2/"

@@ -7,14 +7,18 @@ names, and notes. Nothing is ever extracted; members are read by offset.
 The scan refuses, whatever the format: absolute names and ``..`` components, devices, fifos and
 sparse files, a member cut short by the end of the file, and a name that appears twice with
 different content. Links are kept for the format to refuse or follow (``TarIndex.follow`` never
-leaves the archive).
+leaves the archive). A gzip-compressed archive is first decompressed (``gunzip_to_temp``).
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 import posixpath
+import shutil
 import tarfile
+import tempfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +28,9 @@ from relocator.oci import Digest
 from relocator.oci.layout import IndexEntry, clean_member_name
 from relocator.stores.files import hash_range
 
-__all__ = ["Contents", "Member", "TarIndex", "TarMember", "read_range"]
+__all__ = ["Contents", "Member", "TarIndex", "TarMember", "gunzip_to_temp", "read_range"]
 
+_GUNZIP_CHUNK = 1 << 20
 _FOLLOW_LIMIT = 8  # links to links: Docker writes one hop (layer.tar -> ../<id>.tar)
 
 
@@ -182,3 +187,19 @@ def _kind(info: tarfile.TarInfo) -> str:
         return "sparse file"
     return "file" if info.isreg() else "special member"
 
+
+def gunzip_to_temp(fd: int, where: str) -> int:
+    """Decompress ``fd`` into an unnamed temp file in the system temp dir, a MiB at a time (no
+    name on disk, so nothing is left behind even by a killed process); the new file's descriptor.
+    Raises InputError naming ``where`` for a broken gzip stream or a temp dir without room."""
+    try:
+        with (open(fd, "rb", closefd=False) as packed, gzip.GzipFile(fileobj=packed) as stream,
+              tempfile.TemporaryFile(prefix="relocator-") as plain):
+            shutil.copyfileobj(stream, plain, _GUNZIP_CHUNK)
+            plain.flush()
+            return os.dup(plain.fileno())
+    except (OSError, EOFError, zlib.error) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise InputError(f"{where}: cannot decompress into {tempfile.gettempdir()} "
+                             f"({exc.strerror}; set TMPDIR to a disk with room)") from None
+        raise InputError(f"{where}: not a valid gzip file ({exc})") from None

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence, Set
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence, Set
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 
-__all__ = ["Abandons", "BlobSink", "BlobSource", "Commits", "KeepsPartial", "Mounter", "Opener"]
+__all__ = ["Abandons", "BlobSink", "BlobSource", "Commits", "KeepsPartial", "Mounter", "Opener", "Preflight"]
 
 # Opens a blob's verified bytes from an offset; every retry calls it again.
 Opener = Callable[[int], AsyncIterator[bytes]]
@@ -114,5 +114,20 @@ class KeepsPartial(Protocol):
 
     @property
     def kept(self) -> Path | None:
-        """After ``close(success=False)``: the partial file kept for a resume, if any."""
+        """After ``close(None)``: the partial file kept for a resume, if any."""
+
+
+@runtime_checkable
+class Preflight(Protocol):
+    """Sources that are the user's input as a whole (a tarball, a layout directory): what a plan
+    needs from them is checked before anything moves, so a broken archive is bad input (exit 2)
+    with nothing written, not a run that fails half way."""
+
+    def preflight(self, failed: Mapping[str, str], needs: Mapping[Digest, Sequence[Descriptor]]) -> None:
+        """``failed``: images that could not be planned from this source (label to reason);
+        ``needs``: the blobs each image manifest (by digest) will have read. Reads no blob bytes.
+
+        Raises InputError naming the archive: the first image that could not be planned, or the
+        first blob that is missing or of another size than its descriptor says.
+        """
         ...

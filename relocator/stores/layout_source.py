@@ -19,26 +19,24 @@ A source holds the archive open: call ``close()`` or use it as a context manager
 from __future__ import annotations
 
 import asyncio
-import gzip
 import json
 import os
-import shutil
-import tempfile
+import stat
 import weakref
-import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from types import TracebackType
 
-from relocator.errors import InputError, IntegrityError, SizeMismatch
+from relocator.errors import BadArchive, DigestMismatch, InputError, IntegrityError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository, verify_stream
 from relocator.oci.carvel import is_carvel_manifest
 from relocator.oci.layout import IndexEntry
-from relocator.stores.archive import Contents, Member, TarIndex
+from relocator.stores.archive import Contents, Member, TarIndex, gunzip_to_temp, read_range
 from relocator.stores.base import Opener
 from relocator.stores.carvel import MANIFEST_JSON, read_carvel
 from relocator.stores.dockerarchive import read_docker_archive
+from relocator.stores.ocilayout_read import KIND as OCI_LAYOUT
 from relocator.stores.ocilayout_read import is_oci_tar, read_oci_dir, read_oci_tar
 
 __all__ = ["LayoutSource", "open_layout"]
@@ -85,23 +83,80 @@ class LayoutSource:
         return set(self._members)
 
     def member(self, digest: Digest, size: int | None = None) -> Member:
-        """Where a digest's bytes are; refuses a size that disagrees with the descriptor."""
+        """Where a digest's bytes are. Raises BadArchive naming this archive when it lacks the
+        digest or its member's size disagrees with the descriptor's ``size``."""
         found = self._members.get(digest)
         if found is None:
-            raise InputError(f"{self.where}: {digest} is missing")
+            raise BadArchive(f"{self.where}: {digest} is not in the archive")
         if size is not None and found.size != size:
-            raise SizeMismatch(f"{self.where}: member {found.name} has {found.size} bytes, "
-                               f"its descriptor says {size}")
+            raise BadArchive(f"{self.where}: member {found.name} has {found.size} bytes, "
+                             f"its descriptor says {size}")
         return found
 
+    def preflight(self, failed: Mapping[str, str], needs: Mapping[Digest, Sequence[Descriptor]]) -> None:
+        """Refuse a plan this archive cannot supply (stores.base.Preflight): any image that
+        could not be planned from it, any blob it lacks or holds at another size. Raises
+        InputError (BadArchive for a blob) naming the archive, the image or manifest, the cause."""
+        if failed:
+            label, why = min(failed.items())
+            more = f" (and {len(failed) - 1} more images)" if len(failed) > 1 else ""
+            text = why if why.startswith(self.where) else f"{self.where}: {label}: {why}"
+            raise InputError(text + more)
+        for manifest, blobs in sorted(needs.items()):
+            for desc in blobs:
+                found = self._members.get(desc.digest)
+                if found is None:
+                    raise BadArchive(f"{self.where}: manifest {manifest} names {desc.digest}, "
+                                     "which the archive does not hold")
+                if found.size != desc.size:
+                    raise BadArchive(f"{self.where}: manifest {manifest} says {desc.size} bytes for "
+                                     f"{desc.digest}; member {found.name} has {found.size}")
+
+    def check_entries(self) -> None:
+        """Refuse entries that do not match what they point at: every named image's manifest
+        must be here, of the descriptor's size, hashing to its digest. Done when the archive is
+        opened, so every command refuses such an archive alike. Blocking (small reads only).
+
+        Raises BadArchive naming the archive, the entry and the cause.
+        """
+        for i, entry in enumerate(self.entries):
+            desc = entry.descriptor
+            what = f"{self.where}: " + (f"index.json manifests[{i}]" if self.kind == OCI_LAYOUT
+                                        else f"image {entry.ref_name or i}")
+            found = self._members.get(desc.digest)
+            if found is None:
+                raise BadArchive(f"{what} names {desc.digest}, which the archive does not hold")
+            if found.size != desc.size:
+                raise BadArchive(f"{what} says {desc.size} bytes for {desc.digest}; "
+                                 f"member {found.name} has {found.size}")
+            if found.size > _MAX_MANIFEST:
+                raise BadArchive(f"{what}: manifest {desc.digest} is larger than {_MAX_MANIFEST} bytes")
+            got = Digest.of(self._whole(found), desc.digest.algorithm)
+            if got != desc.digest:
+                raise BadArchive(f"{what}: member {found.name} does not match its digest {desc.digest} "
+                                 f"(its content hashes to {got})")
+
+    def _whole(self, m: Member) -> bytes:
+        """A small member's bytes, read in the calling thread."""
+        if m.data is not None:
+            return m.data
+        if m.path is not None:
+            with open(m.path, "rb") as f:
+                return f.read(m.size + 1)  # one byte more shows a file that grew since the scan
+        assert self._fd is not None
+        return read_range(self._fd, m.offset, m.size, self.where, m.name)
+
     async def read_small(self, digest: Digest) -> bytes:
-        """A whole member that is small enough to hold (manifests, index entries)."""
+        """A whole member that is small enough to hold (manifests, index entries); BadArchive
+        when it does not hash to ``digest``."""
         m = self.member(digest)
         if m.size > _MAX_MANIFEST:
-            raise InputError(f"{self.where}: manifest {digest} is larger than {_MAX_MANIFEST} bytes")
+            raise BadArchive(f"{self.where}: manifest {digest} is larger than {_MAX_MANIFEST} bytes")
         raw = b"".join([c async for c in self._chunks(m, 0)])
-        if Digest.of(raw, digest.algorithm) != digest:
-            raise InputError(f"{self.where}: member {m.name} does not hash to {digest}")
+        got = Digest.of(raw, digest.algorithm)
+        if got != digest:
+            raise BadArchive(f"{self.where}: member {m.name} does not match its digest {digest} "
+                             f"(its content hashes to {got})")
         return raw
 
     async def read_manifest(self, digest: Digest, media_type: str | None = None) -> Manifest:
@@ -143,11 +198,14 @@ class LayoutSource:
         return opener
 
     async def _named(self, chunks: AsyncIterator[bytes], member: Member) -> AsyncIterator[bytes]:
+        """The user's file is at fault, not the transfer: BadArchive naming archive and member."""
         try:
             async for chunk in chunks:
                 yield chunk
         except IntegrityError as exc:
-            raise type(exc)(f"{self.where}: member {member.name}: {exc}") from None
+            what = "content does not match its digest" if isinstance(exc, DigestMismatch) else (
+                "size does not match its descriptor")
+            raise BadArchive(f"{self.where}: member {member.name}: {what} ({exc})") from None
 
     async def _chunks(self, m: Member, offset: int) -> AsyncIterator[bytes]:
         if m.data is not None:
@@ -175,18 +233,31 @@ def open_layout(path: Path) -> LayoutSource:
     found by content (see the module docstring). Blocking: run it in a thread from async code.
 
     Raises InputError (exit 2) naming ``path`` for anything unreadable or of no known format,
-    UnsafeTarMember for a member that could escape the archive or is not a plain file.
+    UnsafeTarMember for a member that could escape the archive or is not a plain file,
+    BadArchive for an entry that does not match its manifest (``LayoutSource.check_entries``).
     """
-    if path.is_dir():
-        return LayoutSource(str(path), read_oci_dir(path))
     where = str(path)
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError as exc:
+        source = LayoutSource(where, read_oci_dir(path)) if path.is_dir() else _open_file(path)
+    except OSError as exc:  # the directory or file went away or cannot be read (EACCES)
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     try:
+        source.check_entries()
+    except BaseException:
+        source.close()
+        raise
+    return source
+
+
+def _open_file(path: Path) -> LayoutSource:
+    where = str(path)
+    # Opening a fifo would wait for a writer and a device may never end: regular files only.
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise InputError(f"{path}: not a regular file or directory")
+    fd = os.open(path, os.O_RDONLY)
+    try:
         if os.pread(fd, 2, 0) == _GZIP_MAGIC:
-            packed, fd = fd, _gunzip(fd, where)
+            packed, fd = fd, gunzip_to_temp(fd, where)
             os.close(packed)
         contents = _read_tar(TarIndex(where, fd))
     except BaseException:
@@ -209,18 +280,3 @@ def _read_tar(index: TarIndex) -> Contents:
     if is_carvel_manifest(doc):
         return read_carvel(index, doc)
     return read_docker_archive(index, doc)
-
-
-def _gunzip(fd: int, where: str) -> int:
-    """Decompress ``fd`` into an unnamed temp file, a MiB at a time; the new file's descriptor."""
-    try:
-        with (open(fd, "rb", closefd=False) as packed, gzip.GzipFile(fileobj=packed) as stream,
-              tempfile.TemporaryFile(prefix="relocator-") as plain):
-            shutil.copyfileobj(stream, plain, _READ)
-            plain.flush()
-            return os.dup(plain.fileno())
-    except (OSError, EOFError, zlib.error) as exc:
-        if isinstance(exc, OSError) and exc.errno is not None:
-            raise InputError(f"{where}: cannot decompress into {tempfile.gettempdir()} "
-                             f"({exc.strerror}; set TMPDIR to a disk with room)") from None
-        raise InputError(f"{where}: not a valid gzip file ({exc})") from None

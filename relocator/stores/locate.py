@@ -53,10 +53,10 @@ def parse_location(text: str, *, role: str) -> Location:
     Raises InputError naming the location and the cause.
     """
     scheme, sep, rest = text.partition(":")
+    if sep and scheme == "docker" and not rest.startswith("//"):
+        raise InputError(f"{role} {text!r}: docker: takes docker://HOST/REPO[:TAG]")
     if sep and scheme == "docker":
-        if not rest.startswith("//"):
-            raise InputError(f"{role} {text!r}: docker: takes docker://HOST/REPO[:TAG]")
-        return _registry(text, rest[2:], role)
+        return _registry(text, role)
     if sep and scheme in _FILE_SCHEMES:
         # The path ends at the first colon: skopeo's rule, so a NAME may itself hold colons.
         path, _, name = rest.partition(":")
@@ -65,12 +65,12 @@ def parse_location(text: str, *, role: str) -> Location:
         return Location(_FILE_SCHEMES[scheme], text, path=Path(path), name=name or None)
     if os.path.exists(text) or text.startswith(("/", "./", "../")):
         return Location("path", text, path=Path(text))
-    return _registry(text, text, role)
+    return _registry(text, role)
 
 
-def _registry(text: str, ref_text: str, role: str) -> Location:
+def _registry(text: str, role: str) -> Location:
     try:
-        return Location("docker", text, reference=Reference.parse(ref_text))
+        return Location("docker", text, reference=Reference.parse_arg(text))
     except BadReference as exc:
         raise InputError(f"{role} {text!r}: {exc.reason}") from None
 
@@ -81,10 +81,17 @@ def open_source(location: Location) -> LayoutSource | None:
     if location.path is None:
         return None
     if location.scheme == "oci" and location.path.is_file():
-        raise InputError(f"source {location.text!r}: {location.path} is a file: write oci-archive:")
+        raise InputError(f"source {location.text!r}: {location.path} is a file: "
+                         f"write {_respelled(location, 'oci-archive')}")
     if location.scheme in ("oci-archive", "docker-archive") and location.path.is_dir():
-        raise InputError(f"source {location.text!r}: {location.path} is a directory: write oci:")
+        raise InputError(f"source {location.text!r}: {location.path} is a directory: "
+                         f"write {_respelled(location, 'oci')}")
     return open_layout(location.path)
+
+
+def _respelled(location: Location, scheme: str) -> str:
+    """The same path and NAME under another scheme: what the user meant to write."""
+    return f"{scheme}:{location.text.partition(':')[2]}"
 
 
 def check_destination(location: Location) -> None:
@@ -103,9 +110,11 @@ def check_destination(location: Location) -> None:
     if path is None:
         return
     if location.scheme == "oci" and path.is_file():
-        raise InputError(f"destination {location.text!r}: {path} is a file: write oci-archive:{path}")
+        raise InputError(f"destination {location.text!r}: {path} is a file: "
+                         f"write {_respelled(location, 'oci-archive')}")
     if location.scheme == "oci-archive" and path.is_dir():
-        raise InputError(f"destination {location.text!r}: {path} is a directory: write oci:{path}")
+        raise InputError(f"destination {location.text!r}: {path} is a directory: "
+                         f"write {_respelled(location, 'oci')}")
     try:
         check_writable(path, directory=location.scheme == "oci")
         if location.scheme == "oci" and (path / INDEX_JSON).exists():

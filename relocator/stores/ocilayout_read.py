@@ -12,7 +12,14 @@ from pathlib import Path
 
 from relocator.errors import InputError, UnsafeTarMember
 from relocator.oci import Digest
-from relocator.oci.layout import INDEX_JSON, LAYOUT_FILE, is_layout_dir, member_digest, parse_index
+from relocator.oci.layout import (
+    INDEX_JSON,
+    LAYOUT_FILE,
+    check_layout_version,
+    is_layout_dir,
+    member_digest,
+    parse_index,
+)
 from relocator.stores.archive import Contents, Member, TarIndex
 
 __all__ = ["KIND", "MAX_INDEX", "is_oci_tar", "read_oci_dir", "read_oci_tar"]
@@ -30,7 +37,7 @@ def read_oci_tar(index: TarIndex) -> Contents:
     """Blobs and index.json entries of an OCI layout tar.
 
     Raises UnsafeTarMember for a member a layout cannot hold, InputError when ``oci-layout`` or
-    ``index.json`` is missing or index.json is not an image index.
+    ``index.json`` is missing, the layout is not version 1.x or index.json is not an image index.
     """
     where = index.where
     members: dict[Digest, Member] = {}
@@ -50,6 +57,7 @@ def read_oci_tar(index: TarIndex) -> Contents:
     layout, index_json = index.file(LAYOUT_FILE), index.file(INDEX_JSON)
     if layout is None or index_json is None:
         raise InputError(f"{where}: not an OCI image layout tar (no oci-layout or index.json)")
+    check_layout_version(index.read(layout, MAX_INDEX), where)
     entries = parse_index(index.read(index_json, MAX_INDEX), where)
     return Contents(KIND, members, tuple(entries))
 
@@ -58,6 +66,7 @@ def read_oci_dir(path: Path) -> Contents:
     """Blobs and index.json entries of an OCI layout directory; other files are never read.
 
     Symbolic links among the blobs are skipped (a manifest naming one then finds it missing).
+    Raises InputError as ``read_oci_tar`` does, and for a file or directory that cannot be read.
     """
     if not (path / LAYOUT_FILE).is_file() or not (path / INDEX_JSON).is_file():
         raise InputError(f"{path}: not an OCI image layout (no oci-layout or index.json)")
@@ -74,5 +83,9 @@ def read_oci_dir(path: Path) -> Contents:
                 continue  # not a blob name: a layout directory may hold editor or OS litter
             if digest is not None and blob.is_file() and not blob.is_symlink():
                 members[digest] = Member(name, blob.stat().st_size, 0, blob)
-    raw = (path / INDEX_JSON).read_bytes()
+    try:
+        check_layout_version((path / LAYOUT_FILE).read_bytes(), str(path))
+        raw = (path / INDEX_JSON).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read {exc.filename} ({exc.strerror})") from None
     return Contents(KIND, members, tuple(parse_index(raw, str(path))))

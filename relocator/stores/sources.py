@@ -3,13 +3,13 @@ has no copy of it (``--include-non-distributable-layers``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from relocator.errors import InputError, NotFound, RelocatorError
-from relocator.oci import Descriptor, Manifest, Reference, Repository
+from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 from relocator.registry import RegistryClient
-from relocator.stores.base import BlobSource, Opener
+from relocator.stores.base import BlobSource, Opener, Preflight
 
 __all__ = ["ForeignLayers"]
 
@@ -29,6 +29,12 @@ class ForeignLayers:
     async def get_manifest(self, ref: Reference) -> Manifest:
         """The inner source's manifest."""
         return await self.inner.get_manifest(ref)
+
+    def preflight(self, failed: Mapping[str, str], needs: Mapping[Digest, Sequence[Descriptor]]) -> None:
+        """The inner source's check (if it has one), but for layers with ``urls``: those the
+        source lacks come from their URLs."""
+        if isinstance(self.inner, Preflight):
+            self.inner.preflight(failed, {m: [d for d in blobs if not d.urls] for m, blobs in needs.items()})
 
     def open_blob(self, repo: Repository, desc: Descriptor) -> AbstractAsyncContextManager[
             AsyncIterator[bytes]]:

@@ -110,8 +110,26 @@ def test_copy_from_docker_and_carvel_archives(registry: Registry, fresh_registry
            f"docker-archive:{saved}:example.com/saved:v1")
     proc = cli("copy", f"docker-archive:{saved}", f"{fresh_registry.host}/saved/app:v1")
     assert proc.returncode == 0, proc.stderr
-    assert "is a Docker archive: it holds no manifest bytes" in proc.stdout  # in the summary
+    note = f"{saved} is a Docker archive: it holds no manifest bytes"
+    assert proc.stdout.count(note) == 1 and note not in proc.stderr  # once, in the summary
     assert skopeo_raw_manifest(fresh_registry, "saved/app:v1") == rebuilt_docker_manifest(saved)
+    as_json = cli("copy", f"docker-archive:{saved}", f"{fresh_registry.host}/saved/app:v1", "--json")
+    assert [n for n in json.loads(as_json.stdout)["notes"] if n.startswith(note)] == [
+        f"{note}, so each manifest is rebuilt and its digest can differ from the registry's"]
+    assert note not in as_json.stderr
+
+    # skopeo saves a short name as docker.io/library/app:v1 in RepoTags, and reads NAME the same
+    # way: `app:v1` and the full name pick the same image; no tag means latest.
+    short = tmp_path / "short.tar"
+    skopeo("copy", "-q", "--src-tls-verify=false", f"docker://{registry.host}/copy/saved:v1",
+           f"docker-archive:{short}:app:v1")
+    for name in ("app:v1", "docker.io/library/app:v1", "index.docker.io/app:v1"):
+        proc = cli("copy", f"docker-archive:{short}:{name}", f"{fresh_registry.host}/short/app:v1", "--json")
+        assert proc.returncode == 0, (name, proc.stderr)
+        assert list(json.loads(proc.stdout)["results"]) == ["docker.io/library/app:v1"]
+    missing = cli("copy", f"docker-archive:{short}:app", f"{fresh_registry.host}/short/app:v2")
+    assert missing.returncode == 2
+    assert missing.stderr == f"relocator: error: source 'docker-archive:{short}:app': no image named 'app'\n"
 
     carvel = write_carvel(tmp_path / "bundle.tar", {f"{registry.host}/copy/carvel:v1": image})
     proc = cli("copy", str(carvel), f"{fresh_registry.host}/carvel/app:v1")
@@ -157,7 +175,11 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_transfer(
     (tmp_path / "afile").write_text("x")
     cases = [
         (("copy", src, f"oci-archive:{tmp_path}"), f"{tmp_path} is a directory: write oci:{tmp_path}"),
-        (("copy", src, f"oci:{tmp_path / 'afile'}"), "afile is a file: write oci-archive:"),
+        (("copy", src, f"oci:{tmp_path / 'afile'}"),
+         f"afile is a file: write oci-archive:{tmp_path / 'afile'}\n"),
+        (("copy", src, f"oci:{tmp_path / 'afile'}:v1"),
+         f"afile is a file: write oci-archive:{tmp_path / 'afile'}:v1\n"),
+        (("copy", src, f"oci-archive:{tmp_path}:app:v1"), f"is a directory: write oci:{tmp_path}:app:v1\n"),
         (("copy", src, f"oci:{tmp_path / 'afile' / 'sub'}"), "afile is a file, not a directory"),
         (("copy", src, f"oci:{tmp_path / 'new'}", "--lock-output", str(tmp_path / "no" / "l.yml")),
          f"directory {tmp_path / 'no'} does not exist"),

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from relocator.commands.resolve import read_yaml_inputs
 from relocator.errors import InputError
 from relocator.frontends.inputs import collect_inputs, references_in_text, shard
+from relocator.frontends.yamldocs import SearchRules
 
 K8S = """\
 apiVersion: apps/v1
@@ -102,3 +104,70 @@ def test_no_tag_means_latest_and_the_label_stays_as_written() -> None:
     assert [i.text for i in got] == texts
     assert [str(i.ref) for i in got] == ["docker.io/library/alpine:latest", "127.0.0.1:5000/ref/app:latest",
                                          f"quay.io/x/y@{digest}", "docker.io/library/nginx:1.25"]
+
+
+def test_files_that_are_not_reference_lists_are_named(tmp_path: Path) -> None:
+    """Binary files, YAML syntax errors and files without references: InputError naming the file
+    (and for YAML the line), never a decode error; a directory reads as resolve reads one."""
+    binary = tmp_path / "image.png"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(InputError) as caught:
+        collect_inputs([str(binary)], [])
+    assert str(caught.value) == (f"{binary}: not UTF-8 text (an undecodable byte at offset 0): YAML, a lock "
+                                 "file or a list of references was expected")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("spec:\n  containers:\n  - image: [nginx\n    name: x\n")
+    with pytest.raises(InputError) as caught:
+        collect_inputs([str(broken)], [])
+    assert str(caught.value).startswith(f"{broken}: invalid YAML at line 4: ")
+    # A plain list is not YAML-checked: each line only has to be a reference.
+    listed = tmp_path / "list.txt"
+    listed.write_text("nginx:1.25\nghcr.io/a/b:c # note: a colon and space\n")
+    assert [i.text for i in collect_inputs([str(listed)], [])] == ["nginx:1.25", "ghcr.io/a/b:c"]
+    empty = tmp_path / "config.yaml"
+    empty.write_text("apiVersion: v1\nkind: ConfigMap\ndata: {a: b}\n")
+    with pytest.raises(InputError) as caught:
+        collect_inputs([str(empty)], ["nginx"])
+    assert str(caught.value) == (f"{empty}: no image references (no image: keys, kbld lock overrides or "
+                                 "lines with one reference each)")
+
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "b.yaml").write_text("image: redis:7\n")
+    (tree / "sub/a.yml").write_text(K8S)
+    (tree / "notes.txt").write_text("not: [yaml\n")  # only .yml and .yaml files, as resolve reads
+    got = collect_inputs([str(tree)], [])
+    assert [(i.text, i.origin) for i in got] == [
+        ("redis:7", str(tree / "b.yaml")), ("busybox:1.36", str(tree / "sub/a.yml")),
+        ("ghcr.io/org/app:v1", str(tree / "sub/a.yml")),
+        (f"quay.io/x/y@sha256:{'a' * 64}", str(tree / "sub/a.yml"))]
+
+
+def test_dash_i_takes_the_docker_transport_spelling() -> None:
+    [got] = collect_inputs([], ["docker://127.0.0.1:5000/app:v1"])
+    assert (got.text, str(got.ref), got.origin) == ("127.0.0.1:5000/app:v1", "127.0.0.1:5000/app:v1", "-i")
+    with pytest.raises(InputError, match=r"-i: invalid image reference '127\.0\.0\.1:99999/a:b': .*range"):
+        collect_inputs([], ["127.0.0.1:99999/a:b"])
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ("overrides: 5", "kbld Config overrides is not a list"),
+    ("searchRules: {a: b}", "kbld Config searchRules is not a list"),
+    ("searchRules: [5]", "kbld Config searchRules[0] is not a mapping"),
+    ("searchRules: [{keyMatcher: [image]}]", "kbld Config searchRules[0].keyMatcher is not a mapping"),
+    ("searchRules: [{keyMatcher: {path: spec}}]", "kbld Config searchRules[0].keyMatcher.path is not a list"),
+])
+def test_kbld_configs_kbld_could_not_read_are_named(tmp_path: Path, config: str, message: str) -> None:
+    """A kbld Config (or lock file) whose overrides or searchRules have the wrong shape is an
+    InputError naming the file, for relocate's -f and for resolve alike (it was a TypeError)."""
+    path = tmp_path / "kbld.yaml"
+    path.write_text(f"apiVersion: kbld.k14s.io/v1alpha1\nkind: Config\n{config}\n---\nimage: nginx:1.25\n")
+    if config.startswith("overrides"):
+        with pytest.raises(InputError) as caught:
+            collect_inputs([str(path)], [])
+        assert str(caught.value) == f"{path}: document 0: {message}"
+    [yaml_file] = read_yaml_inputs([str(path)])
+    with pytest.raises(InputError) as caught:
+        for doc in yaml_file.configs():
+            SearchRules().add_config(doc, yaml_file.name)
+    assert str(caught.value) == f"{path}: {message}"

@@ -74,6 +74,9 @@ INVALID = [
     ("host:port/app", "invalid registry host"),
     ("-host.com/app", "invalid registry host"),
     ("host.com/", "missing repository path"),
+    ("127.0.0.1:99999/a:b", "port 99999 is out of range 1-65535"),
+    ("host:0/app", "port 0 is out of range 1-65535"),
+    ("[::1]:65536/app", "port 65536 is out of range 1-65535"),
     ("a/" + "b" * 260, "longer than 255"),
 ]
 
@@ -114,6 +117,18 @@ def test_identifier_and_copies() -> None:
         ref.with_tag("bad tag")
     with pytest.raises(BadReference, match="no tag or digest"):
         Repository.parse("example.com/app:v1")
+
+
+def test_command_line_spelling_takes_docker_transport() -> None:
+    """``docker://REF`` (skopeo's spelling) is the reference; an error names the text as given."""
+    assert Reference.parse_arg("docker://127.0.0.1:5000/app:v1") == Reference.parse("127.0.0.1:5000/app:v1")
+    assert Reference.parse_arg("nginx") == Reference.parse("docker.io/library/nginx")
+    assert Repository.parse_arg("docker://ghcr.io/org/app") == Repository("ghcr.io", "org/app")
+    with pytest.raises(BadReference) as info:
+        Reference.parse_arg("docker://Bad/App")
+    assert str(info.value) == "invalid image reference 'docker://Bad/App': repository name must be lowercase"
+    with pytest.raises(BadReference):
+        Reference.parse("docker://127.0.0.1:5000/app:v1")  # YAML and lock files never carry it
 
 
 _alnum = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=6)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from relocator.commands.verify import verify
-from relocator.errors import DigestMismatch, InputError, UnsafeTarMember
+from relocator.errors import BadArchive, InputError, UnsafeTarMember
 from relocator.stores.layout_source import open_layout
 from tests.images import OCI_CONFIG, OCI_MANIFEST, Image, random_index, sha256, valid_image
 from tests.stores.archives import all_blobs, read_blob, write_carvel
@@ -111,9 +111,10 @@ async def test_a_corrupt_layer_names_the_tarball_and_the_member(tmp_path: Path) 
     data = bytearray(image.blobs[layer])
     data[50] ^= 0xFF
     bad = _rewrite(out, tmp_path / "bad.tar", {name: bytes(data)})
-    with open_layout(bad) as source, pytest.raises(DigestMismatch) as caught:
+    with open_layout(bad) as source, pytest.raises(BadArchive) as caught:
         await read_blob(source, layer, len(data))
-    assert str(caught.value).startswith(f"{bad}: member {name}: blob {layer}: content hashes to")
+    assert str(caught.value).startswith(
+        f"{bad}: member {name}: content does not match its digest (blob {layer}: content hashes to")
     problems = (await verify(bad)).problems
     assert len(problems) == 1 and problems[0].startswith(f"{bad}: member {name}: ")
 
@@ -125,9 +126,12 @@ async def test_a_manifest_that_does_not_hash_to_its_digest(tmp_path: Path) -> No
         doc = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
     doc[0]["Image"]["Manifest"]["Raw"] += " "
     bad = _rewrite(out, tmp_path / "bad.tar", {"manifest.json": json.dumps(doc).encode()})
-    problems = (await verify(bad)).problems
-    assert len(problems) == 1
-    assert problems[0].startswith(f"{bad}: member manifest.json: blob {image.digest}: content hashes to")
+    # Refused when opened, by every command alike: the entry does not match its manifest.
+    with pytest.raises(BadArchive) as caught:
+        await verify(bad)
+    assert str(caught.value).startswith(f"{bad}: image registry.example/app@{image.digest}: member "
+                                        f"manifest.json does not match its digest {image.digest} (its "
+                                        "content hashes to ")
 
 
 @pytest.mark.parametrize(("change", "add", "error", "message"), [

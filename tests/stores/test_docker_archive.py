@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from relocator.commands.verify import verify
-from relocator.errors import DigestMismatch, InputError, UnsafeTarMember
+from relocator.errors import BadArchive, InputError, UnsafeTarMember
 from relocator.oci import Digest, Platform
 from relocator.stores.layout_source import open_layout
 from tests.images import Image, sha256, skopeo, valid_image
@@ -160,9 +160,10 @@ async def test_a_corrupt_layer_names_the_archive_and_the_member(tmp_path: Path) 
     data = bytearray(out.read_bytes())
     data[offset + 100] ^= 0xFF
     out.write_bytes(bytes(data))
-    with open_layout(out) as source, pytest.raises(DigestMismatch) as caught:
+    with open_layout(out) as source, pytest.raises(BadArchive) as caught:
         await read_blob(source, digest, 4000)
-    assert str(caught.value).startswith(f"{out}: member {target}: blob {digest}: content hashes to")
+    assert str(caught.value).startswith(
+        f"{out}: member {target}: content does not match its digest (blob {digest}: content hashes to")
     problems = (await verify(out)).problems
     assert len(problems) == 1 and problems[0].startswith(f"{out}: member {target}: ")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from relocator.commands.verify import verify
-from relocator.errors import DigestMismatch, InputError, UnsafeTarMember
+from relocator.errors import BadArchive, InputError, UnsafeTarMember
 from relocator.stores.layout_source import open_layout
 from tests.images import Image, random_index, sha256, valid_image
 from tests.stores.archives import (
@@ -103,9 +103,10 @@ async def test_corrupt_blob_names_the_tarball_and_the_member(tmp_path: Path) -> 
     data[offset + 5] ^= 0xFF
     out.write_bytes(bytes(data))
     size = len(images["example.com/app:v1"].blobs[layer])
-    with open_layout(out) as source, pytest.raises(DigestMismatch) as caught:
+    with open_layout(out) as source, pytest.raises(BadArchive) as caught:
         await read_blob(source, layer, size)
-    assert str(caught.value).startswith(f"{out}: member blobs/sha256/{layer.split(':')[1]}: blob {layer}")
+    assert str(caught.value).startswith(f"{out}: member blobs/sha256/{layer.split(':')[1]}: content does not "
+                                        f"match its digest (blob {layer}")
     problems = (await verify(out)).problems
     assert len(problems) == 1 and problems[0].startswith(f"{out}: member blobs/sha256/")
 

@@ -16,7 +16,7 @@ from relocator.registry.retry import retry_after, temporary_status
 
 __all__ = ["error_from", "redact_url", "translate_errors"]
 
-_KEEP_QUERY = {"digest", "mount", "from", "n", "last", "service", "scope"}
+_KEEP_QUERY = {"digest", "mount", "from", "n", "last", "service", "scope", "artifactType"}
 _MAX_ERROR_BODY = 64 * 1024
 
 

@@ -1,14 +1,23 @@
-"""RegistryStore: a RegistryClient as source, sink and mounter."""
+"""RegistryStore: a RegistryClient as source, sink and mounter, and where referrers are found."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence, Set
 from contextlib import AbstractAsyncContextManager
 
-from relocator.errors import RelocatorError
+from relocator.errors import NotFound, RegistryError, RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
+from relocator.oci.referrers import (
+    Referrer,
+    fallback_tag,
+    legacy_tags,
+    listed_referrers,
+    referrer_descriptor,
+    referrers_list_problem,
+)
 from relocator.registry import RegistryClient
-from relocator.stores.base import Opener
+from relocator.stores.base import Opener, ReferrerLookup
 
 __all__ = ["RegistryStore"]
 
@@ -21,6 +30,8 @@ class RegistryStore:
         self.chunk_size = chunk_size
         # A declined mount's 202 opened an upload session: the upload reuses it.
         self._sessions: dict[tuple[Repository, Digest], str] = {}
+        # Each source repository's tags, listed once per run (None: the listing was refused).
+        self._tags: dict[Repository, asyncio.Task[frozenset[str] | None]] = {}
 
     async def prepare(self, blobs: Sequence[Descriptor], manifests: Sequence[Manifest]) -> None:
         """Nothing to prepare: the registry takes writes as they come."""
@@ -28,6 +39,62 @@ class RegistryStore:
     async def get_manifest(self, ref: Reference) -> Manifest:
         """The manifest, verified against the reference's digest."""
         return await self.client.get_manifest(ref)
+
+    async def list_referrers(self, repo: Repository, subject: Descriptor,
+                             artifact_type: str | None = None) -> ReferrerLookup:
+        """What refers to ``subject`` in ``repo``: the Referrers API where the registry serves it,
+        else the list under the subject's fallback tag (distribution-spec "Unavailable Referrers
+        API"); plus the manifests under cosign's legacy tags. Tags are looked up in the
+        repository's tag list, read once per run (HEADs instead where listing is refused).
+        A fallback tag that holds no referrers list is noted and ignored (the spec's "assume
+        there are no referrers"). Raises RelocatorError for any other failed request."""
+        found: dict[Digest, Referrer] = {}
+        notes: list[str] = []
+        listed = await self.client.list_referrers(repo, subject.digest, artifact_type)
+        if listed is None:
+            tag = fallback_tag(subject.digest)
+            held = await self._tagged(repo, tag)
+            if held is not None:
+                problem = referrers_list_problem(held, subject.digest)
+                if problem is None:
+                    listed = list(listed_referrers(held, subject.digest))
+                else:
+                    notes.append(f"{repo}:{tag} is not a list of referrers ({problem}): ignored")
+        for desc in listed or ():
+            if desc.digest != subject.digest:
+                found.setdefault(desc.digest, Referrer(desc))
+        for tag in legacy_tags(subject.digest):
+            held = await self._tagged(repo, tag)
+            if held is not None and held.digest != subject.digest:
+                found.setdefault(held.digest, Referrer(referrer_descriptor(held), tag, held))
+        return ReferrerLookup(tuple(found.values()), tuple(notes))
+
+    async def _tagged(self, repo: Repository, tag: str) -> Manifest | None:
+        """The manifest under ``tag``, None if there is no such tag."""
+        tags = await self._tag_list(repo)
+        ref = Reference(repo, tag=tag)
+        if tags is not None and tag not in tags:
+            return None
+        if tags is None and await self.client.head_manifest(ref) is None:
+            return None
+        try:
+            return await self.client.get_manifest(ref)
+        except NotFound:  # deleted since it was listed
+            return None
+
+    async def _tag_list(self, repo: Repository) -> frozenset[str] | None:
+        task = self._tags.get(repo)
+        if task is None:
+            task = self._tags[repo] = asyncio.ensure_future(self._list_tags(repo))
+        return await task
+
+    async def _list_tags(self, repo: Repository) -> frozenset[str] | None:
+        try:
+            return frozenset(await self.client.list_tags(repo))
+        except RegistryError as exc:
+            if exc.temporary:
+                raise
+            return None  # listing refused (some registries keep it from pull-only users)
 
     def open_blob(self, repo: Repository, desc: Descriptor) -> AbstractAsyncContextManager[
             AsyncIterator[bytes]]:

@@ -15,6 +15,7 @@ import random
 import threading
 import urllib.error
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -42,15 +43,19 @@ class ReferrersFront:
     was remembered, ``page_size`` entries a page with ``Link``, filtered by ``artifactType``.
     ``conditional`` makes tag PUTs honour ``If-Match``/``If-None-Match`` (412), as some registries
     do; ``race`` maps a tag to a body another writer puts there just before our first PUT of it
-    (``race_after``: just after), to show the merge keeps both."""
+    (``race_after``: just after), to show the merge keeps both. With ``api`` False it serves no
+    Referrers API (a plain registry with those quirks)."""
 
     upstream: Registry
+    api: bool = True
     page_size: int = 2
     conditional: bool = False
     race: dict[str, bytes] = field(default_factory=dict)
     race_after: bool = False
     listed: dict[tuple[str, str], dict[str, dict[str, Any]]] = field(default_factory=dict)
     referrer_gets: int = 0
+    refused: int = 0  # 412 answers
+    tag_puts: Counter[str] = field(default_factory=Counter)
     port: int = 0
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
@@ -93,17 +98,19 @@ class ReferrersFront:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
-        if request.method == "GET" and "/referrers/" in path:
+        if request.method == "GET" and "/referrers/" in path and self.api:
             name, _, digest = path.removeprefix("/v2/").partition("/referrers/")
             return self._referrers(request, name, digest)
         body = await request.read() if request.body_exists else None
         if request.method == "PUT" and "/manifests/" in path:
             name, _, ref = path.removeprefix("/v2/").partition("/manifests/")
+            self.tag_puts[ref] += 1
             refused = await self._conditions(request, name, ref, body or b"")
             if refused is not None:
+                self.refused += 1
                 return refused
             resp = await self._forward(request, body)
-            if resp.status == 201 and body:
+            if resp.status == 201 and body and self.api:
                 self._remember(name, body, resp)
             if self.race_after and ref in self.race:
                 await self._put_upstream(name, ref, self.race.pop(ref))

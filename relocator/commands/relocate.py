@@ -23,6 +23,7 @@ from relocator.engine.copy import copy
 from relocator.engine.dryrun import DryRunSink
 from relocator.engine.events import Outcome, Report, Reporter
 from relocator.engine.plan import Kind, Plan
+from relocator.engine.referrers import ALL, ReferrerPolicy
 from relocator.engine.target import ImageInput
 from relocator.frontends.destinations import destination_mapper
 from relocator.frontends.inputs import shard as shard_inputs
@@ -46,6 +47,7 @@ class RelocateOptions:
     tag_for_gc: bool = False
     fail_fast: bool = False
     dry_run: bool = False
+    referrers: ReferrerPolicy = ALL
 
 
 async def relocate(
@@ -84,7 +86,7 @@ async def _copy(settings: Settings, inputs: list[ImageInput], options: RelocateO
         source = ForeignLayers(store, client) if options.include_non_distributable else store
         plan, report = await copy(source, sink, inputs, mapper, settings.limits, reporter,
                                   include_non_distributable=options.include_non_distributable,
-                                  fail_fast=options.fail_fast)
+                                  fail_fast=options.fail_fast, referrers=options.referrers)
     return plan, report, sink
 
 

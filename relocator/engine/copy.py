@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from relocator.config import Limits
 from relocator.engine.events import Outcome, Report, Reporter
 from relocator.engine.plan import Kind, Plan, build_plan
+from relocator.engine.referrers import NONE, ReferrerPolicy
 from relocator.engine.scheduler import Scheduler
 from relocator.engine.sharding import shard_plan
 from relocator.engine.survivors import kept_digests
@@ -29,6 +30,7 @@ async def copy(
     include_non_distributable: bool = False,
     fail_fast: bool = False,
     shard: tuple[int, int] | None = None,
+    referrers: ReferrerPolicy = NONE,
 ) -> tuple[Plan, Report]:
     """Copy every input image from ``source`` into ``sink`` under ``destination(pinned ref)``.
 
@@ -39,10 +41,12 @@ async def copy(
     nothing either. For a sink that ``Commits``, an image is reported done only once the commit
     is, and ``Report.output``/``written`` say where and whether it was; a failed commit fails
     those images with its reason. ``shard`` ``(I, N)`` keeps shard I of N of the plan
-    (engine.sharding: images sharing blobs stay together). Raises InputError from
-    ``sink.prepare`` before any blob moves.
+    (engine.sharding: images sharing blobs stay together). ``referrers`` says which referrers of
+    the images travel with them (engine.referrers; an input's own policy wins), placed next to
+    their subjects. Raises InputError from ``sink.prepare`` before any blob moves.
     """
-    plan = await build_plan(source, inputs, destination, include_non_distributable=include_non_distributable)
+    plan = await build_plan(source, inputs, destination, include_non_distributable=include_non_distributable,
+                            referrers=referrers)
     if shard is not None:
         plan = shard_plan(plan, *shard)
     output = sink.location if isinstance(sink, Commits) else None

@@ -1,4 +1,10 @@
-"""Runs a Plan: each blob fetched once, bounded concurrency, children before parents, tags last."""
+"""Runs a Plan: each blob fetched once, bounded concurrency, children before parents, tags last.
+
+A referrer's manifest is written after its subject's; then, for a sink that ``KeepsReferrers``,
+it is linked to the subject (a fallback list, a legacy tag, an index.json entry). An image is done
+when its manifests and every referrer of them are in place: its tag is written after them, so a
+verifier that finds the tag finds the signatures too.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from relocator.config import Limits
 from relocator.engine.events import Outcome, Report, Reporter
@@ -14,12 +21,14 @@ from relocator.engine.survivors import Survivors
 from relocator.engine.target import Target
 from relocator.errors import RelocatorError
 from relocator.oci import Descriptor, Digest, Reference, Repository
-from relocator.stores.base import Abandons, BlobSink, BlobSource, Mounter, Opener
+from relocator.oci.referrers import Referrer
+from relocator.stores.base import Abandons, BlobSink, BlobSource, KeepsReferrers, Mounter, Opener
 from relocator.stores.budget import ByteBudget, SharesBudget
 
 __all__ = ["ByteBudget", "Scheduler", "mount_origins", "primaries", "transfer_order"]
 
 Key = tuple[Repository, Digest]
+Link = tuple[Repository, Digest, Digest]  # where, subject, referrer
 
 
 def transfer_order(wanted: dict[Key, Node]) -> list[Key]:
@@ -47,6 +56,7 @@ class _Run:
     plan: Plan
     report: Report
     tasks: dict[Key, asyncio.Task[Outcome]] = field(default_factory=dict)
+    links: dict[Link, asyncio.Task[None]] = field(default_factory=dict)
     primary: dict[Digest, Repository] = field(default_factory=dict)  # see primaries()
     survivors: Survivors | None = None  # for a sink that Abandons
 
@@ -73,7 +83,7 @@ class Scheduler:
     async def run(self, plan: Plan) -> Report:
         """Copy every target; one failing image does not stop the others unless fail_fast."""
         started = time.monotonic()
-        run = _Run(plan, Report(failed=dict(plan.failed)))
+        run = _Run(plan, Report(failed=dict(plan.failed), notes=list(plan.notes)))
         if isinstance(self.sink, Abandons):
             run.survivors = Survivors(plan)
         wanted = plan.placements()
@@ -86,23 +96,31 @@ class Scheduler:
         for key, node in wanted.items():
             if key not in run.tasks:
                 run.tasks[key] = asyncio.ensure_future(self._manifest(run, key, node))
+        for (repo, digest) in wanted:
+            for referrer in plan.referrers.get(digest, {}).values():
+                if (repo, referrer.digest) in wanted:
+                    run.links[(repo, digest, referrer.digest)] = asyncio.ensure_future(
+                        self._link(run, repo, digest, referrer))
         images = [asyncio.ensure_future(self._image(run, t)) for t in plan.targets]
         try:
             if self.fail_fast and images:
                 done, _ = await asyncio.wait(images, return_when=asyncio.FIRST_EXCEPTION)
                 if any(t.exception() for t in done):
-                    for task in [*images, *run.tasks.values()]:
+                    for task in [*images, *run.tasks.values(), *run.links.values()]:
                         task.cancel()
             await asyncio.gather(*images, return_exceptions=True)
         finally:
             # Let every transfer settle so none is left running when the session closes.
-            await asyncio.gather(*run.tasks.values(), return_exceptions=True)
+            await asyncio.gather(*run.tasks.values(), *run.links.values(), return_exceptions=True)
         run.report.seconds = time.monotonic() - started
         return run.report
 
     async def _image(self, run: _Run, target: Target) -> None:
+        repo = target.destination.repository
         try:
-            await run.tasks[(target.destination.repository, target.root)]
+            await run.tasks[(repo, target.root)]
+            await _all(run.links[(repo, d, r)] for d in run.plan.closure(target.root)
+                       for r in run.plan.referrers.get(d, ()))
             # Tags last: the image is complete by digest before any name points at it.
             await self.sink.write_tag(target.destination, run.plan.manifests[target.root])
         except asyncio.CancelledError:
@@ -190,6 +208,8 @@ class Scheduler:
     async def _manifest(self, run: _Run, key: Key, node: Node) -> Outcome:
         repo, digest = key
         await _all(run.tasks[(repo, child)] for child in node.children)
+        if node.follows is not None and (repo, node.follows) in run.tasks:
+            await _all([run.tasks[(repo, node.follows)]])  # a referrer after its subject
         ref = Reference(repo, digest=digest)
         manifest = run.plan.manifests[digest]
         async with self._slot(repo):
@@ -199,6 +219,21 @@ class Scheduler:
         return Outcome.TRANSFERRED
 
 
+    async def _link(self, run: _Run, repo: Repository, subject: Digest, referrer: Referrer) -> None:
+        """Once the referrer's manifest is in ``repo``, make it findable from its subject there."""
+        try:
+            await _all([run.tasks[(repo, referrer.digest)]])
+            if isinstance(self.sink, KeepsReferrers):
+                async with self._slot(repo):
+                    note = await self.sink.add_referrer(Reference(repo, digest=subject), referrer,
+                                                        run.plan.manifests[referrer.digest])
+                if note is not None and note not in run.report.notes:
+                    run.report.notes.append(note)
+        except RelocatorError as exc:
+            raise RelocatorError(f"referrer {referrer.digest} of {subject}: {exc}") from exc
+        run.report.referrers += 1
+
+
 def _from_source(exc: RelocatorError) -> RelocatorError:
     """``exc`` (same type, status and ``temporary``), its message saying it came from the source."""
     if not str(exc).startswith("source "):
@@ -206,7 +241,7 @@ def _from_source(exc: RelocatorError) -> RelocatorError:
     return exc
 
 
-async def _all(tasks: Iterable[asyncio.Task[Outcome]]) -> None:
+async def _all(tasks: Iterable[asyncio.Future[Any]]) -> None:
     """Await every task; raise the first failure only after all have settled."""
     results = await asyncio.gather(*tasks, return_exceptions=True)
     for result in results:

@@ -18,6 +18,7 @@ from relocator.oci.referrers import (
 )
 from relocator.registry import RegistryClient
 from relocator.stores.base import Opener, ReferrerLookup
+from relocator.stores.fallback import FallbackLists
 
 __all__ = ["RegistryStore"]
 
@@ -32,6 +33,7 @@ class RegistryStore:
         self._sessions: dict[tuple[Repository, Digest], str] = {}
         # Each source repository's tags, listed once per run (None: the listing was refused).
         self._tags: dict[Repository, asyncio.Task[frozenset[str] | None]] = {}
+        self._fallback = FallbackLists(client)
 
     async def prepare(self, blobs: Sequence[Descriptor], manifests: Sequence[Manifest]) -> None:
         """Nothing to prepare: the registry takes writes as they come."""
@@ -138,6 +140,26 @@ class RegistryStore:
     async def write_manifest(self, ref: Reference, manifest: Manifest) -> None:
         """PUT the exact bytes."""
         await self.client.put_manifest(ref, manifest)
+
+    async def add_referrer(self, subject: Reference, referrer: Referrer, manifest: Manifest) -> str | None:
+        """A cosign legacy referrer gets its tag. A linked one needs nothing more where the registry
+        lists referrers itself (its PUT was answered with ``OCI-Subject``; for a manifest that was
+        there already, the API answers); elsewhere it is added to the subject's fallback list
+        (stores.fallback), whose note, if any, is returned."""
+        repo = subject.repository
+        if referrer.tag is not None:
+            await self.client.put_manifest(Reference(repo, tag=referrer.tag), manifest)
+            return None
+        if await self._lists_referrers(repo, subject):
+            return None
+        return await self._fallback.add(subject, [referrer.descriptor])
+
+    async def _lists_referrers(self, repo: Repository, subject: Reference) -> bool:
+        state = self.client.transport.host(repo.registry)
+        if state.subject_acknowledged is not None:
+            return state.subject_acknowledged
+        assert subject.digest is not None
+        return await self.client.list_referrers(repo, subject.digest) is not None
 
     async def write_tag(self, ref: Reference, manifest: Manifest) -> None:
         """PUT the tag (tags last); a destination by digest alone is already written."""

@@ -9,7 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from relocator.errors import InputError, NotFound, RelocatorError
 from relocator.oci import Descriptor, Manifest, Reference, Repository
 from relocator.registry import RegistryClient
-from relocator.stores.base import BlobSource, Opener
+from relocator.stores.base import BlobSource, ListsReferrers, Opener, ReferrerLookup
 
 __all__ = ["ForeignLayers"]
 
@@ -29,6 +29,13 @@ class ForeignLayers:
     async def get_manifest(self, ref: Reference) -> Manifest:
         """The inner source's manifest."""
         return await self.inner.get_manifest(ref)
+
+    async def list_referrers(self, repo: Repository, subject: Descriptor,
+                             artifact_type: str | None = None) -> ReferrerLookup:
+        """The inner source's referrers; none if it cannot list them."""
+        if isinstance(self.inner, ListsReferrers):
+            return await self.inner.list_referrers(repo, subject, artifact_type)
+        return ReferrerLookup()
 
     def open_blob(self, repo: Repository, desc: Descriptor) -> AbstractAsyncContextManager[
             AsyncIterator[bytes]]:

@@ -10,6 +10,7 @@ from relocator.commands.args import add_copy_flags, add_global_flags, add_regist
 from relocator.commands.common import open_client, write_lock_if_complete
 from relocator.commands.report import finish
 from relocator.engine.copy import copy
+from relocator.engine.referrers import ALL
 from relocator.engine.target import ImageInput
 from relocator.errors import InputError
 from relocator.frontends.layout_names import entry_name
@@ -62,7 +63,7 @@ async def run(args: argparse.Namespace) -> int:
             reporter = choose_reporter(args.json, _into(dst))
             plan, report = await copy(source, sink, inputs, mapper, settings.limits, reporter,
                                       include_non_distributable=args.include_non_distributable_layers,
-                                      fail_fast=args.fail_fast)
+                                      fail_fast=args.fail_fast, referrers=ALL)
     finally:
         if layout is not None:
             layout.close()

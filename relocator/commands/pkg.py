@@ -22,6 +22,7 @@ from relocator.config import Settings
 from relocator.engine.copy import copy
 from relocator.engine.events import Report, Reporter
 from relocator.engine.plan import Plan
+from relocator.engine.referrers import ALL, ReferrerPolicy
 from relocator.engine.target import ImageInput
 from relocator.errors import InputError
 from relocator.stores.base import BlobSink
@@ -45,6 +46,7 @@ class PkgOptions:
     lock_output: Path | None = None
     include_non_distributable: bool = False
     fail_fast: bool = False  # all or nothing: no tarball unless every image made it
+    referrers: ReferrerPolicy = ALL
 
 
 def _sink(options: PkgOptions, limits_bytes: int) -> BlobSink:
@@ -70,7 +72,7 @@ async def pkg(settings: Settings, inputs: list[ImageInput], options: PkgOptions,
         plan, report = await copy(source, _sink(options, settings.limits.bytes_in_flight), inputs,
                                   lambda ref: ref, settings.limits, reporter,
                                   include_non_distributable=options.include_non_distributable,
-                                  fail_fast=options.fail_fast)
+                                  fail_fast=options.fail_fast, referrers=options.referrers)
     write_lock_if_complete(options.lock_output, plan, report)
     return plan, report
 

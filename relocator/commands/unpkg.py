@@ -20,6 +20,7 @@ from relocator.config import Settings
 from relocator.engine.copy import copy
 from relocator.engine.events import Report, Reporter
 from relocator.engine.plan import Plan
+from relocator.engine.referrers import ALL, ReferrerPolicy
 from relocator.frontends.layout_names import layout_images, layout_mapper
 from relocator.stores.base import BlobSource
 from relocator.stores.layout_source import open_layout
@@ -40,6 +41,7 @@ class UnpkgOptions:
     lock_output: Path | None = None
     include_non_distributable: bool = False
     fail_fast: bool = False
+    referrers: ReferrerPolicy = ALL
 
 
 async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter) -> tuple[Plan, Report]:
@@ -61,7 +63,7 @@ async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter) -
             plan, report = await copy(source, sink, [i.input for i in images], layout_mapper(images),
                                       settings.limits, reporter,
                                       include_non_distributable=options.include_non_distributable,
-                                      fail_fast=options.fail_fast)
+                                      fail_fast=options.fail_fast, referrers=options.referrers)
         report.notes += layout.notes
     write_lock_if_complete(options.lock_output, plan, report)
     return plan, report

@@ -6,11 +6,16 @@ import argparse
 import asyncio
 from collections.abc import Callable
 
-from relocator.commands.args import add_copy_flags, add_global_flags, add_registry_flags, settings_from
+from relocator.commands.args import (
+    add_copy_flags,
+    add_global_flags,
+    add_registry_flags,
+    referrer_policy,
+    settings_from,
+)
 from relocator.commands.common import open_client, write_lock_if_complete
 from relocator.commands.report import finish
 from relocator.engine.copy import copy
-from relocator.engine.referrers import ALL
 from relocator.engine.target import ImageInput
 from relocator.errors import InputError
 from relocator.frontends.layout_names import entry_name
@@ -47,6 +52,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     """Copy; the summary or --json report names every failure (exit 1); bad locations exit 2."""
+    policy = referrer_policy(args)
     src = parse_location(args.source, role="source")
     dst = parse_location(args.destination, role="destination")
     check_destination(dst)
@@ -63,7 +69,7 @@ async def run(args: argparse.Namespace) -> int:
             reporter = choose_reporter(args.json, _into(dst))
             plan, report = await copy(source, sink, inputs, mapper, settings.limits, reporter,
                                       include_non_distributable=args.include_non_distributable_layers,
-                                      fail_fast=args.fail_fast, referrers=ALL)
+                                      fail_fast=args.fail_fast, referrers=policy)
     finally:
         if layout is not None:
             layout.close()

@@ -14,6 +14,7 @@ from relocator.commands.args import (
     add_input_flags,
     add_registry_flags,
     output_file,
+    referrer_policy,
     settings_from,
 )
 from relocator.commands.common import open_client, write_lock_if_complete
@@ -99,13 +100,14 @@ def _output(text: str) -> str:
 
 async def run(args: argparse.Namespace) -> int:
     """Write the tarball; with ``-o -`` the report goes to stderr."""
+    referrer_policy(args)  # a bad --referrers is refused before the inputs are read
     inputs = inputs_or_refuse(args)
     to_stdout = args.output == "-"
     if to_stdout and sys.stdout.isatty():
         raise InputError("-o -: refusing to write a tarball to a terminal")
     options = PkgOptions(output=args.output, spool_dir=args.spool_dir, lock_output=args.lock_output,
                          include_non_distributable=args.include_non_distributable_layers,
-                         fail_fast=args.fail_fast)
+                         fail_fast=args.fail_fast, referrers=referrer_policy(args))
     reporter = choose_reporter(args.json, "stdout" if to_stdout else args.output)
     _, report = await pkg(settings_from(args), inputs, options, reporter)
     return finish(report, args.json, to_stderr=to_stdout)

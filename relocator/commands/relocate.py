@@ -13,6 +13,7 @@ from relocator.commands.args import (
     add_global_flags,
     add_input_flags,
     add_registry_flags,
+    referrer_policy,
     settings_from,
     shard,
 )
@@ -68,11 +69,13 @@ async def dry_run(settings: Settings, inputs: list[ImageInput], options: Relocat
         "images": [{"image": t.label, "source": str(t.source), "destination": str(t.destination)}
                    for t in plan.targets],
         "failed": dict(sorted(report.failed.items())),
+        "referrers": plan.referrer_count(),
         "manifests": sum(1 for n in plan.nodes.values() if n.kind is not Kind.BLOB),
         "unique_blobs": sum(1 for n in plan.nodes.values() if n.kind is Kind.BLOB),
         "bytes_to_move": report.bytes_moved,
         "bytes_present": sink.bytes_present,
         "mounts": report.blobs[Outcome.MOUNTED],
+        "notes": list(report.notes),
     }
 
 
@@ -108,12 +111,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     """Relocate (or with --dry-run describe) every image; exit 1 if any failed."""
+    referrer_policy(args)  # a bad --referrers is refused before the inputs are read
     inputs = inputs_or_refuse(args)
     if args.shard is not None:
         inputs = shard_inputs(inputs, *args.shard)
     options = RelocateOptions(repository=args.repository, prefix=args.prefix, lock_output=args.lock_output,
                               include_non_distributable=args.include_non_distributable_layers,
-                              tag_for_gc=args.tag_for_gc, fail_fast=args.fail_fast, dry_run=args.dry_run)
+                              tag_for_gc=args.tag_for_gc, fail_fast=args.fail_fast, dry_run=args.dry_run,
+                              referrers=referrer_policy(args))
     settings = settings_from(args, chunk_size=args.chunk_size)
     if args.dry_run:
         summary = await dry_run(settings, inputs, options)

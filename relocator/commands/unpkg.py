@@ -12,6 +12,7 @@ from relocator.commands.args import (
     add_destination_flags,
     add_global_flags,
     add_registry_flags,
+    referrer_policy,
     settings_from,
 )
 from relocator.commands.common import open_client, write_lock_if_complete
@@ -86,7 +87,7 @@ async def run(args: argparse.Namespace) -> int:
     options = UnpkgOptions(input=args.input, repository=args.repository, prefix=args.prefix,
                            lock_output=args.lock_output,
                            include_non_distributable=args.include_non_distributable_layers,
-                           fail_fast=args.fail_fast)
+                           fail_fast=args.fail_fast, referrers=referrer_policy(args))
     settings = settings_from(args, chunk_size=args.chunk_size)
     _, report = await unpkg(settings, options, choose_reporter(args.json))
     return finish(report, args.json)

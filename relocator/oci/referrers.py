@@ -32,7 +32,8 @@ from relocator.oci.layout import REF_NAME, IndexEntry
 from relocator.oci.manifest import Descriptor, Manifest
 
 __all__ = ["LEGACY_SUFFIXES", "SUBJECT_ANNOTATION", "TAG_ANNOTATION", "Referrer", "artifact_type",
-           "entry_referrer", "fallback_subject", "fallback_tag", "legacy_subject", "legacy_tags",
+           "entry_referrer", "fallback_subject", "fallback_tag", "is_referrer_tag", "legacy_subject",
+           "legacy_tags",
            "listed_referrers", "merge_referrers", "referrer_descriptor", "referrer_entry",
            "referrers_list_problem"]
 
@@ -85,6 +86,11 @@ def fallback_subject(tag: str) -> Digest | None:
     """The subject a referrers tag names, else None (also for a sha512 tag, cut to 64 characters)."""
     found = _FALLBACK.fullmatch(tag)
     return _digest(found.group(1), found.group(2)) if found else None
+
+
+def is_referrer_tag(tag: str) -> bool:
+    """True for a tag that only keeps referrers: a referrers tag or a cosign legacy tag."""
+    return bool(_FALLBACK.fullmatch(tag) or _LEGACY.fullmatch(tag))
 
 
 def _digest(algorithm: str, hexpart: str) -> Digest | None:

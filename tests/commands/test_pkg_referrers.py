@@ -194,3 +194,15 @@ def test_the_tar_stream_lists_the_referrers_too(registry: Registry, tmp_path: Pa
     assert proc.returncode == 0, proc.stderr
     _assert_stored(out, fix, f"{registry.host}/stream/app:v1")
     assert cli("verify", str(out)).returncode == 0
+
+
+def test_referrers_none_stores_none(registry: Registry, tmp_path: Path) -> None:
+    fix = attached(126)
+    seed_attached(registry, "bare/app", "v1", fix, fallback=True)
+    out = tmp_path / "bare.tar"
+    proc = cli("pkg", "-i", f"{registry.host}/bare/app:v1", "-o", str(out), "--referrers", "none")
+    assert proc.returncode == 0, proc.stderr
+    assert [e["digest"] for e in _index(out)] == [fix.index.digest]
+    with tarfile.open(out) as tar:
+        names = set(tar.getnames())
+    assert not any(f"blobs/sha256/{r.digest.split(':')[1]}" in names for r in fix.all)

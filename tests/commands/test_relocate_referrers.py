@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,7 @@ from relocator.engine.events import Report
 from relocator.engine.referrers import NONE, ReferrerPolicy
 from relocator.frontends.inputs import collect_inputs
 from relocator.ui.render import QuietReporter
+from tests.commands.test_pkg import cli
 from tests.conftest import settings_for
 from tests.images import OCI_INDEX, OCI_MANIFEST, seed, valid_image
 from tests.referrers import (
@@ -166,3 +168,32 @@ async def test_a_concurrent_writer_keeps_its_entry(honoured: bool, registry: Reg
     # Refused once (412) and merged again, or replaced right after and merged again once read back.
     assert front.tag_puts[fallback_tag(child)] >= 2 and front.refused == honoured
     assert set(by_tag(registry, dst, child)) == {other.digest, fix.sboms[0].digest, fix.provenance[0].digest}
+
+
+def test_the_dry_run_and_the_report_count_referrers_apart(registry: Registry,
+                                                          fresh_registry: Registry) -> None:
+    fix = attached(100)
+    seed_attached(registry, "count/app", "v1", fix, fallback=True)
+    ref = f"{registry.host}/count/app:v1"
+    plan = cli("relocate", "-i", ref, "--prefix", fresh_registry.host, "--dry-run", "--json")
+    assert plan.returncode == 0, plan.stderr
+    summary = json.loads(plan.stdout)
+    assert (len(summary["images"]), summary["referrers"], summary["manifests"]) == (1, 6, 9)
+    text = cli("relocate", "-i", ref, "--prefix", fresh_registry.host, "--dry-run")
+    assert "1 images, 6 referrers, 9 manifests" in text.stdout, text.stdout
+    assert tagged_digest(fresh_registry, "count/app", fix.sboms[0].digest) is None  # nothing moved
+    done = cli("relocate", "-i", ref, "--prefix", fresh_registry.host)
+    assert done.returncode == 0, done.stderr
+    assert "images: 1 done, 0 failed; referrers: 6 copied;" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("verb", [("relocate", "-i", "x.example/a:1", "--prefix", "y.example"),
+                                  ("pkg", "-i", "x.example/a:1", "-o", "out.tar"),
+                                  ("copy", "x.example/a:1", "y.example/a:1"),
+                                  ("sync", "x.example/a", "y.example/a")])
+def test_a_bad_referrers_value_is_refused_in_one_line(verb: tuple[str, ...], tmp_path: Path) -> None:
+    proc = cli(*verb, "--referrers", "sbom", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr == ("relocator: error: --referrers 'sbom': want all, none, or artifact types such as "
+                           "application/spdx+json (comma-separated)\n")
+    assert not (tmp_path / "out.tar").exists() and not (tmp_path / "out.tar.partial").exists()

@@ -32,7 +32,7 @@ from relocator.commands import (
 )
 from relocator.commands.args import add_global_flags
 from relocator.errors import InputError, RelocatorError
-from relocator.ui import print_error
+from relocator.ui import print_error, set_verbosity
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
@@ -92,8 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``relocator`` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format="relocator: %(levelname)s: %(message)s")
+    if args.quiet and args.verbose:
+        build_parser().error("-q and -v contradict each other")
+    set_verbosity(-1 if args.quiet else args.verbose)
+    level = logging.ERROR if args.quiet else logging.DEBUG if args.debug or args.verbose >= 2 else (
+        logging.WARNING)
+    logging.basicConfig(level=level, format="relocator: %(levelname)s: %(message)s")
     try:
         code = run(args.run(args), getattr(args, "loop", "uvloop"))
     except InputError as exc:

@@ -6,14 +6,14 @@ import asyncio
 import base64
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from relocator.errors import AuthError
 from relocator.oci.reference import canonical_registry, hub_config_key
 
-__all__ = ["Credential", "CredentialStore", "env_credentials"]
+__all__ = ["ANY_HOST", "Credential", "CredentialStore", "env_credentials"]
 
 _ENV_PREFIXES = ("RELOCATOR_REGISTRY_", "KBLD_REGISTRY_")
 
@@ -58,6 +58,9 @@ def env_credentials(environ: Mapping[str, str]) -> dict[str, Credential]:
     return found
 
 
+ANY_HOST = "*"
+
+
 class CredentialStore:
     """Finds the credential for a registry host, each lookup done once per run."""
 
@@ -66,9 +69,18 @@ class CredentialStore:
         explicit: Mapping[str, Credential] | None = None,
         environ: Mapping[str, str] | None = None,
         docker_config: Path | None = None,
+        *,
+        anonymous: Iterable[str] = (),
+        host_configs: Mapping[str, Path] | None = None,
     ) -> None:
+        """``explicit`` credentials (command-line flags) win, then ``host_configs`` (a Docker
+        config file for some hosts: ``--src-authfile``), then the environment, then the Docker
+        config; hosts in ``anonymous`` get no credential at all. The host ``*`` in any of the
+        three stands for every host not named otherwise (a command that only reads, say)."""
         env = os.environ if environ is None else environ
         self._explicit = {canonical_registry(h): c for h, c in (explicit or {}).items()}
+        self._anonymous = {canonical_registry(h) for h in anonymous}
+        self._host_configs = {canonical_registry(h): p for h, p in (host_configs or {}).items()}
         self._env = env_credentials(env)
         if docker_config is None:
             base = env.get("DOCKER_CONFIG")
@@ -80,22 +92,30 @@ class CredentialStore:
         """The credential for ``host`` (flags, env, Docker config, helper), or None for anonymous."""
         host = canonical_registry(host)
         if host not in self._cache:
-            self._cache[host] = self._explicit.get(host) or self._env.get(host) or (
-                await self._from_docker_config(host)
-            )
+            key = host if host in self._explicit or host in self._host_configs else ANY_HOST
+            if host in self._anonymous or (key == ANY_HOST and ANY_HOST in self._anonymous):
+                self._cache[host] = None
+            elif key in self._explicit:
+                self._cache[host] = self._explicit[key]
+            elif key in self._host_configs:
+                self._cache[host] = await self._from_docker_config(host, self._host_configs[key])
+            else:
+                self._cache[host] = self._env.get(host) or (
+                    await self._from_docker_config(host, self._config_path))
         return self._cache[host]
 
-    def _load_config(self) -> dict[str, object]:
+    @staticmethod
+    def _load_config(path: Path) -> dict[str, object]:
         try:
-            data = json.loads(self._config_path.read_text())
+            data = json.loads(path.read_text())
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:
-            raise AuthError(f"cannot read Docker config {self._config_path}: {exc}") from None
+            raise AuthError(f"cannot read Docker config {path}: {exc}") from None
         return data if isinstance(data, dict) else {}
 
-    async def _from_docker_config(self, host: str) -> Credential | None:
-        config = self._load_config()
+    async def _from_docker_config(self, host: str, path: Path) -> Credential | None:
+        config = self._load_config(path)
         helpers = config.get("credHelpers") or {}
         if isinstance(helpers, dict):
             for key, helper in helpers.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from relocator.commands.credentials import add_credential_flags
 from relocator.config import Limits, Settings, TLSSettings
 from relocator.engine.referrers import ReferrerPolicy
 from relocator.errors import InputError
@@ -16,10 +17,14 @@ __all__ = ["add_copy_flags", "add_destination_flags", "add_global_flags", "add_i
 
 
 def add_global_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
-    """``--debug``, accepted before and after the subcommand: a subcommand's copy defaults to
-    SUPPRESS so it never overwrites what was given before it."""
+    """``--debug``, ``-q`` and ``-v``, accepted before and after the subcommand: a subcommand's
+    copy defaults to SUPPRESS so it never overwrites what was given before it."""
     parser.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS,
                         help="log every request; re-raise internal errors with their traceback")
+    parser.add_argument("-q", "--quiet", action="store_true", default=False if top else argparse.SUPPRESS,
+                        help="errors and the summary only")
+    parser.add_argument("-v", "--verbose", action="count", default=0 if top else argparse.SUPPRESS,
+                        help="-v: a line per blob; -vv: every request with its status and time")
 
 
 def add_destination_flags(parser: argparse.ArgumentParser) -> None:
@@ -118,7 +123,8 @@ def referrer_policy(args: argparse.Namespace) -> ReferrerPolicy:
 
 
 def add_registry_flags(parser: argparse.ArgumentParser, *, concurrency: bool = True) -> None:
-    """TLS and plain-HTTP flags in kbld's spellings, and ``--concurrency``."""
+    """TLS and plain-HTTP flags in kbld's spellings, ``--concurrency``, and the credential flags
+    (commands.credentials)."""
     group = parser.add_argument_group("registry access")
     group.add_argument("--registry-ca-cert-path", action="append", default=[], metavar="FILE",
                        help="trust this CA certificate too (repeatable)")
@@ -128,6 +134,7 @@ def add_registry_flags(parser: argparse.ArgumentParser, *, concurrency: bool = T
                        help="allow plain HTTP to this host (repeatable; loopback always may)")
     if concurrency:
         group.add_argument("--concurrency", type=int, default=16, help="transfers at once per registry")
+    add_credential_flags(parser)
 
 
 def settings_from(args: argparse.Namespace, *, chunk_size: int | None = None) -> Settings:

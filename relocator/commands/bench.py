@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from relocator.auth.credentials import ANY_HOST
 from relocator.commands.args import add_global_flags, add_registry_flags, int_list, settings_from
 from relocator.commands.args import size as parse_size
+from relocator.commands.credentials import credential_store
 from relocator.commands.measure import BenchOptions, bench, validate
 from relocator.stores.files import write_atomic
 from relocator.ui import print_json, print_text
@@ -44,7 +46,8 @@ async def run(args: argparse.Namespace) -> int:
     options = BenchOptions(repository=args.repository, blob_sizes=tuple(args.blob_size or [16 << 20]),
                            count=args.count, duration=args.duration, concurrency=tuple(args.concurrency),
                            upload=args.upload, chunk_size=args.chunk_size, warmup=args.warmup,
-                           keep=args.keep)
+                           keep=args.keep,
+                           credentials=credential_store(args, sources=(), destinations=[ANY_HOST]))
     validate(options)
     if args.plot is not None:
         check_plot()

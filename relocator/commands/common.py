@@ -20,12 +20,13 @@ __all__ = ["open_client", "write_lock_if_complete"]
 
 @asynccontextmanager
 async def open_client(
-    settings: Settings, timings: Timings | None = None
+    settings: Settings, timings: Timings | None = None, credentials: CredentialStore | None = None,
 ) -> AsyncIterator[RegistryClient]:
-    """The run's one RegistryClient on the run's one session (traced when ``timings`` is given)."""
+    """The run's one RegistryClient on the run's one session (traced when ``timings`` is given),
+    with ``credentials`` (commands.credentials) or the usual lookup."""
     session = open_session(settings, [timings.trace_config()] if timings is not None else None)
     try:
-        yield RegistryClient(Transport(session, settings, CredentialStore()))
+        yield RegistryClient(Transport(session, settings, credentials or CredentialStore()))
     finally:
         await session.close()
 

@@ -14,6 +14,7 @@ from relocator.commands.args import (
     settings_from,
 )
 from relocator.commands.common import open_client, write_lock_if_complete
+from relocator.commands.credentials import credential_store
 from relocator.commands.report import finish
 from relocator.engine.copy import copy
 from relocator.engine.target import ImageInput
@@ -61,7 +62,10 @@ async def run(args: argparse.Namespace) -> int:
     try:
         inputs = _inputs(src, layout)
         mapper = _mapper(dst, inputs)
-        async with open_client(settings) as client:
+        credentials = credential_store(
+            args, sources=[src.reference.repository.registry] if src.reference is not None else [],
+            destinations=[dst.reference.repository.registry] if dst.reference is not None else [])
+        async with open_client(settings, credentials=credentials) as client:
             source: BlobSource = layout if layout is not None else RegistryStore(client)
             if args.include_non_distributable_layers:
                 source = ForeignLayers(source, client)

@@ -11,8 +11,11 @@ import argparse
 import asyncio
 from typing import Any
 
+from relocator.auth import CredentialStore
+from relocator.auth.credentials import ANY_HOST
 from relocator.commands.args import add_global_flags, add_registry_flags, settings_from
 from relocator.commands.common import open_client
+from relocator.commands.credentials import credential_store
 from relocator.config import Settings
 from relocator.oci import Descriptor, Reference, Repository
 from relocator.oci.referrers import referrer_descriptor
@@ -24,12 +27,13 @@ __all__ = ["inspect", "register", "run"]
 _DEPTH = 8  # referrers of referrers this deep are plenty (and a legacy tag cannot loop us)
 
 
-async def inspect(settings: Settings, text: str) -> dict[str, Any]:
+async def inspect(settings: Settings, text: str,
+                  credentials: CredentialStore | None = None) -> dict[str, Any]:
     """The reference's digest, media type, size, children and referrers (a tree: each entry's own
     under ``referrers``; an index child's under the child), as JSON-ready data; ``notes`` says
     what was found but ignored. Raises RelocatorError when a lookup fails."""
     ref = Reference.parse(text)
-    async with open_client(settings) as client:
+    async with open_client(settings, credentials=credentials) as client:
         store = RegistryStore(client)
         manifest = await client.get_manifest(ref)
         notes: list[str] = []
@@ -103,7 +107,8 @@ def _tree(referrers: list[dict[str, Any]], indent: str) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     """Print the reference's digest, media type, children and referrers."""
-    info = await inspect(settings_from(args), args.reference)
+    info = await inspect(settings_from(args), args.reference,
+                         credential_store(args, sources=[ANY_HOST], destinations=()))
     if args.json:
         print_json(info)
         return 0

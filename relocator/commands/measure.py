@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 
+from relocator.auth import CredentialStore
 from relocator.commands.common import open_client
 from relocator.config import Settings
 from relocator.errors import InputError, RegistryError, RelocatorError
@@ -42,6 +43,7 @@ class BenchOptions:
     chunk_size: int = 5 * MiB
     warmup: int = 2
     keep: bool = False
+    credentials: CredentialStore | None = None  # from the command line's credential flags
 
 
 @dataclass(slots=True)
@@ -155,7 +157,7 @@ async def bench(settings: Settings, options: BenchOptions,
     timings = Timings()
     report = BenchReport()
     nonce = os.urandom(8)
-    async with open_client(settings, timings) as client:
+    async with open_client(settings, timings, options.credentials) as client:
         # Preflight: a push session proves the registry answers and grants push, before any blob.
         location = await client.uploader.start(repo)
         await client.uploader.cancel(repo, location)

@@ -8,6 +8,7 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from relocator.auth import CredentialStore
 from relocator.commands.args import (
     add_copy_flags,
     add_global_flags,
@@ -18,6 +19,7 @@ from relocator.commands.args import (
     settings_from,
 )
 from relocator.commands.common import open_client, write_lock_if_complete
+from relocator.commands.credentials import credential_store, hosts_of
 from relocator.commands.report import finish, inputs_or_refuse
 from relocator.config import Settings
 from relocator.engine.copy import copy
@@ -48,6 +50,7 @@ class PkgOptions:
     include_non_distributable: bool = False
     fail_fast: bool = False  # all or nothing: no tarball unless every image made it
     referrers: ReferrerPolicy = ALL
+    credentials: CredentialStore | None = None  # from the command line's credential flags
 
 
 def _sink(options: PkgOptions, limits_bytes: int) -> BlobSink:
@@ -66,7 +69,7 @@ async def pkg(settings: Settings, inputs: list[ImageInput], options: PkgOptions,
     partial file stays for a resume)."""
     # Download-bound: hashing in worker threads was measured faster here (config.Limits).
     settings = replace(settings, limits=replace(settings.limits, hash_in_threads=True))
-    async with open_client(settings) as client:
+    async with open_client(settings, credentials=options.credentials) as client:
         store = RegistryStore(client)
         # With the flag, a layer with urls the source registry lacks is read from its URLs.
         source = ForeignLayers(store, client) if options.include_non_distributable else store
@@ -107,7 +110,9 @@ async def run(args: argparse.Namespace) -> int:
         raise InputError("-o -: refusing to write a tarball to a terminal")
     options = PkgOptions(output=args.output, spool_dir=args.spool_dir, lock_output=args.lock_output,
                          include_non_distributable=args.include_non_distributable_layers,
-                         fail_fast=args.fail_fast, referrers=referrer_policy(args))
+                         fail_fast=args.fail_fast,
+                         credentials=credential_store(args, sources=hosts_of(inputs), destinations=()),
+                         referrers=referrer_policy(args))
     reporter = choose_reporter(args.json, "stdout" if to_stdout else args.output)
     _, report = await pkg(settings_from(args), inputs, options, reporter)
     return finish(report, args.json, to_stderr=to_stdout)

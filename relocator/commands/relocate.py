@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from relocator.auth import CredentialStore
 from relocator.commands.args import (
     add_copy_flags,
     add_destination_flags,
@@ -18,6 +19,7 @@ from relocator.commands.args import (
     shard,
 )
 from relocator.commands.common import open_client, write_lock_if_complete
+from relocator.commands.credentials import credential_store, destination_hosts, hosts_of
 from relocator.commands.report import finish, inputs_or_refuse
 from relocator.config import Settings
 from relocator.engine.copy import copy
@@ -49,6 +51,7 @@ class RelocateOptions:
     fail_fast: bool = False
     dry_run: bool = False
     referrers: ReferrerPolicy = ALL
+    credentials: CredentialStore | None = None  # from the command line's credential flags
 
 
 async def relocate(
@@ -82,7 +85,7 @@ async def dry_run(settings: Settings, inputs: list[ImageInput], options: Relocat
 async def _copy(settings: Settings, inputs: list[ImageInput], options: RelocateOptions, reporter: Reporter,
                 *, dry_run: bool) -> tuple[Plan, Report, BlobSink]:
     mapper = destination_mapper(options.repository, options.prefix, tag_for_gc=options.tag_for_gc)
-    async with open_client(settings) as client:
+    async with open_client(settings, credentials=options.credentials) as client:
         store = RegistryStore(client, chunk_size=settings.limits.chunk_size)
         sink: BlobSink = DryRunSink(store) if dry_run else store
         # With the flag, a layer with urls the source registry lacks is read from its URLs.
@@ -118,6 +121,9 @@ async def run(args: argparse.Namespace) -> int:
     options = RelocateOptions(repository=args.repository, prefix=args.prefix, lock_output=args.lock_output,
                               include_non_distributable=args.include_non_distributable_layers,
                               tag_for_gc=args.tag_for_gc, fail_fast=args.fail_fast, dry_run=args.dry_run,
+                              credentials=credential_store(
+                                  args, sources=hosts_of(inputs),
+                                  destinations=destination_hosts(args.repository, args.prefix)),
                               referrers=referrer_policy(args))
     settings = settings_from(args, chunk_size=args.chunk_size)
     if args.dry_run:

@@ -12,8 +12,11 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
 
+from relocator.auth import CredentialStore
+from relocator.auth.credentials import ANY_HOST
 from relocator.commands.args import add_global_flags, add_registry_flags, output_file, settings_from
 from relocator.commands.common import open_client
+from relocator.commands.credentials import credential_store
 from relocator.config import Settings
 from relocator.errors import InputError, NotFound, RelocatorError
 from relocator.frontends.lockfile import render_imgpkg_lock, render_lock
@@ -40,6 +43,7 @@ class ResolveOptions:
     lock_output: Path | None = None
     imgpkg_lock_output: Path | None = None
     images_annotation: bool = False
+    credentials: CredentialStore | None = None  # from the command line's credential flags
 
 
 @dataclass(slots=True)
@@ -101,7 +105,7 @@ async def resolve(settings: Settings, names: list[str], options: ResolveOptions)
         else:
             pending.setdefault(item.ref, []).append(item)
     if pending:
-        async with open_client(settings) as client:
+        async with open_client(settings, credentials=options.credentials) as client:
             errors += await _resolve_tags(client, pending, settings.limits.concurrency)
     if errors:
         raise ResolveError("\n".join(errors))
@@ -180,7 +184,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 async def run(args: argparse.Namespace) -> int:
     """Print the pinned YAML; one line per reference that could not be resolved, exit 1."""
     options = ResolveOptions(lock_output=args.lock_output, imgpkg_lock_output=args.imgpkg_lock_output,
-                             images_annotation=args.images_annotation)
+                             images_annotation=args.images_annotation,
+                             credentials=credential_store(args, sources=[ANY_HOST], destinations=()))
     try:
         print_raw(await resolve(settings_from(args), args.file, options))
     except ResolveError as exc:

@@ -30,6 +30,7 @@ from relocator.commands.args import (
     shard,
 )
 from relocator.commands.common import open_client
+from relocator.commands.credentials import credential_store
 from relocator.config import Settings
 from relocator.engine.copy import copy
 from relocator.engine.dryrun import DryRunSink
@@ -119,7 +120,9 @@ async def run(args: argparse.Namespace) -> int:
         settings = replace(settings, tls=tls)
     job = str(args.config.resolve()) if args.config is not None else " ".join(args.pair)
     with run_lock(job, str(args.config or "this pair")):
-        async with open_client(settings) as client:
+        credentials = credential_store(args, sources=[e.source.registry for e in config.entries],
+                                       destinations=[e.target.registry for e in config.entries])
+        async with open_client(settings, credentials=credentials) as client:
             if args.list_tags:
                 return await _list_tags(client, config, args.json)
             states = await diff(client, config.entries, settings.limits.concurrency)

@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
+from relocator.auth import CredentialStore
 from relocator.commands.args import (
     add_copy_flags,
     add_destination_flags,
@@ -16,6 +17,7 @@ from relocator.commands.args import (
     settings_from,
 )
 from relocator.commands.common import open_client, write_lock_if_complete
+from relocator.commands.credentials import credential_store, destination_hosts
 from relocator.commands.report import finish
 from relocator.config import Settings
 from relocator.engine.copy import copy
@@ -43,6 +45,7 @@ class UnpkgOptions:
     include_non_distributable: bool = False
     fail_fast: bool = False
     referrers: ReferrerPolicy = ALL
+    credentials: CredentialStore | None = None  # from the command line's credential flags
 
 
 async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter) -> tuple[Plan, Report]:
@@ -56,7 +59,7 @@ async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter) -
     with await asyncio.to_thread(open_layout, options.input) as layout:
         images = layout_images(layout.where, layout.entries, repository=options.repository,
                                prefix=options.prefix)
-        async with open_client(settings) as client:
+        async with open_client(settings, credentials=options.credentials) as client:
             source: BlobSource = layout
             if options.include_non_distributable:
                 source = ForeignLayers(layout, client)
@@ -87,7 +90,11 @@ async def run(args: argparse.Namespace) -> int:
     options = UnpkgOptions(input=args.input, repository=args.repository, prefix=args.prefix,
                            lock_output=args.lock_output,
                            include_non_distributable=args.include_non_distributable_layers,
-                           fail_fast=args.fail_fast, referrers=referrer_policy(args))
+                           fail_fast=args.fail_fast,
+                           credentials=credential_store(
+                               args, sources=(),
+                               destinations=destination_hosts(args.repository, args.prefix)),
+                           referrers=referrer_policy(args))
     settings = settings_from(args, chunk_size=args.chunk_size)
     _, report = await unpkg(settings, options, choose_reporter(args.json))
     return finish(report, args.json)

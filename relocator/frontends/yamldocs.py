@@ -17,6 +17,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import ScalarString
+from ruamel.yaml.tokens import CommentToken
 
 from relocator.errors import InputError
 
@@ -45,9 +46,15 @@ class Occurrence:
         return f"document {self.document}: {text}"
 
     def replace(self, new: str) -> None:
-        """Put ``new`` where the reference was, keeping its quoting style."""
+        """Put ``new`` where the reference was, keeping its quoting style and the spaces before a
+        comment on the same line (ruamel keeps a comment's column, not its distance)."""
         old = self.holder[self.key]
         self.holder[self.key] = type(old)(new) if isinstance(old, ScalarString) else new
+        comments = getattr(self.holder, "ca", None)
+        slots = comments.items.get(self.key) if comments is not None else None
+        for token in slots or ():
+            if isinstance(token, CommentToken) and token.value.startswith("#"):
+                token.column += len(new) - len(str(old))
 
 
 @dataclass(slots=True)
@@ -142,14 +149,20 @@ class YamlFile:
                 yield from _walk(index, doc, (), rules, set())
 
     def dump(self) -> str:
-        """The stream without kbld Config documents."""
+        """The stream without kbld Config documents. Documents are written one by one, joined by
+        ``---``: an empty document stays empty (ruamel would write ``null`` and ``...``)."""
         kept = [d for d in self.docs if not is_kbld_config(d)]
         if not kept:
             return ""
-        out = StringIO()
-        self._yaml.explicit_start = self._explicit_start or None
-        self._yaml.dump_all(kept, out)
-        return out.getvalue()
+        bodies = []
+        for doc in kept:
+            if doc is None:
+                bodies.append("")
+                continue
+            out = StringIO()
+            self._yaml.dump(doc, out)
+            bodies.append(out.getvalue())
+        return ("---\n" if self._explicit_start else "") + "---\n".join(bodies)
 
 
 def _guess_indent(text: str) -> tuple[int, int]:

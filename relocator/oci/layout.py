@@ -96,6 +96,8 @@ def parse_index(raw: bytes, where: str) -> list[IndexEntry]:
         manifests = doc["manifests"]
     except (ValueError, KeyError, TypeError):
         raise InputError(f"{where}: index.json is not an OCI image index") from None
+    if not isinstance(manifests, list):
+        raise InputError(f"{where}: index.json has no 'manifests' list")
     entries = []
     for i, obj in enumerate(manifests):
         desc = Descriptor.from_json(obj, f"{where}: index.json manifests[{i}]")

@@ -53,30 +53,34 @@ class Descriptor:
         """Parse one descriptor object; ``where`` names it in errors."""
         if not isinstance(obj, dict):
             raise InputError(f"{where}: descriptor is not an object")
-        try:
-            digest = Digest.parse(obj["digest"])
-            size = obj["size"]
-            media_type = obj.get("mediaType", "")
-        except (KeyError, TypeError) as exc:
-            raise InputError(f"{where}: descriptor lacks {exc}") from exc
-        if not isinstance(size, int) or size < 0:
+        for key in ("digest", "size"):
+            if key not in obj:
+                raise InputError(f"{where}: descriptor lacks {key!r}")
+        if not isinstance(obj["digest"], str):
+            raise InputError(f"{where}: descriptor digest is not a string")
+        digest = Digest.parse(obj["digest"])
+        size, media_type = obj["size"], obj.get("mediaType", "")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise InputError(f"{where}: descriptor {digest} has invalid size {size!r}")
+        if not isinstance(media_type, str):
+            raise InputError(f"{where}: descriptor {digest} has a mediaType that is not a string")
+        urls = obj.get("urls") or []
+        annotations = obj.get("annotations") or {}
         plat = obj.get("platform")
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            raise InputError(f"{where}: descriptor {digest} has urls that are not a list of strings")
+        if not isinstance(annotations, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()):
+            raise InputError(f"{where}: descriptor {digest} has annotations that are not strings")
         platform = None
         if isinstance(plat, dict):
-            platform = Platform(
-                str(plat.get("os", "")), str(plat.get("architecture", "")), plat.get("variant")
-            )
+            variant = plat.get("variant")
+            platform = Platform(str(plat.get("os", "")), str(plat.get("architecture", "")),
+                                variant if isinstance(variant, str) else None)
         artifact_type = obj.get("artifactType")
-        return cls(
-            media_type=str(media_type),
-            digest=digest,
-            size=size,
-            urls=tuple(obj.get("urls") or ()),
-            platform=platform,
-            annotations=_annotations(obj),
-            artifact_type=artifact_type if isinstance(artifact_type, str) and artifact_type else None,
-        )
+        return cls(media_type=media_type, digest=digest, size=size, urls=tuple(urls), platform=platform,
+                   annotations=MappingProxyType(dict(annotations)),
+                   artifact_type=artifact_type if isinstance(artifact_type, str) and artifact_type else None)
 
     def to_json(self) -> dict[str, Any]:
         """The descriptor as a JSON object (for index.json)."""

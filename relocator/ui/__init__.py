@@ -8,7 +8,8 @@ from typing import Any
 
 from relocator.engine.events import Report
 
-__all__ = ["print_error", "print_json", "print_note", "print_plan", "print_raw", "print_report", "print_text"]
+__all__ = ["print_error", "print_json", "print_note", "print_plan", "print_raw", "print_report", "print_text",
+           "set_verbosity", "verbosity"]
 
 
 def print_json(data: Any, *, stderr: bool = False) -> None:
@@ -31,9 +32,24 @@ def print_error(text: str) -> None:
     sys.stderr.write(f"relocator: error: {text}\n")
 
 
+_verbosity = 0
+
+
+def set_verbosity(level: int) -> None:
+    """-1 for ``-q`` (errors and the summary only), 0 by default, 1 for ``-v``, 2 for ``-vv``."""
+    global _verbosity
+    _verbosity = level
+
+
+def verbosity() -> int:
+    """The level ``set_verbosity`` chose."""
+    return _verbosity
+
+
 def print_note(text: str) -> None:
-    """Something the user should know that is not an error, one line on stderr."""
-    sys.stderr.write(f"relocator: note: {text}\n")
+    """Something the user should know that is not an error, one line on stderr (not with -q)."""
+    if _verbosity >= 0:
+        sys.stderr.write(f"relocator: note: {text}\n")
 
 
 def print_report(report: Report, *, stderr: bool = False) -> None:

@@ -19,6 +19,7 @@ from rich.progress import (
     TaskID,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
     TransferSpeedColumn,
 )
 from rich.table import Table
@@ -28,7 +29,8 @@ from relocator.engine.events import Outcome, Report, Reporter
 from relocator.engine.target import Target
 from relocator.oci import Descriptor
 
-__all__ = ["PlainReporter", "QuietReporter", "RichReporter", "choose_reporter", "output_line",
+__all__ = ["PlainReporter", "QuietReporter", "RichReporter", "blob_line", "choose_reporter", "image_line",
+           "output_line",
            "render_summary", "summary_table"]
 
 
@@ -51,11 +53,31 @@ class QuietReporter:
         """Nothing."""
 
 
+def image_line(target: Target, error: str | None, into: str | None) -> str:
+    """The one line a finished or failed image gets, on a terminal and off it."""
+    if error is not None:
+        return f"FAILED {target.label}: {error}"
+    if into is not None:
+        return f"done {target.label} -> {into} ({target.root})"
+    return f"done {target.label} -> {target.destination}"
+
+
+def blob_line(desc: Descriptor, outcome: Outcome) -> str:
+    """``-v``: one line per blob placement."""
+    return f"blob {desc.digest} {outcome.value} ({desc.size} bytes)"
+
+
 class PlainReporter(QuietReporter):
     """One line per event worth a line, on stderr: no escape codes, fit for cron mail."""
 
-    def __init__(self, into: str | None = None) -> None:
+    def __init__(self, into: str | None = None, *, verbose: int = 0) -> None:
         self.into = into  # a tarball's name: images go there, not to a registry
+        self.verbose = verbose
+
+    def blob_done(self, desc: Descriptor, outcome: Outcome) -> None:
+        """With ``-v``, a line per blob."""
+        if self.verbose:
+            sys.stderr.write(blob_line(desc, outcome) + "\n")
 
     def plan_ready(self, targets: Sequence[Target], blob_bytes: int, blobs: int) -> None:
         """Say what the run will do."""
@@ -64,12 +86,7 @@ class PlainReporter(QuietReporter):
 
     def image_done(self, target: Target, error: str | None) -> None:
         """Print the image's result."""
-        if error is None and self.into is not None:
-            sys.stderr.write(f"done {target.label} -> {self.into} ({target.root})\n")
-        elif error is None:
-            sys.stderr.write(f"done {target.label} -> {target.destination}\n")
-        else:
-            sys.stderr.write(f"FAILED {target.label}: {error}\n")
+        sys.stderr.write(image_line(target, error, self.into) + "\n")
 
 
 class _Amount(ProgressColumn):
@@ -87,12 +104,17 @@ class _Amount(ProgressColumn):
 
 
 class RichReporter(QuietReporter):
-    """Progress bars for bytes, blobs and images, redrawn at a fixed rate on stderr."""
+    """Progress bars for bytes, blobs and images, redrawn at a fixed rate on stderr, with the
+    time left; each finished or failed image prints its line above the bars (the line a
+    non-terminal run logs), so the terminal keeps a record."""
 
-    def __init__(self) -> None:
+    def __init__(self, into: str | None = None, *, verbose: int = 0) -> None:
+        self.into = into
+        self.verbose = verbose
         self.console = Console(stderr=True)
         self.progress = Progress(
             TextColumn("{task.description:>7}"), BarColumn(), _Amount(), TimeElapsedColumn(),
+            TextColumn("eta"), TimeRemainingColumn(),
             console=self.console, refresh_per_second=8, transient=False,
         )
         self._bytes: TaskID | None = None
@@ -119,14 +141,15 @@ class RichReporter(QuietReporter):
             if desc.digest not in self._counted and outcome is not Outcome.TRANSFERRED:
                 self.progress.advance(self._bytes, desc.size)
             self._counted.add(desc.digest)
+        if self.verbose:
+            self.console.print(blob_line(desc, outcome), markup=False, highlight=False)
 
     def image_done(self, target: Target, error: str | None) -> None:
-        """Advance the image bar; print failures above the bars."""
+        """Advance the image bar; print the image's line above the bars."""
         if self._images is not None:
             self.progress.advance(self._images)
-        if error is not None:
-            self.console.print(f"[red]FAILED[/red] {target.label}: {error}", markup=True,
-                               highlight=False)
+        line = image_line(target, error, self.into)
+        self.console.print(Text(line, style="red" if error is not None else ""), highlight=False)
 
     def close(self) -> None:
         """Stop redrawing."""
@@ -134,12 +157,16 @@ class RichReporter(QuietReporter):
 
 
 def choose_reporter(json_output: bool, into: str | None = None) -> Reporter:
-    """Rich on a terminal, plain lines otherwise (naming the tarball ``into``), silence for --json."""
-    if json_output:
+    """Rich on a terminal, plain lines otherwise (naming the tarball ``into``), silence for
+    --json and -q (``ui.verbosity``)."""
+    from relocator.ui import verbosity
+
+    level = verbosity()
+    if json_output or level < 0:
         return QuietReporter()
     if sys.stderr.isatty():
-        return RichReporter()
-    return PlainReporter(into)
+        return RichReporter(into, verbose=level)
+    return PlainReporter(into, verbose=level)
 
 
 def render_summary(report: Report) -> str:

@@ -20,7 +20,7 @@ from tests.images import Image, random_image, random_index, seed
 from tests.registries import Registry, start_registry
 
 GOLDEN = Path(__file__).parent / "golden"
-CASES = ["deployment", "helm", "list", "kbld-config"]
+CASES = ["deployment", "helm", "list", "kbld-config", "documents"]
 
 
 def _images() -> dict[str, Image]:

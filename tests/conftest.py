@@ -12,6 +12,7 @@ import trustme
 from relocator.auth import Credential, CredentialStore
 from relocator.config import RetryPolicy, Settings, TLSSettings
 from relocator.registry import RegistryClient, Transport, open_session
+from tests.referrers import ReferrersFront
 from tests.registries import Registry, TokenServer, htpasswd_file, start_registry
 
 for tool in ("docker-registry", "skopeo"):
@@ -119,3 +120,11 @@ async def make_client() -> AsyncIterator[Callable[..., RegistryClient]]:
     yield build
     for session in sessions:
         await session.close()
+
+
+@pytest.fixture
+def referrers_front(registry: Registry) -> Iterator[ReferrersFront]:
+    """The session registry behind a front that serves the OCI 1.1 Referrers API (tests/referrers.py)."""
+    front = ReferrersFront(registry).start()
+    yield front
+    front.stop()

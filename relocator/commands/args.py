@@ -8,11 +8,13 @@ from pathlib import Path
 
 from relocator.commands.credentials import add_credential_flags
 from relocator.config import Limits, RetryPolicy, Settings, TLSSettings
+from relocator.engine.referrers import ReferrerPolicy
 from relocator.errors import InputError
 from relocator.stores.files import check_writable
 
 __all__ = ["add_copy_flags", "add_destination_flags", "add_global_flags", "add_input_flags",
-           "add_registry_flags", "boolean", "int_list", "output_file", "settings_from", "shard", "size"]
+           "add_referrers_flag", "add_registry_flags", "boolean", "int_list", "output_file",
+           "referrer_policy", "settings_from", "shard", "size"]
 
 
 def add_global_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -99,12 +101,26 @@ def add_copy_flags(parser: argparse.ArgumentParser, *, chunked: bool = True, to_
         parser.add_argument("--chunk-size", type=size, metavar="BYTES", help="upload in chunks of this size")
     parser.add_argument("--include-non-distributable-layers", action="store_true")
     parser.add_argument("--json", action="store_true", help="print a JSON report")
+    add_referrers_flag(parser)
     names = ("--fail-fast", "--all-or-nothing") if to_layout else ("--fail-fast",)
     parser.add_argument(
         *names, dest="fail_fast", action="store_true",
         help="stop at the first image that fails" + (
             "; a tarball or layout is then not written at all (by default it holds every image "
             "that made it)" if to_layout else ""))
+
+
+def add_referrers_flag(parser: argparse.ArgumentParser, default: str | None = "all") -> None:
+    """``--referrers all|none|TYPE[,TYPE...]`` (engine.referrers), read by ``referrer_policy``."""
+    parser.add_argument("--referrers", default=default, metavar="all|none|TYPE[,TYPE...]",
+                        help="what refers to each image (signatures, SBOMs, attestations) goes with it: "
+                             "all (default), none, or these artifact types and what refers to them")
+
+
+def referrer_policy(args: argparse.Namespace) -> ReferrerPolicy:
+    """The ``--referrers`` policy; raises InputError (one line, exit 2) for a bad value, before
+    anything is read or written."""
+    return ReferrerPolicy.parse(args.referrers)
 
 
 _DEFAULTS = Settings()

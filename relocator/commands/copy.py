@@ -6,7 +6,13 @@ import argparse
 import asyncio
 from collections.abc import Callable
 
-from relocator.commands.args import add_copy_flags, add_global_flags, add_registry_flags, settings_from
+from relocator.commands.args import (
+    add_copy_flags,
+    add_global_flags,
+    add_registry_flags,
+    referrer_policy,
+    settings_from,
+)
 from relocator.commands.common import open_client, write_lock_if_complete
 from relocator.commands.credentials import credential_store
 from relocator.commands.report import finish_after
@@ -48,6 +54,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     """Copy; the summary or --json report names every failure (exit 1); bad locations exit 2."""
+    referrer_policy(args)  # a bad --referrers is refused before anything is read
     src = parse_location(args.source, role="source")
     dst = parse_location(args.destination, role="destination")
     check_destination(dst)
@@ -73,7 +80,8 @@ async def _copy(args: argparse.Namespace, src: Location, dst: Location, report: 
             reporter = choose_reporter(args.json, _into(dst))
             plan, _ = await copy(source, sink, inputs, mapper, settings.limits, reporter,
                                  include_non_distributable=args.include_non_distributable_layers,
-                                 fail_fast=args.fail_fast, report=report)
+                                 fail_fast=args.fail_fast, referrers=referrer_policy(args),
+                                 report=report)
     finally:
         if layout is not None:
             layout.close()

@@ -14,6 +14,7 @@ from relocator.commands.args import (
     add_global_flags,
     add_input_flags,
     add_registry_flags,
+    referrer_policy,
     settings_from,
     shard,
 )
@@ -25,6 +26,7 @@ from relocator.engine.copy import copy
 from relocator.engine.dryrun import DryRunSink
 from relocator.engine.events import Outcome, Report, Reporter
 from relocator.engine.plan import Kind, Plan
+from relocator.engine.referrers import ALL, ReferrerPolicy
 from relocator.engine.target import ImageInput
 from relocator.frontends.destinations import destination_mapper
 from relocator.frontends.inputs import shard as shard_inputs
@@ -48,6 +50,7 @@ class RelocateOptions:
     tag_for_gc: bool = False
     fail_fast: bool = False
     dry_run: bool = False
+    referrers: ReferrerPolicy = ALL
     credentials: CredentialStore | None = None  # from the command line's credential flags
 
 
@@ -71,11 +74,13 @@ async def dry_run(settings: Settings, inputs: list[ImageInput], options: Relocat
         "images": [{"image": t.label, "source": str(t.source), "destination": str(t.destination)}
                    for t in plan.targets],
         "failed": dict(sorted(report.failed.items())),
+        "referrers": plan.referrer_count(),
         "manifests": sum(1 for n in plan.nodes.values() if n.kind is not Kind.BLOB),
         "unique_blobs": sum(1 for n in plan.nodes.values() if n.kind is Kind.BLOB),
         "bytes_to_move": report.bytes_moved,
         "bytes_present": sink.bytes_present,
         "mounts": report.blobs[Outcome.MOUNTED],
+        "notes": list(report.notes),
     }
 
 
@@ -89,7 +94,7 @@ async def _copy(settings: Settings, inputs: list[ImageInput], options: RelocateO
         source = ForeignLayers(store, client) if options.include_non_distributable else store
         plan, report = await copy(source, sink, inputs, mapper, settings.limits, reporter,
                                   include_non_distributable=options.include_non_distributable,
-                                  fail_fast=options.fail_fast, report=report)
+                                  fail_fast=options.fail_fast, referrers=options.referrers, report=report)
     return plan, report, sink
 
 
@@ -111,6 +116,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     """Relocate (or with --dry-run describe) every image; exit 1 if any failed."""
+    referrer_policy(args)  # a bad --referrers is refused before the inputs are read
     inputs = inputs_or_refuse(args)
     if args.shard is not None:
         inputs = shard_inputs(inputs, *args.shard)
@@ -119,7 +125,8 @@ async def run(args: argparse.Namespace) -> int:
                               tag_for_gc=args.tag_for_gc, fail_fast=args.fail_fast, dry_run=args.dry_run,
                               credentials=credential_store(
                                   args, sources=hosts_of(inputs),
-                                  destinations=destination_hosts(args.repository, args.prefix)))
+                                  destinations=destination_hosts(args.repository, args.prefix)),
+                              referrers=referrer_policy(args))
     settings = settings_from(args, chunk_size=args.chunk_size)
     if args.dry_run:
         summary = await dry_run(settings, inputs, options)

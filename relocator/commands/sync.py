@@ -20,7 +20,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from relocator.commands.args import add_global_flags, add_registry_flags, output_file, settings_from, shard
+from relocator.commands.args import (
+    add_global_flags,
+    add_referrers_flag,
+    add_registry_flags,
+    output_file,
+    referrer_policy,
+    settings_from,
+    shard,
+)
 from relocator.commands.common import open_client
 from relocator.commands.credentials import credential_store
 from relocator.config import Settings
@@ -70,6 +78,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--shard", type=shard, metavar="I/N",
                    help="copy only shard I of N (0-based); images sharing blobs stay in one shard")
     p.add_argument("--json", action="store_true", help="print a JSON report")
+    add_referrers_flag(p)
     add_registry_flags(p)
     p.set_defaults(concurrency=None)  # the config's concurrency applies unless the flag is given
     add_global_flags(p, top=False)
@@ -98,6 +107,7 @@ def _config(args: argparse.Namespace) -> SyncConfig:
 
 async def run(args: argparse.Namespace) -> int:
     """Sync; see the module docstring for the exit codes."""
+    referrer_policy(args)  # a bad --referrers is refused before the config is read
     config = _config(args)
     for warning in config.warnings:
         print_note(warning)
@@ -178,13 +188,13 @@ async def _copy(client: RegistryClient, settings: Settings, states: list[TagStat
     moving = [s for s in states if s.action in (Action.ADD, Action.UPDATE)]
     if not moving:
         return _others(args.shard), Report()
-    inputs = [ImageInput(str(s.source), s.pinned, s.entry.where) for s in moving]
+    inputs = [ImageInput(str(s.source), s.pinned, s.entry.where, s.entry.referrers) for s in moving]
     places = {s.pinned: s.target.with_digest(s.pinned.digest) for s in moving if s.pinned.digest}
     store = RegistryStore(client, chunk_size=settings.limits.chunk_size)
     sink = DryRunSink(store) if args.dry_run else store
     reporter = QuietReporter() if args.dry_run else choose_reporter(args.json)
     plan, report = await copy(store, sink, inputs, places.__getitem__, settings.limits, reporter,
-                              shard=args.shard)
+                              shard=args.shard, referrers=referrer_policy(args))
     if args.shard is None:
         return (lambda _: True), report
     planned = {t.label for t in plan.targets} | set(plan.failed)

@@ -13,6 +13,7 @@ from relocator.commands.args import (
     add_destination_flags,
     add_global_flags,
     add_registry_flags,
+    referrer_policy,
     settings_from,
 )
 from relocator.commands.common import open_client, write_lock_if_complete
@@ -22,6 +23,7 @@ from relocator.config import Settings
 from relocator.engine.copy import copy
 from relocator.engine.events import Report, Reporter
 from relocator.engine.plan import Plan
+from relocator.engine.referrers import ALL, ReferrerPolicy
 from relocator.frontends.layout_names import layout_images, layout_mapper
 from relocator.stores.base import BlobSource
 from relocator.stores.layout_source import open_layout
@@ -42,6 +44,7 @@ class UnpkgOptions:
     lock_output: Path | None = None
     include_non_distributable: bool = False
     fail_fast: bool = False
+    referrers: ReferrerPolicy = ALL
     credentials: CredentialStore | None = None  # from the command line's credential flags
 
 
@@ -66,7 +69,7 @@ async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter,
             plan, report = await copy(source, sink, [i.input for i in images], layout_mapper(images),
                                       settings.limits, reporter,
                                       include_non_distributable=options.include_non_distributable,
-                                      fail_fast=options.fail_fast, report=report)
+                                      fail_fast=options.fail_fast, referrers=options.referrers, report=report)
         report.notes += layout.notes
     write_lock_if_complete(options.lock_output, plan, report)
     return plan, report
@@ -92,7 +95,8 @@ async def run(args: argparse.Namespace) -> int:
                            fail_fast=args.fail_fast,
                            credentials=credential_store(
                                args, sources=(),
-                               destinations=destination_hosts(args.repository, args.prefix)))
+                               destinations=destination_hosts(args.repository, args.prefix)),
+                           referrers=referrer_policy(args))
     settings = settings_from(args, chunk_size=args.chunk_size)
     report = Report()
     return await finish_after(unpkg(settings, options, choose_reporter(args.json), report), report, args.json)

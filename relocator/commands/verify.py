@@ -1,4 +1,5 @@
-"""`relocator verify FILE.tar`: every blob's digest and size, every manifest's children, index.json.
+"""`relocator verify FILE.tar`: every blob's digest and size, every manifest's children, index.json,
+and for each referrer the layout lists (stores.layout_referrers) its manifest and its subject.
 
 Takes whatever ``open_layout`` reads: OCI layouts (tar, tar.gz, directory), Docker archives and
 Carvel tarballs.
@@ -30,6 +31,7 @@ class VerifyResult:
     blobs: int = 0
     manifests: int = 0
     references: int = 0
+    referrers: int = 0
 
 
 async def verify(path: Path) -> VerifyResult:
@@ -48,6 +50,12 @@ async def verify(path: Path) -> VerifyResult:
         seen: set[Digest] = set()
         for entry in source.entries:
             await _check_manifest(source, entry.descriptor, seen, bad, result)
+        for entry, subject in source.referrers.entries:
+            result.referrers += 1
+            await _check_manifest(source, entry.descriptor, seen, bad, result)
+            if subject not in source.digests:
+                result.problems.append(f"{source.where}: referrer {entry.descriptor.digest}: its subject "
+                                       f"{subject} is not in the layout")
     return result
 
 
@@ -116,6 +124,7 @@ async def run(args: argparse.Namespace) -> int:
         print_text(problem)
     if result.problems:
         return 1
-    print_text(f"{args.tarball}: ok: {result.references} references, {result.manifests} manifests, "
-               f"{result.blobs} blobs verified")
+    referrers = f"{result.referrers} referrers, " if result.referrers else ""
+    print_text(f"{args.tarball}: ok: {result.references} references, {referrers}"
+               f"{result.manifests} manifests, {result.blobs} blobs verified")
     return 0

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from relocator.config import Limits
 from relocator.engine.events import Outcome, Report, Reporter
 from relocator.engine.plan import Kind, Plan, build_plan
+from relocator.engine.referrers import NONE, ReferrerPolicy
 from relocator.engine.scheduler import Scheduler
 from relocator.engine.sharding import shard_plan
 from relocator.engine.survivors import kept_digests
@@ -30,6 +31,7 @@ async def copy(
     include_non_distributable: bool = False,
     fail_fast: bool = False,
     shard: tuple[int, int] | None = None,
+    referrers: ReferrerPolicy = NONE,
     report: Report | None = None,
 ) -> tuple[Plan, Report]:
     """Copy every input image from ``source`` into ``sink`` under ``destination(pinned ref)``.
@@ -41,9 +43,11 @@ async def copy(
     ``Commits``, an image is reported done only once the commit is, and ``Report.output``/
     ``written`` say where and whether it was; a failed commit fails those images with its reason.
     ``shard`` ``(I, N)`` keeps shard I of N of the plan (engine.sharding: images sharing blobs
-    stay together). Raises InputError before any blob moves from a source that checks the plan
-    (stores.base.Preflight: a tarball or layout whose images cannot all be planned, or that lacks
-    a blob) and from ``sink.prepare``.
+    stay together). ``referrers`` says which referrers of the images travel with them
+    (engine.referrers; an input's own policy wins), placed next to their subjects. Raises
+    InputError before any blob moves from a source that checks the plan (stores.base.Preflight:
+    a tarball or layout whose images cannot all be planned, or that lacks a blob) and from
+    ``sink.prepare``.
 
     ``report`` (a new one if None) is filled in as the run goes. Cancelled (SIGINT, SIGTERM), the
     scheduler lets writes under way settle, the sink commits nothing (keeping a partial file for
@@ -60,7 +64,7 @@ async def copy(
     closed = False
     try:
         plan = await build_plan(source, items, destination,
-                                include_non_distributable=include_non_distributable)
+                                include_non_distributable=include_non_distributable, referrers=referrers)
         if shard is not None:
             plan = shard_plan(plan, *shard)
             report.images = [*(t.label for t in plan.targets), *plan.failed]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence, Set
 
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
+from relocator.oci.referrers import Referrer
 from relocator.stores.base import BlobSink, Mounter, Opener
 
 __all__ = ["DryRunSink"]
@@ -48,6 +49,10 @@ class DryRunSink:
 
     async def write_tag(self, ref: Reference, manifest: Manifest) -> None:
         """Nothing."""
+
+    async def add_referrer(self, subject: Reference, referrer: Referrer, manifest: Manifest) -> str | None:
+        """Nothing: the scheduler counts the referrer."""
+        return None
 
     async def close(self, keep: Set[Digest] | None) -> None:
         """Nothing to commit."""

@@ -41,6 +41,7 @@ class Report:
     failed: dict[str, str] = field(default_factory=dict)
     blobs: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(Outcome, 0))
     bytes_moved: int = 0
+    referrers: int = 0  # referrers placed next to their subjects (written, or found there)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # what the user should know, e.g. rebuilt manifests
     output: str | None = None  # the tarball or layout a committing sink writes ("-": stdout)
@@ -78,6 +79,7 @@ class Report:
         interrupted = {"interrupted": True, "unfinished": self.unfinished} if self.interrupted else {}
         return {
             "images": {"relocated": len(self.done), "failed": len(self.failed)},
+            "referrers": {"copied": self.referrers},
             "blobs": {o.value: n for o, n in self.blobs.items()},
             "bytes_transferred": self.bytes_moved,
             "seconds": round(self.seconds, 3),

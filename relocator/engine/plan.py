@@ -1,4 +1,10 @@
-"""The plan: every manifest and index walked into one DAG keyed by digest, in a stable order."""
+"""The plan: every manifest and index walked into one DAG keyed by digest, in a stable order.
+
+Referrers (engine.referrers) are planned with the images they refer to: each found referrer is a
+node of its own (its blobs, then it), linked to its subject in ``Plan.referrers``, and it
+``follows`` the subject: written after it. A target's closure holds the referrers of every
+manifest in it, so they go wherever their subject goes.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from relocator.engine.referrers import ALL, NONE, ReferrerPolicy, kinds_of
 from relocator.engine.target import ImageInput, Target
 from relocator.errors import RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
+from relocator.oci.referrers import Referrer, referrer_descriptor
+from relocator.stores.base import ListsReferrers, ReferrerLookup
 
 __all__ = ["Kind", "ManifestSource", "Node", "Plan", "build_plan", "wanted_children"]
 
@@ -31,12 +40,14 @@ class ManifestSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    """One digest in the DAG, the children it needs first, and where it can be read from."""
+    """One digest in the DAG, the children it needs first, where it can be read from, and the
+    subject a referrer is written after (``follows``)."""
 
     descriptor: Descriptor
     kind: Kind
     children: tuple[Digest, ...] = ()
     origins: frozenset[Repository] = frozenset()
+    follows: Digest | None = None
 
     @property
     def digest(self) -> Digest:
@@ -45,15 +56,19 @@ class Node:
 
 @dataclass(slots=True)
 class Plan:
-    """Nodes, the raw manifests to push, targets, and the images that could not be planned."""
+    """Nodes, the raw manifests to push, targets, and the images that could not be planned;
+    ``referrers`` maps a subject to what refers to it, ``notes`` says what was found but ignored."""
 
     nodes: dict[Digest, Node] = field(default_factory=dict)
     manifests: dict[Digest, Manifest] = field(default_factory=dict)
     targets: list[Target] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    referrers: dict[Digest, dict[Digest, Referrer]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def closure(self, root: Digest) -> list[Digest]:
-        """Every digest reachable from ``root``, children before parents, ties by digest."""
+        """Every digest reachable from ``root``, children before parents, each referrer after its
+        subject (and its own children), ties by digest."""
         order: list[Digest] = []
         seen: set[Digest] = set()
 
@@ -64,9 +79,15 @@ class Plan:
             for child in sorted(self.nodes[d].children):
                 visit(child)
             order.append(d)
+            for referrer in sorted(self.referrers.get(d, ())):
+                visit(referrer)
 
         visit(root)
         return order
+
+    def referrer_count(self) -> int:
+        """How many distinct referrer manifests the plan copies."""
+        return len({r for found in self.referrers.values() for r in found})
 
     def placements(self) -> dict[tuple[Repository, Digest], Node]:
         """Every (destination repository, digest) the targets need, in a stable order."""
@@ -83,10 +104,14 @@ async def build_plan(
     destination: Callable[[Reference], Reference],
     *,
     include_non_distributable: bool = False,
+    referrers: ReferrerPolicy = NONE,
 ) -> Plan:
-    """Resolve every input concurrently and walk its manifests into one deduplicated plan."""
+    """Resolve every input concurrently and walk its manifests into one deduplicated plan, with
+    the referrers of each manifest the ``referrers`` policy (or an input's own) selects, found
+    where ``source`` ``ListsReferrers``. A failed lookup fails the image, as a failed GET does."""
     plan = Plan()
-    fetches: dict[Digest, asyncio.Task[Manifest]] = {}
+    fetches: dict[Digest, asyncio.Future[Manifest]] = {}
+    lookups: dict[tuple[Repository, Digest, str | None], asyncio.Task[ReferrerLookup]] = {}
 
     async def fetch(ref: Reference) -> Manifest:
         assert ref.digest is not None
@@ -95,7 +120,8 @@ async def build_plan(
             task = fetches[ref.digest] = asyncio.ensure_future(source.get_manifest(ref))
         return await task
 
-    async def walk(repo: Repository, manifest: Manifest, parents: frozenset[Digest]) -> None:
+    async def walk(repo: Repository, manifest: Manifest, parents: frozenset[Digest], policy: ReferrerPolicy,
+                   follows: Digest | None = None) -> None:
         digest = manifest.digest
         if digest in parents:
             raise RelocatorError(f"{repo}@{digest}: index refers to itself")
@@ -105,20 +131,51 @@ async def build_plan(
             subs = await asyncio.gather(*(
                 fetch(Reference(repo, digest=c.digest)) for c in children
             ))
-            await asyncio.gather(*(walk(repo, m, parents | {digest}) for m in subs))
+            await asyncio.gather(*(walk(repo, m, parents | {digest}, policy) for m in subs))
         else:
             for c in children:
                 _add(plan.nodes, Node(c, Kind.BLOB, origins=frozenset({repo})))
         kind = Kind.INDEX if manifest.is_index else Kind.MANIFEST
         _add(plan.nodes, Node(manifest.descriptor, kind, tuple(sorted({c.digest for c in children})),
-                              frozenset({repo})))
+                              frozenset({repo}), follows))
+        if policy.enabled and isinstance(source, ListsReferrers):
+            await refer(repo, manifest, parents | {digest}, policy)
+
+    async def lookup(repo: Repository, subject: Descriptor, hint: str | None) -> ReferrerLookup:
+        assert isinstance(source, ListsReferrers)
+        key = (repo, subject.digest, hint)
+        task = lookups.get(key)
+        if task is None:
+            task = lookups[key] = asyncio.ensure_future(source.list_referrers(repo, subject, hint))
+        return await task
+
+    async def refer(repo: Repository, subject: Manifest, chain: frozenset[Digest],
+                    policy: ReferrerPolicy) -> None:
+        """Plan what refers to ``subject``: those ``policy`` selects, then all that refers to them."""
+        found = await lookup(repo, subject.descriptor, policy.api_filter)
+        plan.notes.extend(n for n in found.notes if n not in plan.notes)
+
+        async def one(referrer: Referrer) -> None:
+            if referrer.digest in chain:  # a legacy tag naming an ancestor: no loops
+                return
+            if referrer.manifest is not None:
+                fetches.setdefault(referrer.digest, _done(referrer.manifest))
+            manifest = await fetch(Reference(repo, digest=referrer.digest))
+            if not policy.wants(kinds_of(referrer, manifest)):
+                return
+            # What refers to a selected referrer comes along whatever its type (engine.referrers).
+            await walk(repo, manifest, chain, ALL, follows=subject.digest)
+            link = Referrer(referrer_descriptor(manifest), referrer.tag)
+            plan.referrers.setdefault(subject.digest, {}).setdefault(referrer.digest, link)
+
+        await asyncio.gather(*(one(r) for r in found.referrers))
 
     async def one(item: ImageInput) -> Target | None:
         try:
             # A pinned input shares the single flight: images named by several tags of one
             # digest cost one GET (a pull, on rate-limited registries).
             top = await (fetch(item.ref) if item.ref.digest is not None else source.get_manifest(item.ref))
-            await walk(item.ref.repository, top, frozenset())
+            await walk(item.ref.repository, top, frozenset(), item.referrers or referrers)
         except RelocatorError as exc:
             # Name where the reference came from, unless the error does already (a layout's).
             named = item.origin == "-i" or str(exc).startswith(f"{item.origin}: ")
@@ -148,5 +205,13 @@ def wanted_children(manifest: Manifest, include_non_distributable: bool) -> tupl
 def _add(nodes: dict[Digest, Node], node: Node) -> None:
     old = nodes.get(node.digest)
     if old is not None:
-        node = Node(old.descriptor, old.kind, old.children, old.origins | node.origins)
+        node = Node(old.descriptor, old.kind, old.children, old.origins | node.origins,
+                    old.follows or node.follows)
     nodes[node.digest] = node
+
+
+def _done(manifest: Manifest) -> asyncio.Future[Manifest]:
+    """A fetch that already happened (a legacy tag's manifest, read by tag)."""
+    future: asyncio.Future[Manifest] = asyncio.get_running_loop().create_future()
+    future.set_result(manifest)
+    return future

@@ -1,4 +1,10 @@
-"""Runs a Plan: each blob fetched once, bounded concurrency, children before parents, tags last."""
+"""Runs a Plan: each blob fetched once, bounded concurrency, children before parents, tags last.
+
+A referrer's manifest is written after its subject's; then, for a sink that ``KeepsReferrers``,
+it is linked to the subject (a fallback list, a legacy tag, an index.json entry). An image is done
+when its manifests and every referrer of them are in place: its tag is written after them, so a
+verifier that finds the tag finds the signatures too.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from relocator.config import Limits
 from relocator.engine.events import Outcome, Report, Reporter
@@ -14,12 +21,14 @@ from relocator.engine.survivors import Survivors
 from relocator.engine.target import Target
 from relocator.errors import InputError, RelocatorError
 from relocator.oci import Descriptor, Digest, Reference, Repository
-from relocator.stores.base import Abandons, BlobSink, BlobSource, Mounter, Opener
+from relocator.oci.referrers import Referrer
+from relocator.stores.base import Abandons, BlobSink, BlobSource, KeepsReferrers, Mounter, Opener
 from relocator.stores.budget import ByteBudget, SharesBudget
 
 __all__ = ["SETTLE_SECONDS", "ByteBudget", "Scheduler", "mount_origins", "primaries", "transfer_order"]
 
 Key = tuple[Repository, Digest]
+Link = tuple[Repository, Digest, Digest]  # where, subject, referrer
 
 # Once a run is interrupted, how long (seconds) transfers already under way get to finish: a
 # blob whose last bytes are arriving lands (a resumed pkg keeps it), a stalled one is not waited for.
@@ -51,6 +60,7 @@ class _Run:
     plan: Plan
     report: Report
     tasks: dict[Key, asyncio.Task[Outcome]] = field(default_factory=dict)
+    links: dict[Link, asyncio.Task[None]] = field(default_factory=dict)
     primary: dict[Digest, Repository] = field(default_factory=dict)  # see primaries()
     survivors: Survivors | None = None  # for a sink that Abandons
     started: set[Key] = field(default_factory=set)  # holding a slot: writing, or about to
@@ -86,6 +96,7 @@ class Scheduler:
         started = time.monotonic()
         run = _Run(plan, report if report is not None else Report())
         run.report.failed.update(plan.failed)
+        run.report.notes += plan.notes
         if isinstance(self.sink, Abandons):
             run.survivors = Survivors(plan)
         wanted = plan.placements()
@@ -98,12 +109,17 @@ class Scheduler:
         for key, node in wanted.items():
             if key not in run.tasks:
                 run.tasks[key] = asyncio.ensure_future(self._manifest(run, key, node))
+        for (repo, digest) in wanted:
+            for referrer in plan.referrers.get(digest, {}).values():
+                if (repo, referrer.digest) in wanted:
+                    run.links[(repo, digest, referrer.digest)] = asyncio.ensure_future(
+                        self._link(run, repo, digest, referrer))
         images = [asyncio.ensure_future(self._image(run, t)) for t in plan.targets]
         try:
             if self.fail_fast and images:
                 done, _ = await asyncio.wait(images, return_when=asyncio.FIRST_EXCEPTION)
                 if any(not t.cancelled() and t.exception() for t in done):
-                    for task in [*images, *run.tasks.values()]:
+                    for task in [*images, *run.tasks.values(), *run.links.values()]:
                         task.cancel()
                     for target in plan.targets:
                         if target.label not in run.report.done:
@@ -115,15 +131,18 @@ class Scheduler:
             raise
         finally:
             # Let every transfer settle so none is left running when the session closes.
-            await asyncio.gather(*run.tasks.values(), return_exceptions=True)
+            await asyncio.gather(*run.tasks.values(), *run.links.values(), return_exceptions=True)
             run.report.seconds = time.monotonic() - started
         return run.report
 
     async def _image(self, run: _Run, target: Target) -> None:
+        repo = target.destination.repository
         try:
             # Shielded: cancelling an image (fail-fast, an interrupt) leaves its transfers, which
             # other images may share, to the run.
-            await asyncio.shield(run.tasks[(target.destination.repository, target.root)])
+            await asyncio.shield(run.tasks[(repo, target.root)])
+            await _all(run.links[(repo, d, r)] for d in run.plan.closure(target.root)
+                       for r in run.plan.referrers.get(d, ()))
             # Tags last: the image is complete by digest before any name points at it.
             await self.sink.write_tag(target.destination, run.plan.manifests[target.root])
         except Exception as exc:  # a bug must fail the image, not vanish in gather
@@ -211,6 +230,8 @@ class Scheduler:
     async def _manifest(self, run: _Run, key: Key, node: Node) -> Outcome:
         repo, digest = key
         await _all(run.tasks[(repo, child)] for child in node.children)
+        if node.follows is not None and (repo, node.follows) in run.tasks:
+            await _all([run.tasks[(repo, node.follows)]])  # a referrer after its subject
         ref = Reference(repo, digest=digest)
         manifest = run.plan.manifests[digest]
         async with self._slot(repo):
@@ -219,6 +240,21 @@ class Scheduler:
                 return Outcome.SKIPPED
             await self.sink.write_manifest(ref, manifest)
         return Outcome.TRANSFERRED
+
+
+    async def _link(self, run: _Run, repo: Repository, subject: Digest, referrer: Referrer) -> None:
+        """Once the referrer's manifest is in ``repo``, make it findable from its subject there."""
+        try:
+            await _all([run.tasks[(repo, referrer.digest)]])
+            if isinstance(self.sink, KeepsReferrers):
+                async with self._slot(repo):
+                    note = await self.sink.add_referrer(Reference(repo, digest=subject), referrer,
+                                                        run.plan.manifests[referrer.digest])
+                if note is not None and note not in run.report.notes:
+                    run.report.notes.append(note)
+        except RelocatorError as exc:
+            raise RelocatorError(f"referrer {referrer.digest} of {subject}: {exc}") from exc
+        run.report.referrers += 1
 
 
 def _from_source(exc: RelocatorError) -> RelocatorError:
@@ -241,11 +277,11 @@ async def _settle(run: _Run) -> None:
         if under_way:
             await asyncio.wait(under_way, timeout=SETTLE_SECONDS)
     finally:
-        for task in run.tasks.values():
-            task.cancel()
+        for pending in [*run.tasks.values(), *run.links.values()]:
+            pending.cancel()
 
 
-async def _all(tasks: Iterable[asyncio.Task[Outcome]]) -> None:
+async def _all(tasks: Iterable[asyncio.Future[Any]]) -> None:
     """Await every task; raise the first failure only after all have settled. Shielded: a
     manifest cancelled (an interrupt) leaves its children, which others may share, to the run."""
     results = await asyncio.gather(*(asyncio.shield(t) for t in tasks), return_exceptions=True)

@@ -8,17 +8,23 @@ alone, not on the others: shards started at different moments see different plan
 earlier shard copied no longer needs copying), and a component no other shard touched must land
 in the same shard in every one of them, or it could be skipped by all. Byte balance is left to the
 hash over many components. Every image of a plan is in exactly one shard. Pure: no I/O.
+
+Blobs under 1 KiB do not join images: every OCI 1.1 artifact (an SBOM, a signature) has the same
+2-byte empty config ``{}``, and letting it join would put every image with a referrer in one
+shard. A blob that small costs less uploaded by two shards than a lopsided split does.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-from relocator.engine.plan import Plan
+from relocator.engine.plan import Kind, Plan
 from relocator.errors import InputError
 from relocator.oci import Digest
 
 __all__ = ["bucket_of", "shard_plan"]
+
+_JOINS = 1024  # the smallest blob that keeps the images sharing it in one shard
 
 
 def shard_plan(plan: Plan, index: int, count: int) -> Plan:
@@ -39,6 +45,9 @@ def shard_plan(plan: Plan, index: int, count: int) -> Plan:
     owner: dict[Digest, str] = {}
     for target in plan.targets:
         for digest in closures[target.label]:
+            node = plan.nodes[digest]
+            if node.kind is Kind.BLOB and node.descriptor.size < _JOINS:
+                continue
             first = owner.setdefault(digest, target.label)
             a, b = find(first), find(target.label)
             if a != b:
@@ -52,6 +61,8 @@ def shard_plan(plan: Plan, index: int, count: int) -> Plan:
         manifests={d: m for d, m in plan.manifests.items() if d in wanted},
         targets=[t for t in plan.targets if t.label in labels],
         failed={k: v for k, v in plan.failed.items() if bucket_of(k, count) == index},
+        referrers={d: found for d, found in plan.referrers.items() if d in wanted},
+        notes=list(plan.notes),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from relocator.engine.referrers import ReferrerPolicy
 from relocator.oci import Digest, Reference
 
 __all__ = ["ImageInput", "Target"]
@@ -12,11 +13,13 @@ __all__ = ["ImageInput", "Target"]
 @dataclass(frozen=True, slots=True)
 class ImageInput:
     """One image asked for: ``text`` as the user wrote it (the label in reports and locks), the
-    parsed reference, and ``origin``, where it was written (a file name, ``-i``, a layout)."""
+    parsed reference, and ``origin``, where it was written (a file name, ``-i``, a layout);
+    ``referrers``, when set, is this image's own policy (a sync entry's) instead of the run's."""
 
     text: str
     ref: Reference
     origin: str
+    referrers: ReferrerPolicy | None = None
 
 
 @dataclass(frozen=True, slots=True)

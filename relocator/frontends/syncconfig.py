@@ -35,6 +35,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedBase
 from ruamel.yaml.error import YAMLError
 
+from relocator.engine.referrers import ReferrerPolicy
 from relocator.errors import BadReference, InputError
 from relocator.frontends.tagfilter import TagRules, parse_range
 from relocator.oci import Reference, Repository
@@ -51,7 +52,8 @@ class SyncEntry:
     goes: ``target`` is the destination repository; the tag keeps its name there.
 
     ``where`` is ``FILE:LINE`` for messages; ``immutable`` tags (and every tag when
-    ``skip_existing``) are never overwritten once present at the target.
+    ``skip_existing``) are never overwritten once present at the target; ``referrers`` is the
+    entry's ``referrers:`` (engine.referrers), None for the run's ``--referrers``.
     """
 
     where: str
@@ -62,6 +64,7 @@ class SyncEntry:
     skip_existing: bool = False
     immutable: tuple[re.Pattern[str], ...] = ()
     whole_registry: bool = False  # source and target are HOST and HOST[/PREFIX] (path "" or PREFIX)
+    referrers: ReferrerPolicy | None = None
 
     def for_repository(self, path: str) -> SyncEntry:
         """A whole-registry entry narrowed to one repository of its source's catalog."""
@@ -152,19 +155,29 @@ def _ours(name: str, doc: Mapping[str, Any]) -> SyncConfig:
         rules = _rules(merged["tags"], where)
         skip = bool(merged.get("skipExisting", False))
         immutable = TagRules.compile_patterns(merged.get("immutableTags", []), f"{where}: immutableTags")
+        referrers = _referrers(merged.get("referrers"), where)
         if _is_registry(item["source"]):
             entries.append(SyncEntry(where, Repository(item["source"], ""),
                                      _prefix(item["target"], f"{where}: target"), None, rules, skip,
-                                     immutable, whole_registry=True))
+                                     immutable, whole_registry=True, referrers=referrers))
             continue
         src, tag = _source(item["source"], f"{where}: source")
         entries.append(SyncEntry(where, src, _repository(item["target"], f"{where}: target"), tag,
-                                 rules, skip, immutable))
-    unused = sorted({k for part in (defaults, *doc["mirrors"]) for k in part
-                     if k in ("platforms", "referrers")})
-    warnings = [f"{name}: {', '.join(unused)} not applied yet: every platform is copied, "
-                "no referrers"] if unused else []
+                                 rules, skip, immutable, referrers=referrers))
+    unused = any("platforms" in part for part in (defaults, *doc["mirrors"]))
+    warnings = [f"{name}: platforms not applied yet: every platform is copied"] if unused else []
     return SyncConfig(name, "relocator", tuple(entries), defaults.get("concurrency"), (), tuple(warnings))
+
+
+def _referrers(value: Any, where: str) -> ReferrerPolicy | None:
+    """``referrers: all | none | [TYPE, ...]`` (the schema checked the shape), None when absent."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else ",".join(value)
+    try:
+        return ReferrerPolicy.parse(text)
+    except InputError as exc:
+        raise InputError(f"{where}: referrers: {str(exc).removeprefix('--referrers ')}") from None
 
 
 def _rules(tags: Mapping[str, Any], where: str, *, search: bool = False) -> TagRules:

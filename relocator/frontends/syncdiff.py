@@ -18,6 +18,7 @@ from relocator.errors import InputError, RelocatorError
 from relocator.frontends.syncconfig import SyncEntry
 from relocator.frontends.tagfilter import keep_tags
 from relocator.oci import Digest, Reference
+from relocator.oci.referrers import is_referrer_tag
 from relocator.registry import RegistryClient
 
 __all__ = ["Action", "TagState", "diff", "expand", "kept_tags"]
@@ -54,11 +55,15 @@ class TagState:
 
 
 async def kept_tags(client: RegistryClient, entry: SyncEntry) -> list[str]:
-    """The entry's tags: its one tag, or every tag of the source its rules keep. Raises
-    RelocatorError when the source cannot be listed, InputError for a bad rule."""
+    """The entry's tags: its one tag, or every tag of the source its rules keep, leaving out the
+    tags that only keep referrers (``sha256-<hex>`` lists, cosign's ``.sig``, ``.att``, ``.sbom``):
+    those travel with their images as ``--referrers`` says, merged at the target rather than
+    copied over what it lists. Raises RelocatorError when the source cannot be listed,
+    InputError for a bad rule."""
     if entry.tag is not None:
         return [entry.tag]
-    return keep_tags(await client.list_tags(entry.source), entry.rules)
+    tags = [t for t in await client.list_tags(entry.source) if not is_referrer_tag(t)]
+    return keep_tags(tags, entry.rules)
 
 
 async def diff(client: RegistryClient, entries: Sequence[SyncEntry], concurrency: int) -> list[TagState]:

@@ -8,6 +8,7 @@ next to a layout and never read as part of it.
 from __future__ import annotations
 
 import json
+from collections.abc import Set
 from dataclasses import dataclass
 
 from relocator.errors import InputError, UnsafeTarMember
@@ -141,6 +142,7 @@ class IndexNames:
         self.fixed = fixed
         self._named: dict[str, Descriptor] = {}
         self._unnamed: dict[Digest, Descriptor] = {}
+        self._referrers: dict[Digest, Descriptor] = {}
 
     def add(self, ref: Reference, manifest: Manifest) -> None:
         """Name ``manifest`` by ``ref`` (or by the fixed name); an image with no name is listed
@@ -154,9 +156,19 @@ class IndexNames:
             raise InputError(f"{self.where}: {name!r} would name both {old.digest} and {manifest.digest}")
         self._named[name] = manifest.descriptor
 
-    def index(self) -> bytes:
+    def add_referrer(self, entry: Descriptor) -> None:
+        """List a referrer, unnamed: ``entry`` is its descriptor annotated with its subject
+        (oci.referrers.referrer_entry)."""
+        self._referrers.setdefault(entry.digest, entry)
+
+    def index(self, keep: Set[Digest] | None = None) -> bytes:
         """``index.json`` with every name, sorted by name so the same run gives the same bytes;
-        unnamed images follow, by digest, unless a name lists them already."""
+        unnamed images follow, by digest, unless a name lists them already; then the referrers
+        (those in ``keep``, when given: a referrer of an image that did not finish is left out),
+        by digest, unless listed already."""
         named = {d.digest for d in self._named.values()}
         unnamed = [IndexEntry(d, None) for k, d in sorted(self._unnamed.items()) if k not in named]
-        return build_index([IndexEntry(d, n) for n, d in sorted(self._named.items())] + unnamed)
+        listed = named | set(self._unnamed)
+        referrers = [IndexEntry(d, None) for k, d in sorted(self._referrers.items())
+                     if k not in listed and (keep is None or k in keep)]
+        return build_index([IndexEntry(d, n) for n, d in sorted(self._named.items())] + unnamed + referrers)

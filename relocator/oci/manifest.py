@@ -39,6 +39,9 @@ class Descriptor:
     urls: tuple[str, ...] = ()
     platform: Platform | None = None
     annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY, compare=False)
+    # image-spec 1.1 descriptor.md: the type of an artifact this descriptor points to; a referrers
+    # list gives one per entry (distribution-spec "Listing Referrers").
+    artifact_type: str | None = field(default=None, compare=False)
 
     @classmethod
     def for_bytes(cls, media_type: str, raw: bytes) -> Descriptor:
@@ -74,8 +77,10 @@ class Descriptor:
             variant = plat.get("variant")
             platform = Platform(str(plat.get("os", "")), str(plat.get("architecture", "")),
                                 variant if isinstance(variant, str) else None)
+        artifact_type = obj.get("artifactType")
         return cls(media_type=media_type, digest=digest, size=size, urls=tuple(urls), platform=platform,
-                   annotations=MappingProxyType(dict(annotations)))
+                   annotations=MappingProxyType(dict(annotations)),
+                   artifact_type=artifact_type if isinstance(artifact_type, str) and artifact_type else None)
 
     def to_json(self) -> dict[str, Any]:
         """The descriptor as a JSON object (for index.json)."""
@@ -84,6 +89,8 @@ class Descriptor:
             "digest": str(self.digest),
             "size": self.size,
         }
+        if self.artifact_type:
+            out["artifactType"] = self.artifact_type
         if self.urls:
             out["urls"] = list(self.urls)
         if self.annotations:
@@ -104,6 +111,10 @@ class Manifest:
     media_type: str
     children: tuple[Descriptor, ...]
     subject: Descriptor | None = None
+    # image-spec 1.1: ``artifactType`` and ``annotations`` of the manifest or index itself, which a
+    # referrers list copies into the referrer's descriptor (oci.referrers.referrer_descriptor).
+    artifact_type: str | None = None
+    annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY, compare=False)
 
     @classmethod
     def parse(cls, raw: bytes, media_type: str | None, where: str = "manifest") -> Manifest:
@@ -148,7 +159,10 @@ class Manifest:
         subject = None
         if "subject" in doc:
             subject = Descriptor.from_json(doc["subject"], f"{where} subject")
-        return cls(raw=raw, media_type=kind, children=children, subject=subject)
+        artifact_type = doc.get("artifactType")
+        return cls(raw=raw, media_type=kind, children=children, subject=subject,
+                   artifact_type=artifact_type if isinstance(artifact_type, str) and artifact_type else None,
+                   annotations=_annotations(doc))
 
     @property
     def descriptor(self) -> Descriptor:
@@ -174,6 +188,16 @@ class Manifest:
     def layers(self) -> tuple[Descriptor, ...]:
         """The layer descriptors of an image manifest; empty for an index."""
         return () if self.is_index else self.children[1:]
+
+
+def _annotations(obj: dict[str, Any]) -> Mapping[str, str]:
+    """The ``annotations`` of a manifest or descriptor: string to string (image-spec
+    annotations.md). A value of another type is left out rather than refusing the manifest: its
+    bytes travel unchanged either way, and only the string values mean anything to a reader."""
+    found = obj.get("annotations")
+    if not isinstance(found, dict) or not found:
+        return _EMPTY
+    return MappingProxyType({k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, str)})
 
 
 def _guess(doc: dict[str, Any]) -> str:

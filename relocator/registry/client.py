@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,8 +14,9 @@ from relocator.oci.digest import AsyncVerifier, Digest
 from relocator.oci.manifest import Descriptor, Manifest
 from relocator.oci.reference import Reference, Repository
 from relocator.registry.bodies import read_body, size_text
-from relocator.registry.errormap import redact_url, translate_errors
+from relocator.registry.errormap import translate_errors
 from relocator.registry.foreign import url_chunks
+from relocator.registry.listing import list_names, list_referrers
 from relocator.registry.stalls import SpeedFloor
 from relocator.registry.transport import Transport
 from relocator.registry.upload import ChunkOpener, Uploader
@@ -25,8 +25,6 @@ __all__ = ["MountResult", "RegistryClient"]
 
 # The distribution spec lets registries refuse manifests over 4 MiB; we read at most this.
 _MAX_MANIFEST = 16 * 1024 * 1024
-# distribution 2.8.2 ignores ?n= and sends every tag in one page: allow a very large repository.
-_MAX_TAG_LIST = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +59,11 @@ class RegistryClient:
 
     async def get_manifest(self, ref: Reference) -> Manifest:
         """Fetch a manifest by tag or digest, verifying its bytes against the digest."""
+        return (await self.get_manifest_etag(ref))[0]
+
+    async def get_manifest_etag(self, ref: Reference) -> tuple[Manifest, str | None]:
+        """``get_manifest``, and the ``ETag`` the registry sent with it (for an ``If-Match`` write
+        of the same tag; RFC 9110 13.1.1), None when it sent none."""
         repo = ref.repository
         path = f"/v2/{repo.path}/manifests/{ref.identifier}"
         headers = {"Accept": mt.MANIFEST_ACCEPT}
@@ -74,9 +77,10 @@ class RegistryClient:
                 raise InputError(f"{ref}: manifest is larger than the {size_text(_MAX_MANIFEST)} limit")
             content_type = resp.headers.get("Content-Type")
             header_digest = resp.headers.get("Docker-Content-Digest")
+            etag = resp.headers.get("ETag")
         manifest = Manifest.parse(raw, content_type, where=str(ref))
         self._check_manifest_digest(ref, raw, header_digest)
-        return manifest
+        return manifest, etag
 
     @staticmethod
     def _check_manifest_digest(ref: Reference, raw: bytes, header: str | None) -> None:
@@ -108,19 +112,34 @@ class RegistryClient:
             return (await self.get_manifest(ref)).descriptor
         return Descriptor(media_type, Digest.parse(digest), size)
 
-    async def put_manifest(self, ref: Reference, manifest: Manifest) -> Digest:
-        """Push the manifest's exact bytes under ``ref``'s tag or digest."""
+    async def put_manifest(self, ref: Reference, manifest: Manifest, *, if_match: str | None = None,
+                           if_none_match: bool = False) -> Digest:
+        """Push the manifest's exact bytes under ``ref``'s tag or digest. ``if_match`` (an ETag)
+        or ``if_none_match`` (the tag must not exist) make the write conditional (RFC 9110 13.1);
+        a registry that honours them answers 412, raised as RegistryError with that status.
+
+        For a manifest with a ``subject``, the host's capability record keeps whether the answer
+        carried ``OCI-Subject`` (distribution-spec "Pushing Manifests with Subject": the registry
+        serves the Referrers API and lists the manifest itself).
+        """
         repo = ref.repository
         path = f"/v2/{repo.path}/manifests/{ref.identifier}"
         headers = {"Content-Type": manifest.media_type}
+        if if_match is not None:
+            headers["If-Match"] = if_match
+        if if_none_match:
+            headers["If-None-Match"] = "*"
         async with self.transport.stream(
             "PUT", repo.registry, path, scopes=_push(repo), headers=headers, body=manifest.raw,
             ok=(201, 200),
         ) as resp:
             header = resp.headers.get("Docker-Content-Digest")
+            acknowledged = "OCI-Subject" in resp.headers
         digest = manifest.digest
         if header and Digest.parse(header) != digest:
             raise DigestMismatch(f"{ref}: registry stored {header}, we sent {digest}")
+        if manifest.subject is not None:
+            self.transport.host(repo.registry).subject_acknowledged = acknowledged
         return digest
 
     async def head_blob(self, repo: Repository, digest: Digest) -> int | None:
@@ -240,45 +259,23 @@ class RegistryClient:
     async def list_tags(self, repo: Repository, page_size: int = 1000) -> list[str]:
         """Every tag of the repository, following ``Link`` pagination (distribution-spec
         "Listing Tags")."""
-        return await self._names(repo.registry, f"/v2/{repo.path}/tags/list?n={page_size}", "tags",
-                                 f"tag list of {repo.path}", _pull(repo))
+        return await list_names(self.transport, repo.registry, f"/v2/{repo.path}/tags/list?n={page_size}",
+                                "tags", f"tag list of {repo.path}", _pull(repo))
 
     async def list_repositories(self, registry: str, page_size: int = 1000) -> list[str]:
         """Every repository path the registry lists (``GET /v2/_catalog``, distribution's
         catalog API with ``Link`` pagination; not every registry serves it)."""
-        return await self._names(registry, f"/v2/_catalog?n={page_size}", "repositories", "catalog",
-                                 ("registry:catalog:*",))
+        return await list_names(self.transport, registry, f"/v2/_catalog?n={page_size}", "repositories",
+                                "catalog", ("registry:catalog:*",))
 
-    async def _names(self, registry: str, first: str, key: str, what: str,
-                     scopes: tuple[str, ...]) -> list[str]:
-        names: list[str] = []
-        next_url: str | None = first
-        while next_url:
-            async with self.transport.stream("GET", registry, next_url, scopes=scopes) as resp:
-                with translate_errors("GET", str(resp.url), registry):
-                    raw = await read_body(resp, _MAX_TAG_LIST, SpeedFloor(registry, self.transport.settings))
-                next_url = _next_link(resp.headers.get("Link", ""))
-            names.extend(_names_of(raw, key, f"{registry}: {what}", str(resp.url)))
-        return names
-
-
-def _names_of(raw: bytes | None, key: str, what: str, url: str) -> list[str]:
-    problem = f"is larger than the {size_text(_MAX_TAG_LIST)} limit" if raw is None else ""
-    if raw is not None:
-        try:
-            doc = json.loads(raw)
-            names = doc.get(key) or []
-            if isinstance(names, list) and all(isinstance(t, str) for t in names):
-                return names
-            problem = f"has no list of {key}"
-        except (ValueError, AttributeError):
-            problem = "is not a JSON object"
-    raise RegistryError(f"{what} {problem}", method="GET", url=redact_url(url))
-
-
-def _next_link(header: str) -> str | None:
-    for part in header.split(","):
-        url, _, rel = part.partition(";")
-        if 'rel="next"' in rel.replace(" ", "") or "rel=next" in rel.replace(" ", ""):
-            return url.strip().strip("<>")
-    return None
+    async def list_referrers(self, repo: Repository, subject: Digest,
+                             artifact_type: str | None = None) -> list[Descriptor] | None:
+        """The referrers the registry's Referrers API lists for ``subject`` (distribution-spec
+        "Listing Referrers"), None where it does not serve the API. What a host answered is kept
+        in its capability record: once it is known not to serve it, it is not asked again."""
+        state = self.transport.host(repo.registry)
+        if state.referrers_api is False:
+            return None
+        found = await list_referrers(self.transport, repo, subject, _pull(repo), artifact_type)
+        state.referrers_api = found is not None
+        return found

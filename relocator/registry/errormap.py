@@ -18,7 +18,7 @@ from relocator.registry.stalls import SpeedFloor
 
 __all__ = ["error_from", "redact_url", "translate_errors"]
 
-_KEEP_QUERY = {"digest", "mount", "from", "n", "last", "service", "scope"}
+_KEEP_QUERY = {"digest", "mount", "from", "n", "last", "service", "scope", "artifactType"}
 _MAX_ERROR_BODY = 64 * 1024
 
 

@@ -58,6 +58,10 @@ class HostState:
     paused_until: float = 0.0
     mount_works: bool | None = None
     chunk_min: int = 0
+    # Referrers (distribution-spec 1.1): whether GET /referrers/ is served (None: not asked yet),
+    # and whether the last manifest PUT with a subject was answered with OCI-Subject.
+    referrers_api: bool | None = None
+    subject_acknowledged: bool | None = None
     warned: set[str] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

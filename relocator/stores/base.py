@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence, Set
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
+from relocator.oci.referrers import Referrer
 
-__all__ = ["Abandons", "BlobSink", "BlobSource", "Commits", "KeepsPartial", "Mounter", "Opener", "Preflight"]
+__all__ = ["Abandons", "BlobSink", "BlobSource", "Commits", "KeepsPartial", "KeepsReferrers",
+           "ListsReferrers", "Mounter", "Opener", "Preflight", "ReferrerLookup"]
 
 # Opens a blob's verified bytes from an offset; every retry calls it again.
 Opener = Callable[[int], AsyncIterator[bytes]]
@@ -130,4 +133,37 @@ class Preflight(Protocol):
         Raises InputError naming the archive: the first image that could not be planned, or the
         first blob that is missing or of another size than its descriptor says.
         """
+
+
+@dataclass(frozen=True, slots=True)
+class ReferrerLookup:
+    """What a source knows refers to one manifest, and notes for the user (one line each: a
+    referrers tag that holds something else, ignored)."""
+
+    referrers: tuple[Referrer, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class ListsReferrers(Protocol):
+    """Sources that can say what refers to a manifest (OCI 1.1 referrers and cosign legacy tags)."""
+
+    async def list_referrers(self, repo: Repository, subject: Descriptor,
+                             artifact_type: str | None = None) -> ReferrerLookup:
+        """Every referrer of ``subject`` in ``repo``, each once. ``artifact_type`` is a hint the
+        source may use to list fewer (the caller filters what it gets anyway). Raises
+        RelocatorError when the source fails to answer (not when it has no referrers)."""
+        ...
+
+
+@runtime_checkable
+class KeepsReferrers(Protocol):
+    """Sinks that record what refers to what, beyond writing the referrer's manifest: a registry
+    without the Referrers API keeps a referrers list under the subject's fallback tag, a cosign
+    legacy referrer needs its tag, a layout lists each referrer in ``index.json``."""
+
+    async def add_referrer(self, subject: Reference, referrer: Referrer, manifest: Manifest) -> str | None:
+        """Make ``referrer`` (already written by digest, as is ``subject``, a reference by digest)
+        findable from its subject. Returns a note for the user when the sink left something alone
+        (a fallback tag that holds no referrers list); raises RelocatorError when it fails."""
         ...

@@ -33,10 +33,11 @@ from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository, v
 from relocator.oci.carvel import is_carvel_manifest
 from relocator.oci.layout import IndexEntry
 from relocator.stores.archive import Contents, Member, TarIndex, gunzip_to_temp, read_range
-from relocator.stores.base import Opener
+from relocator.stores.base import Opener, ReferrerLookup
 from relocator.stores.carvel import MANIFEST_JSON, read_carvel
 from relocator.stores.dockerarchive import read_docker_archive
-from relocator.stores.ocilayout_read import KIND as OCI_LAYOUT
+from relocator.stores.layout_referrers import LayoutReferrers, split_entries
+from relocator.stores.ocilayout_read import KIND as OCI_KIND
 from relocator.stores.ocilayout_read import is_oci_tar, read_oci_dir, read_oci_tar
 
 __all__ = ["LayoutSource", "open_layout"]
@@ -57,13 +58,18 @@ class LayoutSource:
     def __init__(self, where: str, contents: Contents, fd: int | None = None) -> None:
         self.where = where
         self.kind = contents.kind
-        self.entries: list[IndexEntry] = list(contents.entries)
         self.notes: list[str] = list(contents.notes)
         self._members = dict(contents.members)
-        self._types = {e.descriptor.digest: e.descriptor.media_type for e in self.entries}
+        self._types = {e.descriptor.digest: e.descriptor.media_type for e in contents.entries}
         self._types.update(contents.media_types)
         self._fd = fd
         self._closer = weakref.finalize(self, os.close, fd) if fd is not None else None
+        # An OCI layout may list referrers too (stores.layout_referrers): they are not images.
+        self.referrers = (split_entries(contents.entries, self._read_now) if contents.kind == OCI_KIND
+                          else LayoutReferrers(contents.entries))
+        self.entries: list[IndexEntry] = list(self.referrers.images)
+        for found in self.referrers.by_subject.values():
+            self._types.update((r.digest, r.descriptor.media_type) for r in found if r.descriptor.media_type)
 
     def close(self) -> None:
         """Let go of the archive (and so of a decompressed temp file); safe to call twice."""
@@ -121,7 +127,7 @@ class LayoutSource:
         """
         for i, entry in enumerate(self.entries):
             desc = entry.descriptor
-            what = f"{self.where}: " + (f"index.json manifests[{i}]" if self.kind == OCI_LAYOUT
+            what = f"{self.where}: " + (f"index.json manifests[{i}]" if self.kind == OCI_KIND
                                         else f"image {entry.ref_name or i}")
             found = self._members.get(desc.digest)
             if found is None:
@@ -145,6 +151,30 @@ class LayoutSource:
                 return f.read(m.size + 1)  # one byte more shows a file that grew since the scan
         assert self._fd is not None
         return read_range(self._fd, m.offset, m.size, self.where, m.name)
+
+    async def list_referrers(self, repo: Repository, subject: Descriptor,
+                             artifact_type: str | None = None) -> ReferrerLookup:
+        """The referrers the layout lists for ``subject`` (stores.layout_referrers)."""
+        return ReferrerLookup(self.referrers.by_subject.get(subject.digest, ()))
+
+    def _read_now(self, digest: Digest) -> bytes | None:
+        """A small member's bytes, read now (blocking: ``open_layout`` runs in a thread); None when
+        it is missing, too big or does not hash to ``digest``."""
+        m = self._members.get(digest)
+        if m is None or m.size > _MAX_MANIFEST:
+            return None
+        if m.data is not None:
+            raw = m.data
+        else:
+            fd = self._fd if m.path is None else os.open(m.path, os.O_RDONLY)
+            if fd is None:
+                return None
+            try:
+                raw = os.pread(fd, m.size, m.offset)
+            finally:
+                if m.path is not None:
+                    os.close(fd)
+        return raw if len(raw) == m.size and Digest.of(raw, digest.algorithm) == digest else None
 
     async def read_small(self, digest: Digest) -> bytes:
         """A whole member that is small enough to hold (manifests, index entries); BadArchive

@@ -33,6 +33,7 @@ from relocator.oci.layout import (
     build_index,
     parse_index,
 )
+from relocator.oci.referrers import Referrer, referrer_entry
 from relocator.stores.base import Opener
 from relocator.stores.files import file_mode, fsync_dir, hash_range
 
@@ -133,6 +134,12 @@ class OciDirStore:
         """Record the image's name for ``index.json``."""
         self.names.add(ref, manifest)
 
+    async def add_referrer(self, subject: Reference, referrer: Referrer, manifest: Manifest) -> str | None:
+        """List the referrer in ``index.json``, unnamed, its subject annotated (oci.referrers)."""
+        assert subject.digest is not None
+        self.names.add_referrer(referrer_entry(subject.digest, referrer))
+        return None
+
     async def close(self, keep: Set[Digest] | None) -> None:
         """Unless ``keep`` is None, write ``oci-layout`` and the merged ``index.json`` naming the
         finished images (every file they need is in place); either way keep what was written
@@ -141,7 +148,7 @@ class OciDirStore:
             return
         try:
             if keep is not None:
-                await asyncio.to_thread(self._commit)
+                await asyncio.to_thread(self._commit, keep)
             elif self._made and not self._wrote:
                 for empty in (*self.path.glob("blobs/*"), self.path / "blobs", self.path):
                     try:
@@ -151,12 +158,12 @@ class OciDirStore:
         finally:
             self._close_fd()
 
-    def _commit(self) -> None:
+    def _commit(self, keep: Set[Digest]) -> None:
         for alg in self.path.glob("blobs/*"):
             fsync_dir(alg)  # the renames into place, before a name points at them
         if not (self.path / LAYOUT_FILE).exists():
             _put(self.path / LAYOUT_FILE, OCI_LAYOUT)
-        new = json.loads(self.names.index())["manifests"]
+        new = json.loads(self.names.index(keep))["manifests"]
         _put(self.path / INDEX_JSON, merge_index(self._index, new))
         fsync_dir(self.path)
 
@@ -174,12 +181,13 @@ class OciDirStore:
 
 def merge_index(index: dict[str, Any] | None, entries: list[dict[str, Any]]) -> bytes:
     """``index.json``: ``index`` (the layout's, or none) with each named entry of ``entries`` put
-    where its name was, else where an unnamed entry of its digest was, else at the end."""
+    where its name was, else where an unnamed entry of its digest was, else at the end (an
+    unnamed entry only ever takes the place of an unnamed one of its digest)."""
     doc = dict(index) if index is not None else json.loads(build_index([]))
     manifests = list(doc.get("manifests", []))
     for entry in entries:
         name = _name(entry)
-        at = next((i for i, m in enumerate(manifests) if _name(m) == name), None)
+        at = None if name is None else next((i for i, m in enumerate(manifests) if _name(m) == name), None)
         if at is None:
             at = next((i for i, m in enumerate(manifests)
                        if _name(m) is None and m.get("digest") == entry["digest"]), None)

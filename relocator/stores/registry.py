@@ -1,14 +1,24 @@
-"""RegistryStore: a RegistryClient as source, sink and mounter."""
+"""RegistryStore: a RegistryClient as source, sink and mounter, and where referrers are found."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence, Set
 from contextlib import AbstractAsyncContextManager
 
-from relocator.errors import RelocatorError
+from relocator.errors import NotFound, RegistryError, RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
+from relocator.oci.referrers import (
+    Referrer,
+    fallback_tag,
+    legacy_tags,
+    listed_referrers,
+    referrer_descriptor,
+    referrers_list_problem,
+)
 from relocator.registry import RegistryClient
-from relocator.stores.base import Opener
+from relocator.stores.base import Opener, ReferrerLookup
+from relocator.stores.fallback import FallbackLists
 
 __all__ = ["RegistryStore"]
 
@@ -21,6 +31,9 @@ class RegistryStore:
         self.chunk_size = chunk_size
         # A declined mount's 202 opened an upload session: the upload reuses it.
         self._sessions: dict[tuple[Repository, Digest], str] = {}
+        # Each source repository's tags, listed once per run (None: the listing was refused).
+        self._tags: dict[Repository, asyncio.Task[frozenset[str] | None]] = {}
+        self._fallback = FallbackLists(client)
 
     async def prepare(self, blobs: Sequence[Descriptor], manifests: Sequence[Manifest]) -> None:
         """Nothing to prepare: the registry takes writes as they come."""
@@ -28,6 +41,62 @@ class RegistryStore:
     async def get_manifest(self, ref: Reference) -> Manifest:
         """The manifest, verified against the reference's digest."""
         return await self.client.get_manifest(ref)
+
+    async def list_referrers(self, repo: Repository, subject: Descriptor,
+                             artifact_type: str | None = None) -> ReferrerLookup:
+        """What refers to ``subject`` in ``repo``: the Referrers API where the registry serves it,
+        else the list under the subject's fallback tag (distribution-spec "Unavailable Referrers
+        API"); plus the manifests under cosign's legacy tags. Tags are looked up in the
+        repository's tag list, read once per run (HEADs instead where listing is refused).
+        A fallback tag that holds no referrers list is noted and ignored (the spec's "assume
+        there are no referrers"). Raises RelocatorError for any other failed request."""
+        found: dict[Digest, Referrer] = {}
+        notes: list[str] = []
+        listed = await self.client.list_referrers(repo, subject.digest, artifact_type)
+        if listed is None:
+            tag = fallback_tag(subject.digest)
+            held = await self._tagged(repo, tag)
+            if held is not None:
+                problem = referrers_list_problem(held, subject.digest)
+                if problem is None:
+                    listed = list(listed_referrers(held, subject.digest))
+                else:
+                    notes.append(f"{repo}:{tag} is not a list of referrers ({problem}): ignored")
+        for desc in listed or ():
+            if desc.digest != subject.digest:
+                found.setdefault(desc.digest, Referrer(desc))
+        for tag in legacy_tags(subject.digest):
+            held = await self._tagged(repo, tag)
+            if held is not None and held.digest != subject.digest:
+                found.setdefault(held.digest, Referrer(referrer_descriptor(held), tag, held))
+        return ReferrerLookup(tuple(found.values()), tuple(notes))
+
+    async def _tagged(self, repo: Repository, tag: str) -> Manifest | None:
+        """The manifest under ``tag``, None if there is no such tag."""
+        tags = await self._tag_list(repo)
+        ref = Reference(repo, tag=tag)
+        if tags is not None and tag not in tags:
+            return None
+        if tags is None and await self.client.head_manifest(ref) is None:
+            return None
+        try:
+            return await self.client.get_manifest(ref)
+        except NotFound:  # deleted since it was listed
+            return None
+
+    async def _tag_list(self, repo: Repository) -> frozenset[str] | None:
+        task = self._tags.get(repo)
+        if task is None:
+            task = self._tags[repo] = asyncio.ensure_future(self._list_tags(repo))
+        return await task
+
+    async def _list_tags(self, repo: Repository) -> frozenset[str] | None:
+        try:
+            return frozenset(await self.client.list_tags(repo))
+        except RegistryError as exc:
+            if exc.temporary:
+                raise
+            return None  # listing refused (some registries keep it from pull-only users)
 
     def open_blob(self, repo: Repository, desc: Descriptor) -> AbstractAsyncContextManager[
             AsyncIterator[bytes]]:
@@ -71,6 +140,26 @@ class RegistryStore:
     async def write_manifest(self, ref: Reference, manifest: Manifest) -> None:
         """PUT the exact bytes."""
         await self.client.put_manifest(ref, manifest)
+
+    async def add_referrer(self, subject: Reference, referrer: Referrer, manifest: Manifest) -> str | None:
+        """A cosign legacy referrer gets its tag. A linked one needs nothing more where the registry
+        lists referrers itself (its PUT was answered with ``OCI-Subject``; for a manifest that was
+        there already, the API answers); elsewhere it is added to the subject's fallback list
+        (stores.fallback), whose note, if any, is returned."""
+        repo = subject.repository
+        if referrer.tag is not None:
+            await self.client.put_manifest(Reference(repo, tag=referrer.tag), manifest)
+            return None
+        if await self._lists_referrers(repo, subject):
+            return None
+        return await self._fallback.add(subject, [referrer.descriptor])
+
+    async def _lists_referrers(self, repo: Repository, subject: Reference) -> bool:
+        state = self.client.transport.host(repo.registry)
+        if state.subject_acknowledged is not None:
+            return state.subject_acknowledged
+        assert subject.digest is not None
+        return await self.client.list_referrers(repo, subject.digest) is not None
 
     async def write_tag(self, ref: Reference, manifest: Manifest) -> None:
         """PUT the tag (tags last); a destination by digest alone is already written."""

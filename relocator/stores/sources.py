@@ -9,7 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from relocator.errors import InputError, NotFound, RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 from relocator.registry import RegistryClient
-from relocator.stores.base import BlobSource, Opener, Preflight
+from relocator.stores.base import BlobSource, ListsReferrers, Opener, Preflight, ReferrerLookup
 
 __all__ = ["ForeignLayers"]
 
@@ -35,6 +35,13 @@ class ForeignLayers:
         source lacks come from their URLs."""
         if isinstance(self.inner, Preflight):
             self.inner.preflight(failed, {m: [d for d in blobs if not d.urls] for m, blobs in needs.items()})
+
+    async def list_referrers(self, repo: Repository, subject: Descriptor,
+                             artifact_type: str | None = None) -> ReferrerLookup:
+        """The inner source's referrers; none if it cannot list them."""
+        if isinstance(self.inner, ListsReferrers):
+            return await self.inner.list_referrers(repo, subject, artifact_type)
+        return ReferrerLookup()
 
     def open_blob(self, repo: Repository, desc: Descriptor) -> AbstractAsyncContextManager[
             AsyncIterator[bytes]]:

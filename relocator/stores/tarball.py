@@ -24,6 +24,7 @@ from pathlib import Path
 from relocator.errors import InputError, RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 from relocator.oci.layout import IndexNames
+from relocator.oci.referrers import Referrer, referrer_entry
 from relocator.stores.base import Opener
 from relocator.stores.files import fsync_dir, hash_range
 from relocator.stores.tarwriter import FileOutput, Member, TarLayout, TarWriter, padding, tar_header
@@ -134,6 +135,12 @@ class TarballFile:
         """Record the image's name for ``index.json``."""
         self.names.add(ref, manifest)
 
+    async def add_referrer(self, subject: Reference, referrer: Referrer, manifest: Manifest) -> str | None:
+        """List the referrer in ``index.json``, unnamed, its subject annotated (oci.referrers)."""
+        assert subject.digest is not None
+        self.names.add_referrer(referrer_entry(subject.digest, referrer))
+        return None
+
     async def close(self, keep: Set[Digest] | None) -> None:
         """Write the small members, flush and rename: the whole plan in place, or ``keep`` alone
         copied into its own layout. With None (or if the commit fails) keep the partial file to
@@ -152,21 +159,21 @@ class TarballFile:
             if lost:  # the engine keeps only what finished images needed: a bug, never a bad tar
                 raise RelocatorError(f"{self.path}: not written: {lost[0]} is missing")
             if self.layout.within(keep):
-                await self._commit_in_place()
+                await self._commit_in_place(keep)
             else:
-                await self._commit_copy(self.layout.keeping(keep))
+                await self._commit_copy(self.layout.keeping(keep), keep)
         finally:
             self._close_fd()
 
-    async def _commit_in_place(self) -> None:
+    async def _commit_in_place(self, keep: Set[Digest]) -> None:
         """Every planned member made it: end the partial file and rename it into place."""
-        size = self._writer.finish(self.names.index())
+        size = self._writer.finish(self.names.index(keep))
         os.ftruncate(self._fd, size)
         await asyncio.to_thread(os.fsync, self._fd)
         os.replace(self.partial, self.path)
         await asyncio.to_thread(fsync_dir, self.path.parent)
 
-    async def _commit_copy(self, kept: TarLayout) -> None:
+    async def _commit_copy(self, kept: TarLayout, keep: Set[Digest]) -> None:
         """Copy the kept members into a new file laid out for them alone, rename it into place,
         drop the partial file. A member at a time in a thread, so an interrupt stops it unrenamed."""
         temp = self.partial.with_name(self.partial.name + ".kept")
@@ -180,7 +187,7 @@ class TarballFile:
             for digest, member in kept.blobs.items():
                 await asyncio.to_thread(writer.append, member, self.partial,
                                         self.layout.blobs[digest].data_offset)
-            writer.finish(self.names.index())
+            writer.finish(self.names.index(keep))
             await asyncio.to_thread(os.fsync, fd)
             os.replace(temp, self.path)
         except BaseException:

@@ -43,6 +43,7 @@ from typing import BinaryIO
 from relocator.errors import RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 from relocator.oci.layout import IndexNames
+from relocator.oci.referrers import Referrer, referrer_entry
 from relocator.stores.base import Opener
 from relocator.stores.budget import ByteBudget
 from relocator.stores.spool import Spool
@@ -145,6 +146,12 @@ class TarballStream:
         """Record the image's name for ``index.json``."""
         self.names.add(ref, manifest)
 
+    async def add_referrer(self, subject: Reference, referrer: Referrer, manifest: Manifest) -> str | None:
+        """List the referrer in ``index.json``, unnamed, its subject annotated (oci.referrers)."""
+        assert subject.digest is not None
+        self.names.add_referrer(referrer_entry(subject.digest, referrer))
+        return None
+
     async def close(self, keep: Set[Digest] | None) -> None:
         """Let the writer finish the blobs in ``keep``, skipping the rest, and end the tar with
         their manifests and ``index.json``; with None stop it at the next member (the stream is
@@ -186,7 +193,7 @@ class TarballStream:
         if not self.layout.within(keep) or len(self._appended) != len(self.layout.blobs):
             manifests = ((d, raw) for d, raw in self.layout.manifests.items() if d in keep)
             self._writer.relayout(TarLayout.of(self._appended, manifests))
-        self._writer.finish(self.names.index())
+        self._writer.finish(self.names.index(keep))
         try:
             self._out.flush()
         except OSError as exc:

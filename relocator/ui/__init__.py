@@ -74,6 +74,9 @@ def print_plan(summary: dict[str, Any]) -> None:
         print_text(f"{image['image']} -> {image['destination']}")
     for name, why in summary["failed"].items():
         print_text(f"cannot plan {name}: {why}")
-    print_text(f"{len(summary['images'])} images, {summary['manifests']} manifests, "
+    for note in summary.get("notes", []):
+        print_note(note)
+    print_text(f"{len(summary['images'])} images, {summary.get('referrers', 0)} referrers, "
+               f"{summary['manifests']} manifests, "
                f"{summary['unique_blobs']} unique blobs; {summary['bytes_to_move'] / 1e6:.1f} MB to move, "
                f"{summary['bytes_present'] / 1e6:.1f} MB already present, {summary['mounts']} mounts")

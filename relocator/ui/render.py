@@ -188,15 +188,15 @@ def choose_reporter(json_output: bool, into: str | None = None) -> Reporter:
 
 
 def render_summary(report: Report) -> str:
-    """The closing summary: images, blobs by outcome, bytes, seconds, MB/s, every failure and,
-    when interrupted, every image that did not finish."""
+    """The closing summary: images, referrers, blobs by outcome, bytes, seconds, MB/s, every
+    failure and, when interrupted, every image that did not finish."""
     b = report.blobs
     unfinished = f", {len(report.unfinished)} not finished (interrupted)" if report.interrupted else ""
     lines = [
         f"images: {len(report.done)} done, {len(report.failed)} failed{unfinished}; "
-        f"blobs: {b[Outcome.TRANSFERRED]} transferred, {b[Outcome.MOUNTED]} mounted, "
-        f"{b[Outcome.SKIPPED]} skipped; {report.bytes_moved / 1e6:.1f} MB in {report.seconds:.2f} s "
-        f"({report.mb_per_s:.1f} MB/s)"
+        f"referrers: {report.referrers} copied; blobs: {b[Outcome.TRANSFERRED]} transferred, "
+        f"{b[Outcome.MOUNTED]} mounted, {b[Outcome.SKIPPED]} skipped; "
+        f"{report.bytes_moved / 1e6:.1f} MB in {report.seconds:.2f} s ({report.mb_per_s:.1f} MB/s)"
     ]
     lines += detail_lines(report)
     return "\n".join(lines)
@@ -230,10 +230,11 @@ def summary_table(report: Report) -> Table:
     """The closing summary as a rich table, for terminals."""
     title = "relocator summary (interrupted)" if report.interrupted else "relocator summary"
     table = Table(title=title, show_header=True)
-    for col in ("images ok", "failed", "transferred", "mounted", "skipped", "MB", "seconds", "MB/s"):
+    for col in ("images ok", "failed", "referrers", "transferred", "mounted", "skipped", "MB", "seconds",
+                "MB/s"):
         table.add_column(col, justify="right")
     b = report.blobs
-    table.add_row(str(len(report.done)), str(len(report.failed)), str(b[Outcome.TRANSFERRED]),
-                  str(b[Outcome.MOUNTED]), str(b[Outcome.SKIPPED]), f"{report.bytes_moved / 1e6:.1f}",
-                  f"{report.seconds:.2f}", f"{report.mb_per_s:.1f}")
+    table.add_row(str(len(report.done)), str(len(report.failed)), str(report.referrers),
+                  str(b[Outcome.TRANSFERRED]), str(b[Outcome.MOUNTED]), str(b[Outcome.SKIPPED]),
+                  f"{report.bytes_moved / 1e6:.1f}", f"{report.seconds:.2f}", f"{report.mb_per_s:.1f}")
     return table

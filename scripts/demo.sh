@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End to end against real local registries: start two docker-registry processes on ephemeral
 # ports, seed a two-platform image into the first with skopeo, relocate it into the second with
-# relocator, copy it through an OCI archive into the second again, and check with skopeo that the
-# digest never changed.
+# relocator, copy it through an OCI archive into the second again, check with skopeo that the
+# digest never changed, and mirror the repository with sync (a second sync only HEADs).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 py="$here/.venv/bin/python"
@@ -43,3 +43,9 @@ from_tar="$(skopeo inspect --raw "oci-archive:$work/app.tar:v1" | sha256sum | cu
 back="$(skopeo inspect --raw --tls-verify=false "docker://$dst/restored/app:v1" | sha256sum | cut -d' ' -f1)"
 [ "$want" = "$from_tar" ] && [ "$want" = "$back" ] || { echo "digest changed: $want -> $from_tar, $back" >&2; exit 1; }
 echo "skopeo sees oci-archive:app.tar:v1 and $dst/restored/app:v1 at sha256:$back, the same digest"
+
+echo "mirroring the whole repository with sync, twice: the second run only HEADs:"
+export RELOCATOR_STATE_DIR="$work/state"
+"$here/.venv/bin/relocator" sync "$src/demo/app" "$dst/synced/app" --results "$work/results.jsonl"
+"$here/.venv/bin/relocator" sync "$src/demo/app" "$dst/synced/app"
+cat "$work/results.jsonl"

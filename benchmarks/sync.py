@@ -62,7 +62,13 @@ def run(args: argparse.Namespace) -> None:
         return reg.host
 
     try:
-        if args.source:
+        if args.source and args.seed:  # a registry started elsewhere (behind ../shared/wan): seed it
+            src, src_log = args.source, Path(args.source_log) if args.source_log else None
+            corpus = build(args.total_mb * MB, args.refs, args.repos)
+            asyncio.run(seed(src, corpus))
+            refs = [f"{src}/{repo}:{tag}" for repo, tag, _, _ in corpus.tags]
+            del corpus
+        elif args.source:
             src, src_log = args.source, Path(args.source_log) if args.source_log else None
             refs = [line.strip() for line in Path(args.refs_file).read_text().splitlines() if line.strip()]
         else:
@@ -92,9 +98,12 @@ def run(args: argparse.Namespace) -> None:
             log = src_log.read_bytes()[mark:].decode(errors="replace")
             gets = len(re.findall(r'"GET /v2/\S+/manifests/', log))
             heads = len(re.findall(r'"HEAD /v2/\S+/manifests/', log))
-        counts = json.loads(p2.stdout)["sync"]["counts"] if p2.returncode == 0 else p2.stderr[-200:]
+        report = json.loads(p2.stdout)["sync"] if p2.returncode == 0 else {}
+        counts = report.get("counts", p2.stderr[-200:])
         print(f"relocator sync, nothing to do: {s2:.2f} s, exit {p2.returncode}, {counts}; "
-              f"source access log: {gets} manifest GETs, {heads} manifest HEADs", file=sys.stderr)
+              f"its own count of manifest requests {report.get('manifest_requests')}; "
+              f"source access log: {gets} manifest GETs, {heads} manifest HEADs "
+              "(-1: no log; 0 and 0: a log without access lines)", file=sys.stderr)
         if args.noop:
             return
 
@@ -158,6 +167,7 @@ def main() -> None:
     parser.add_argument("--noop", action="store_true", help="only the no-op relocator sync run")
     parser.add_argument("--source", help="an already seeded source registry (needs --refs-file)")
     parser.add_argument("--refs-file", help="references on --source, one a line")
+    parser.add_argument("--seed", action="store_true", help="seed the corpus into --source first")
     parser.add_argument("--source-log", help="the source registry's access log, to count requests")
     parser.add_argument("--dest", action="append", default=[], help="an empty registry per row")
     parser.add_argument("--wrap", help="command prefix for every tool run")

@@ -13,7 +13,7 @@ from relocator.errors import BadReference, InputError
 from relocator.frontends.tagfilter import TagRules, parse_range
 from relocator.oci import Reference, Repository
 
-__all__ = ["Format", "SyncConfig", "SyncEntry", "endpoints", "is_registry", "prefix", "reference",
+__all__ = ["Format", "SyncConfig", "SyncEntry", "endpoints", "is_registry", "lock_key", "prefix", "reference",
            "repository", "source", "tag_rules"]
 
 Format = Literal["relocator", "skopeo", "regsync"]
@@ -133,3 +133,11 @@ def repository(text: str, what: str) -> Repository:
     if ref.tag is not None or ref.digest is not None:
         raise InputError(f"{what}: {text!r}: a repository takes no tag or digest here")
     return ref.repository
+
+
+def lock_key(config: SyncConfig) -> str:
+    """The run lock's job (stores.runlock): the sorted set of ``SOURCE -> TARGET`` pairs the
+    entries write, so two runs writing the same targets exclude each other however they were
+    started (a copy of the config under another name, the ``SRC DST`` form)."""
+    pairs = sorted({f"{e.source}{':' + e.tag if e.tag else ''} -> {e.target}" for e in config.entries})
+    return "\n".join(pairs)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from relocator.errors import InputError
-from relocator.frontends.syncconfig import load_sync_config
-from relocator.frontends.tagfilter import keep_tags
+from relocator.frontends.syncconfig import load_sync_config, single_entry
+from relocator.frontends.tagfilter import TagRules, keep_tags
 
 OURS = """\
 defaults:
@@ -219,3 +219,11 @@ def test_known_fields_of_the_other_tools_are_one_warning(tmp_path: Path) -> None
                                "defaults.hooks, defaults.interval, sync.ratelimit, sync.schedule",)
     config = load_sync_config(write(tmp_path, SKO + "  cert-dir: /x\n"), dest="dst.example")
     assert "src.example.cert-dir" in config.warnings[0]
+
+
+def test_a_registry_alone_on_the_command_line_means_what_it_means_in_a_config() -> None:
+    entry = single_entry("127.0.0.1:5101", "docker://dst.example/backup", TagRules())
+    assert (entry.whole_registry, str(entry.source.registry), str(entry.target)) == (
+        True, "127.0.0.1:5101", "dst.example/backup")
+    entry = single_entry("src.example/lib/app:v1", "dst.example/app", TagRules())
+    assert (entry.whole_registry, entry.tag) == (False, "v1")

@@ -16,7 +16,9 @@ import pytest
 
 from relocator.frontends.syncconfig import load_sync_config
 from relocator.frontends.syncmodel import lock_key
+from tests.commands.test_signals import _interrupt
 from tests.images import Image, seed, sha256, skopeo_raw_manifest, valid_image
+from tests.proxy import FaultProxy
 from tests.registries import Registry, start_registry
 
 APP_TAGS = ["1.19.0", "1.20.0", "1.21.0-alpine", "1.22.0-rc.1", "2.0.0", "latest"]
@@ -328,3 +330,26 @@ def test_a_registry_alone_on_the_command_line_is_its_whole_catalog(fresh_registr
             f"{source.host}/one/app -> {fresh_registry.host}/backup/one/app: v1"]
     finally:
         source.stop()
+
+
+async def test_an_interrupted_sync_still_writes_its_results(registry: Registry, fresh_registry: Registry,
+                                                           app: dict[str, Image], tmp_path: Path) -> None:
+    stalled = list(app["1.19.0"].blobs)[-1]
+    proxy = await FaultProxy(registry, blob_faults={stalled: "stall"}).start()  # never answers
+    config, out = tmp_path / "sync.yaml", tmp_path / "results.jsonl"
+    src, dst = proxy.host, fresh_registry.host
+    config.write_text(f"mirrors:\n  - source: {src}/sync/tool:v1\n    target: {dst}/int/tool\n"
+                      f"  - source: {src}/sync/app:1.19.0\n    target: {dst}/int/app\n")
+    try:
+        proc = await _interrupt(["sync", "-f", str(config), "--results", str(out)], signal.SIGTERM,
+                                after_done=1)
+    finally:
+        await proxy.stop()
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    rows = {r["reference"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert rows[f"{proxy.host}/sync/tool:v1"]["outcome"] == "added"
+    assert rows[f"{proxy.host}/sync/tool:v1"]["destination_digest"] == app["tool:v1"].digest
+    assert rows[f"{proxy.host}/sync/app:1.19.0"]["outcome"] == "not finished"
+    assert "sync: 1 added, 1 not finished" in proc.stdout
+    assert tags_at(fresh_registry, "int/tool") == ["v1"] and tags_at(fresh_registry, "int/app") == []

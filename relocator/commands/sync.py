@@ -18,7 +18,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from relocator.commands.args import (
     add_global_flags,
@@ -31,22 +30,24 @@ from relocator.commands.args import (
 )
 from relocator.commands.common import open_client
 from relocator.commands.credentials import credential_store
+from relocator.commands.syncout import labels, list_tags, print_summary, result_rows
 from relocator.config import Settings
 from relocator.engine.copy import copy
 from relocator.engine.dryrun import DryRunSink
 from relocator.engine.events import Report
 from relocator.engine.sharding import bucket_of
 from relocator.engine.target import ImageInput
-from relocator.errors import InputError, RelocatorError
-from relocator.frontends.syncconfig import SyncConfig, SyncEntry, load_sync_config, single_entry
-from relocator.frontends.syncdiff import Action, TagState, diff, expand, kept_tags
+from relocator.errors import InputError
+from relocator.frontends.syncconfig import SyncConfig, load_sync_config, single_entry
+from relocator.frontends.syncdiff import Action, TagState, diff
+from relocator.frontends.syncmodel import lock_key
 from relocator.frontends.tagfilter import TagRules
 from relocator.oci import Reference
 from relocator.registry import RegistryClient
 from relocator.stores.files import write_atomic
 from relocator.stores.registry import RegistryStore
 from relocator.stores.runlock import run_lock
-from relocator.ui import print_json, print_note, print_report, print_text
+from relocator.ui import print_note
 from relocator.ui.render import QuietReporter, choose_reporter
 
 __all__ = ["register", "run"]
@@ -109,6 +110,8 @@ async def run(args: argparse.Namespace) -> int:
     """Sync; see the module docstring for the exit codes."""
     referrer_policy(args)  # a bad --referrers is refused before the config is read
     config = _config(args)
+    if args.list_tags and args.results is not None:
+        raise InputError("--results is not written with --list-tags, which copies nothing; use --dry-run")
     for warning in config.warnings:
         print_note(warning)
     if args.concurrency is None:
@@ -118,120 +121,75 @@ async def run(args: argparse.Namespace) -> int:
         tls = replace(settings.tls, insecure_registries=settings.tls.insecure_registries
                       | frozenset(config.insecure_hosts))
         settings = replace(settings, tls=tls)
-    job = str(args.config.resolve()) if args.config is not None else " ".join(args.pair)
-    with run_lock(job, str(args.config or "this pair")):
+    with run_lock(lock_key(config), str(args.config or "this pair")):
         credentials = credential_store(args, sources=[e.source.registry for e in config.entries],
                                        destinations=[e.target.registry for e in config.entries])
         async with open_client(settings, credentials=credentials) as client:
             if args.list_tags:
-                return await _list_tags(client, config, args.json)
+                return await list_tags(client, config, args.json)
             states = await diff(client, config.entries, settings.limits.concurrency)
-            mine, report = await _copy(client, settings, states, args)
-            requests = _requests(client, config)
-    rows = _rows([s for s in states if mine(s)], report, dry_run=args.dry_run)
+            report = Report()
+            try:
+                mine = await _copy(client, settings, states, args, report)
+            except asyncio.CancelledError:
+                # Interrupted (SIGINT, SIGTERM): what finished is written and summed up all the
+                # same; cli.py then exits 130 or 143.
+                label = labels(states)
+                others = _others(args.shard, label)
+                moving = {Action.ADD, Action.UPDATE}
+                _finish(states, lambda t: label(t) in report.images if t.action in moving else others(t),
+                        report, _requests(client, config), args)
+                raise
+            return _finish(states, mine, report, _requests(client, config), args)
+
+
+def _finish(states: list[TagState], mine: Callable[[TagState], bool], report: Report,
+            requests: dict[str, dict[str, int]], args: argparse.Namespace) -> int:
+    """Write ``--results`` (atomically), print the summary; the exit code."""
+    rows = result_rows([s for s in states if mine(s)], report, labels(states), dry_run=args.dry_run)
     if args.results is not None:
         write_atomic(args.results, "".join(json.dumps(r) + "\n" for r in rows).encode())
     counts = Counter(r["outcome"] for r in rows)
-    _print(rows, counts, requests, report, dry_run=args.dry_run, as_json=args.json)
+    print_summary(rows, counts, requests, report, dry_run=args.dry_run, as_json=args.json,
+                  sharded=args.shard is not None and bool(states))
     return 1 if counts["failed"] else 0
 
 
-def _print(rows: list[dict[str, Any]], counts: Counter[str], requests: dict[str, dict[str, int]],
-           report: Report, *, dry_run: bool, as_json: bool) -> None:
-    if as_json:
-        print_json({"sync": {"dry_run": dry_run, "bytes_to_move": report.bytes_moved if dry_run else None,
-                             "counts": dict(sorted(counts.items())), "manifest_requests": requests,
-                             "images": rows}, **report.to_json()})
-        return
-    for row in rows:
-        if row["outcome"] in ("kept", "failed") or (dry_run and row["outcome"] != "unchanged"):
-            why = f": {row['error']}" if row["error"] else ""
-            print_text(f"{row['outcome']} {row['reference']} -> {row['destination']}{why}")
-    print_text("sync: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) if counts
-               else "sync: no tags kept by the filters")
-    for host, n in requests.items():
-        print_text(f"source {host}: {n['GET']} manifest GETs, {n['HEAD']} HEADs")
-    if dry_run:
-        print_text(f"dry run: {report.bytes_moved / 1e6:.1f} MB to move; nothing was copied")
-    else:
-        print_report(report)
-
-
-async def _list_tags(client: RegistryClient, config: SyncConfig, as_json: bool) -> int:
-    listed: dict[str, list[str] | str] = {}
-    gate = asyncio.Semaphore(1)
-    for item in await expand(client, config.entries, gate):
-        entry = item if isinstance(item, SyncEntry) else item.entry
-        name = f"{entry.source} -> {entry.target}"
-        if isinstance(item, TagState):
-            listed[name] = f"error: {item.error}"
-            continue
-        try:
-            listed[name] = await kept_tags(client, item)
-        except InputError:
-            raise
-        except RelocatorError as exc:  # this entry's source: name it, go on with the others
-            listed[name] = f"error: {exc}"
-    if as_json:
-        print_json(listed)
-    else:
-        for name, tags in listed.items():
-            print_text(f"{name}: {tags if isinstance(tags, str) else ' '.join(tags) or '(none)'}")
-    return 1 if any(isinstance(t, str) for t in listed.values()) else 0
-
-
 async def _copy(client: RegistryClient, settings: Settings, states: list[TagState],
-                args: argparse.Namespace) -> tuple[Callable[[TagState], bool], Report]:
-    """Copy every added or updated tag in one engine run (a dry run counts, writes nothing).
-    Returns which tags this run reports on (all, or with --shard those of its shard) and the
-    engine's report."""
+                args: argparse.Namespace, report: Report) -> Callable[[TagState], bool]:
+    """Copy every added or updated tag in one engine run (a dry run counts, writes nothing),
+    filling ``report``. Each (source, target) pair is its own input, labelled apart when one
+    source tag goes to several targets; blobs are still read once. Returns which tags this run
+    reports on (all, or with --shard those of its shard)."""
     moving = [s for s in states if s.action in (Action.ADD, Action.UPDATE)]
+    label = labels(states)
     if not moving:
-        return _others(args.shard), Report()
-    inputs = [ImageInput(str(s.source), s.pinned, s.entry.where, s.entry.referrers) for s in moving]
-    places = {s.pinned: s.target.with_digest(s.pinned.digest) for s in moving if s.pinned.digest}
+        return _others(args.shard, label)
+    inputs = [ImageInput(label(s), s.pinned, s.entry.where, s.entry.referrers, s.target) for s in moving]
     store = RegistryStore(client, chunk_size=settings.limits.chunk_size)
     sink = DryRunSink(store) if args.dry_run else store
     reporter = QuietReporter() if args.dry_run else choose_reporter(args.json)
-    plan, report = await copy(store, sink, inputs, places.__getitem__, settings.limits, reporter,
-                              shard=args.shard, referrers=referrer_policy(args))
+
+    def unmapped(ref: Reference) -> Reference:
+        raise AssertionError(f"{ref}: every sync input names its destination")
+
+    plan, _ = await copy(store, sink, inputs, unmapped, settings.limits, reporter,
+                         shard=args.shard, referrers=referrer_policy(args), report=report)
     if args.shard is None:
-        return (lambda _: True), report
+        return lambda _: True
     planned = {t.label for t in plan.targets} | set(plan.failed)
-    moved, others = {id(s) for s in moving}, _others(args.shard)
-    return (lambda s: str(s.source) in planned if id(s) in moved else others(s)), report
+    moved, others = {id(s) for s in moving}, _others(args.shard, label)
+    return lambda s: label(s) in planned if id(s) in moved else others(s)
 
 
-def _others(shard_of: tuple[int, int] | None) -> Callable[[TagState], bool]:
+def _others(shard_of: tuple[int, int] | None, label: Callable[[TagState], str]) -> Callable[[TagState], bool]:
     """Tags that move nothing are reported by the shard their label hashes to."""
     if shard_of is None:
         return lambda _: True
     index, count = shard_of
-    return lambda s: bucket_of(str(s.source), count) == index
+    return lambda s: bucket_of(label(s), count) == index
 
 
 def _requests(client: RegistryClient, config: SyncConfig) -> dict[str, dict[str, int]]:
     hosts = sorted({e.source.registry for e in config.entries})
     return {h: {m: client.manifest_requests[(h, m)] for m in ("GET", "HEAD")} for h in hosts}
-
-
-_DONE = {Action.ADD: "added", Action.UPDATE: "updated"}
-
-
-def _rows(states: list[TagState], report: Report, *, dry_run: bool) -> list[dict[str, Any]]:
-    """One result per tag: reference, source digest, destination, outcome, error. Outcomes:
-    added, updated (a dry run: add, update), unchanged, kept (left alone by a rule), failed."""
-    rows = []
-    for s in states:
-        outcome, error = (s.action.value if dry_run else _DONE.get(s.action, s.action.value)), s.error
-        label = str(s.source)
-        if s.action in (Action.ADD, Action.UPDATE):
-            if label in report.failed:
-                outcome, error = "failed", report.failed[label]
-        elif s.action is Action.KEPT:
-            error = f"the source is {s.source_digest}, the target keeps {s.target_digest} (immutable)"
-        rows.append({"reference": label, "source_digest": str(s.source_digest) if s.source_digest else None,
-                     "destination": str(Reference(s.target.repository, s.target.tag)),
-                     "destination_digest": str(s.target_digest) if s.target_digest else None,
-                     "outcome": outcome, "error": error})
-    return rows

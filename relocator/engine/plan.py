@@ -182,7 +182,8 @@ async def build_plan(
             plan.failed[item.text] = str(exc) if named else f"{item.origin}: {exc}"
             return None
         pinned = item.ref.with_digest(top.digest)
-        return Target(item.text, pinned, destination(pinned), top.digest)
+        place = destination(pinned) if item.destination is None else item.destination.with_digest(top.digest)
+        return Target(item.text, pinned, place, top.digest)
 
     items = list(inputs)
     results = await asyncio.gather(*(one(i) for i in items))

@@ -14,12 +14,16 @@ __all__ = ["ImageInput", "Target"]
 class ImageInput:
     """One image asked for: ``text`` as the user wrote it (the label in reports and locks), the
     parsed reference, and ``origin``, where it was written (a file name, ``-i``, a layout);
-    ``referrers``, when set, is this image's own policy (a sync entry's) instead of the run's."""
+    ``referrers``, when set, is this image's own policy (a sync entry's) instead of the run's;
+    ``destination``, when set, is where this input goes (its digest added by the plan) instead of
+    what the run's mapping gives its pinned reference: one source image can then go to several
+    places in one run (a sync fanning out), each blob still read once."""
 
     text: str
     ref: Reference
     origin: str
     referrers: ReferrerPolicy | None = None
+    destination: Reference | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,7 +69,7 @@ async def kept_tags(client: RegistryClient, entry: SyncEntry) -> list[str]:
 async def diff(client: RegistryClient, entries: Sequence[SyncEntry], concurrency: int) -> list[TagState]:
     """Every kept tag of every entry with its action, in entry then tag order; at most
     ``concurrency`` requests at once. Raises InputError before any copy when two entries would
-    write one target tag."""
+    write one target tag (one source tag may go to several targets)."""
     gate = asyncio.Semaphore(concurrency)
 
     async def listed(entry: SyncEntry) -> list[str] | TagState:
@@ -136,15 +136,11 @@ async def expand(client: RegistryClient, entries: Sequence[SyncEntry],
 
 
 def _refuse_collisions(pairs: list[tuple[SyncEntry, str]]) -> None:
-    # Two writers of one tag would race, and the engine maps each source image to one place.
+    # Two writers of one target tag would race; one source tag going to several targets is fine
+    # (regsync fan-out): each pair is its own engine input, the blobs read once.
     targets: dict[Reference, SyncEntry] = {}
-    sources: dict[Reference, SyncEntry] = {}
     for entry, tag in pairs:
-        target, source = Reference(entry.target, tag), Reference(entry.source, tag)
+        target = Reference(entry.target, tag)
         other = targets.setdefault(target, entry)
         if other is not entry:
             raise InputError(f"{entry.where}: {target} is also the target of {other.where}")
-        other = sources.setdefault(source, entry)
-        if other is not entry:
-            raise InputError(f"{entry.where}: {source} is also synced by {other.where}; one target per "
-                             "source tag in one run")

@@ -9,8 +9,10 @@ Pure functions over tag strings; no I/O. The rules, in the order they apply:
 2. ``deny``: a tag matching any is dropped, whatever allowed it.
 3. ``semver``: a range in npm syntax (``>=1.20 <2``, ``^1.2``, ``1.x``, ``||``); a comma also
    means "and", as in the Masterminds ranges regsync and skopeo read. Only version tags can match.
-4. ``latest: N``: the tags of the N newest distinct versions; tags that are not versions
-   (``latest``, ``main``) are not counted and are kept when earlier rules kept them.
+4. ``latest: N``: the tags of the N newest distinct release versions (their variants
+   included); pre-release tags are dropped, since "the newest N" means releases to a mirror's
+   users and an rc would otherwise push out a release. Tags that are not versions (``latest``,
+   ``main``) are not counted and are kept when earlier rules kept them.
 
 A **version tag** is ``[v]MAJOR[.MINOR[.PATCH]]`` followed by an optional suffix. The suffix
 decides what it is:
@@ -128,7 +130,8 @@ def keep_tags(tags: Iterable[str], rules: TagRules) -> list[str]:
         kept = [t for t in kept if (v := parse_version(t)) is not None and v.semantic() in spec]
     if rules.latest is not None:
         versions = {t: v for t in kept if (v := parse_version(t)) is not None}
-        newest = sorted({v.semantic() for v in versions.values()}, reverse=True)[: rules.latest]
-        wanted = set(newest)
-        kept = [t for t in kept if t not in versions or versions[t].semantic() in wanted]
+        releases = {v.semantic() for v in versions.values() if not v.prerelease}
+        wanted = set(sorted(releases, reverse=True)[: rules.latest])
+        kept = [t for t in kept if t not in versions
+                or (not versions[t].prerelease and versions[t].semantic() in wanted)]
     return kept

@@ -14,7 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from relocator.frontends.syncconfig import load_sync_config
+from relocator.frontends.syncmodel import lock_key
+from tests.commands.test_signals import _interrupt
 from tests.images import Image, seed, sha256, skopeo_raw_manifest, valid_image
+from tests.proxy import FaultProxy
 from tests.registries import Registry, start_registry
 
 APP_TAGS = ["1.19.0", "1.20.0", "1.21.0-alpine", "1.22.0-rc.1", "2.0.0", "latest"]
@@ -104,6 +108,10 @@ mirrors:
     assert rows[f"{registry.host}/sync/app:1.21.0-alpine"]["outcome"] == "updated"
     kept = rows[f"{registry.host}/sync/app:1.20.0"]
     assert kept["outcome"] == "kept" and kept["destination_digest"] == app["1.20.0"].digest
+    assert kept["destination_digest_before"] == app["1.20.0"].digest and "(immutableTags " in kept["error"]
+    updated_row = rows[f"{registry.host}/sync/app:1.21.0-alpine"]
+    assert updated_row["destination_digest"] == moved["1.21.0-alpine"].digest
+    assert updated_row["destination_digest_before"] == app["1.21.0-alpine"].digest
     assert f"kept {registry.host}/sync/app:1.20.0" in third.stdout
     updated = skopeo_raw_manifest(fresh_registry, "mirror/app:1.21.0-alpine")
     assert sha256(updated) == moved["1.21.0-alpine"].digest
@@ -130,9 +138,11 @@ def test_a_second_run_is_refused_and_a_dead_ones_lock_taken_over(
     config.write_text(f"mirrors:\n  - source: {registry.host}/sync/tool:v1\n"
                       f"    target: {fresh_registry.host}/mirror/tool\n")
     state = tmp_path / "state"
+    # The lock is keyed on the pairs written, not the file: a renamed copy and SRC DST are the same job.
+    key = lock_key(load_sync_config(config))
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from relocator.stores.runlock import run_lock\n"
-         f"with run_lock({str(config.resolve())!r}, 'x'):\n print('held', flush=True); time.sleep(300)"],
+         f"with run_lock({key!r}, 'x'):\n print('held', flush=True); time.sleep(300)"],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "RELOCATOR_STATE_DIR": str(state)})
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
@@ -141,6 +151,12 @@ def test_a_second_run_is_refused_and_a_dead_ones_lock_taken_over(
         assert refused.stderr.strip() == (f"relocator: error: {config}: another sync of it is still running "
                                           f"(pid {holder.pid}, started "
                                           + refused.stderr.split("started ", 1)[1].strip())
+        copied = tmp_path / "copy-of-sync.yaml"
+        copied.write_text(config.read_text())
+        for other in (sync(state, "-f", str(copied)),
+                      sync(state, f"{registry.host}/sync/tool:v1", f"{fresh_registry.host}/mirror/tool")):
+            assert other.returncode == 2, other.stderr
+            assert "another sync of it is still running" in other.stderr
         assert tags_at(fresh_registry, "mirror/tool") == []
     finally:
         holder.send_signal(signal.SIGKILL)  # kill -9: the kernel drops its flock
@@ -270,3 +286,70 @@ def test_a_whole_registry_is_mirrored_under_a_prefix(fresh_registry: Registry, t
         assert sha256(skopeo_raw_manifest(fresh_registry, "all/team/a:v1")) == images["team/a:v1"].digest
     finally:
         source.stop()
+
+
+def test_one_source_fans_out_to_two_targets_and_list_tags_merges_entries(
+        registry: Registry, fresh_registry: Registry, app: dict[str, Image], tmp_path: Path) -> None:
+    config = tmp_path / "regsync.yaml"
+    src, dst = f"{registry.host}/sync/app", fresh_registry.host
+    entry = "  - source: {}\n    target: {}\n    tags: {{allow: ['{}']}}\n"
+    config.write_text("sync:\n" + entry.format(src, f"{dst}/fan/a", "1[.]19[.]0")
+                      + entry.format(src, f"{dst}/fan/b", "1[.]19[.]0")
+                      + entry.format(src, f"{dst}/fan/b", "2[.]0[.]0"))
+    listed = sync(tmp_path / "state", "-f", str(config), "--list-tags")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == [f"{src} -> {dst}/fan/a: 1.19.0",
+                                          f"{src} -> {dst}/fan/b: 1.19.0 2.0.0"]
+    out = tmp_path / "results.jsonl"
+    layer = list(app["1.19.0"].blobs)[-1]
+    before = registry.requests("GET", f"sync/app/blobs/{layer}")
+    done = sync(tmp_path / "state", "-f", str(config), "--results", str(out))
+    assert done.returncode == 0, done.stderr
+    assert tags_at(fresh_registry, "fan/a") == ["1.19.0"]
+    assert tags_at(fresh_registry, "fan/b") == ["1.19.0", "2.0.0"]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted((r["destination"], r["outcome"]) for r in rows) == [
+        (f"{dst}/fan/a:1.19.0", "added"), (f"{dst}/fan/b:1.19.0", "added"), (f"{dst}/fan/b:2.0.0", "added")]
+    assert sha256(skopeo_raw_manifest(fresh_registry, "fan/b:1.19.0")) == app["1.19.0"].digest
+    # Each blob of 1.19.0 was read from the source once for both targets.
+    assert registry.requests("GET", f"sync/app/blobs/{layer}") - before == 1
+    skopeo_file = tmp_path / "skopeo.yaml"
+    skopeo_file.write_text(f"{registry.host}:\n  images:\n    sync/app: [1.19.0, 2.0.0]\n")
+    listed = sync(tmp_path / "state", "-f", str(skopeo_file), "--dest", f"{dst}/sk", "--list-tags", "--json")
+    assert json.loads(listed.stdout) == {f"{src} -> {dst}/sk/app": ["1.19.0", "2.0.0"]}, listed.stderr
+
+
+def test_a_registry_alone_on_the_command_line_is_its_whole_catalog(fresh_registry: Registry,
+                                                                     tmp_path: Path) -> None:
+    source = start_registry(tmp_path / "cat")
+    try:
+        seed(source, "one/app", "v1", valid_image(random.Random(7), (300,)))
+        listed = sync(tmp_path / "state", source.host, f"{fresh_registry.host}/backup", "--list-tags")
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout.splitlines() == [
+            f"{source.host}/one/app -> {fresh_registry.host}/backup/one/app: v1"]
+    finally:
+        source.stop()
+
+
+async def test_an_interrupted_sync_still_writes_its_results(registry: Registry, fresh_registry: Registry,
+                                                           app: dict[str, Image], tmp_path: Path) -> None:
+    stalled = list(app["1.19.0"].blobs)[-1]
+    proxy = await FaultProxy(registry, blob_faults={stalled: "stall"}).start()  # never answers
+    config, out = tmp_path / "sync.yaml", tmp_path / "results.jsonl"
+    src, dst = proxy.host, fresh_registry.host
+    config.write_text(f"mirrors:\n  - source: {src}/sync/tool:v1\n    target: {dst}/int/tool\n"
+                      f"  - source: {src}/sync/app:1.19.0\n    target: {dst}/int/app\n")
+    try:
+        proc = await _interrupt(["sync", "-f", str(config), "--results", str(out)], signal.SIGTERM,
+                                after_done=1)
+    finally:
+        await proxy.stop()
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    rows = {r["reference"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert rows[f"{proxy.host}/sync/tool:v1"]["outcome"] == "added"
+    assert rows[f"{proxy.host}/sync/tool:v1"]["destination_digest"] == app["tool:v1"].digest
+    assert rows[f"{proxy.host}/sync/app:1.19.0"]["outcome"] == "not finished"
+    assert "sync: 1 added, 1 not finished" in proc.stdout
+    assert tags_at(fresh_registry, "int/tool") == ["v1"] and tags_at(fresh_registry, "int/app") == []

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from relocator.errors import InputError
-from relocator.frontends.syncconfig import load_sync_config
-from relocator.frontends.tagfilter import keep_tags
+from relocator.frontends.syncconfig import load_sync_config, single_entry
+from relocator.frontends.tagfilter import TagRules, keep_tags
 
 OURS = """\
 defaults:
@@ -117,17 +117,18 @@ def test_skopeo(tmp_path: Path, scoped: bool, targets: list[str]) -> None:
 
 @pytest.mark.parametrize(("text", "dest", "message"), [
     (OURS.replace("latest: 2", "latest: two"), None,
-     ":9: mirrors.0.tags.latest: 'two' is not of type 'integer'"),
-    (OURS.replace("skipExisting", "skipExistin"), None, ":10: mirrors.1: Unevaluated properties"),
+     ":9: mirrors.0.tags.latest: expected a whole number, got two"),
+    (OURS.replace("skipExisting", "skipExistin"), None, ":12: mirrors.1.skipExistin: unknown key here"),
     (OURS.replace("    target: dst.example/tools/app\n", ""), None, ":10: mirrors.1: 'target' is a required"),
-    (OURS.replace("'.*-rc.*'", "'('"), None, ":7: tags.deny: bad regular expression '('"),
-    (OURS.replace(">=1.20 <2", ">>1"), None, ":7: semver range '>>1'"),
+    (OURS.replace("'.*-rc.*'", "'('"), None, ":4: tags.deny: bad regular expression '('"),
+    (OURS.replace(">=1.20 <2", ">>1"), None, ":9: tags.semver: semver range '>>1'"),
     (OURS.replace("library/nginx", "library/NGINX"), None, ":7: source: 'src.example:5000/library/NGINX'"),
     (OURS.replace("dst.example/tools/app", "dst.example/tools/app:v2"), None,
      ":10: target: 'dst.example/tools/app:v2': a repository takes no tag"),
     ("mirrors:\n  - source: a/b\n    target: [", None, "invalid YAML at line"),
     ("- just a list\n", None, "not a sync config"),
-    (REGSYNC.replace("type: repository", "type: registry"), None, ":10: type 'registry'"),
+    (REGSYNC.replace("type: repository", "type: registry"), None,
+     ":12: sync.0.type: registry: want one of repository, image"),
     (OURS, "mirror.example", "--dest is for skopeo sync files"),
     (SKOPEO, None, "a skopeo sync file names no destination: give --dest HOST[/PATH]"),
     (SKOPEO, "mirror.example", ":3: --scoped: the registry src.example:5000 has a port"),
@@ -150,5 +151,79 @@ def test_referrers_are_read_per_entry_and_only_platforms_are_warned_about(tmp_pa
     assert [str(e.referrers) for e in config.entries] == ["application/spdx+json", "none", "all"]
     assert config.warnings == (f"{path}: platforms not applied yet: every platform is copied",)
     path.write_text("mirrors:\n  - source: src.example/a\n    target: dst.example/a\n    referrers: [sbom]\n")
-    with pytest.raises(InputError, match=rf"^{path}:2: referrers: 'sbom': want all, none, or artifact types"):
+    with pytest.raises(InputError, match=rf"^{path}:4: referrers: 'sbom': want all, none, or artifact types"):
         load_sync_config(path)
+
+
+TAG_TEXTS = ["1.10", "010", "0x1F", "08", "1e3", "1_000", "true", "null", "1.0"]
+
+
+def test_tags_and_patterns_are_read_as_written_in_every_format(tmp_path: Path) -> None:
+    # skopeo and regsync decode these into Go strings: the tag 1.10 is "1.10", never 1.1.
+    flow = ", ".join(TAG_TEXTS)
+    config = load_sync_config(write(tmp_path, f"src.example:\n  images:\n    lib/nginx: [{flow}]\n"
+                                              "  images-by-semver: {1.10: 1.10}\n"),
+                              dest="dst.example")
+    assert [e.tag for e in config.entries[:-1]] == TAG_TEXTS
+    assert (str(config.entries[-1].source), config.entries[-1].rules.semver) == ("src.example/1.10", "1.10")
+    config = load_sync_config(write(tmp_path, "sync:\n  - source: src.example/a\n    target: dst.example/a\n"
+                                              f"    tags: {{allow: [{flow}], semverRange: [1.10]}}\n"))
+    rules = config.entries[0].rules
+    assert ([p.pattern for p in rules.allow], rules.semver) == (TAG_TEXTS, "1.10")
+    assert keep_tags(["1.1", "1.10", "10", "010", "True", "true", "null"], rules) == ["1.10"]
+    config = load_sync_config(write(tmp_path, "mirrors:\n  - source: src.example/a\n"
+                                              "    target: dst.example/a\n"
+                                              f"    tags: {{allow: [{flow}], deny: [1.0]}}\n"))
+    assert [p.pattern for p in config.entries[0].rules.allow] == TAG_TEXTS
+
+
+REG = "sync:\n  - source: src.example/a\n    target: dst.example/a\n"
+SKO = "src.example:\n  images:\n    lib/nginx: []\n"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (REG + "    tags: {allow: [[1.0]]}\n", ":4: sync.0.tags.allow.0: expected text, got [1.0]"),
+    (REG + "    tags:\n      deny: latest\n", ":5: sync.0.tags.deny: expected a list, got latest"),
+    (REG + "    tags:\n      deny: {a: b}\n", ":5: sync.0.tags.deny: expected a list, got {a: b}"),
+    (REG + "    tags:\n      semverRange: '>=1.25'\n",
+     ":5: sync.0.tags.semverRange: expected a list, got >=1.25"),
+    (REG + "    tagz: {allow: [v1]}\n", ":4: sync.0.tagz: unknown key here"),
+    ("defaults:\n  parallel: lots\n" + REG, ":2: defaults.parallel: expected a whole number, got lots"),
+    ("defaults:\n  parallel: 0\n" + REG, ":2: defaults.parallel: 0 is less than the minimum of 1"),
+    ("defaults:\n  parallel: -3\n" + REG, ":2: defaults.parallel: -3 is less than the minimum of 1"),
+    ("version: 2\n" + REG, ":1: version: 2: want 1"),
+    ("sync: []\n", ":1: sync: [] should be non-empty"),
+    (REG.replace("    target: dst.example/a\n", ""), ":2: sync.0: 'target' is a required property"),
+    (REG + "    tags:\n      allow: ['(']\n", ":5: tags.allow: bad regular expression '('"),
+    ("src.example:\n  images: [lib/nginx]\n", ":2: src.example.images: expected a mapping, got [lib/nginx]"),
+    ("src.example:\n  imagez:\n    lib/nginx: []\n", ":2: src.example.imagez: unknown key here"),
+    (SKO + "  tls-verify: maybe\n", ":4: src.example.tls-verify: expected true or false, got maybe"),
+    ("src.example:\n  images:\n    lib/nginx: v1\n",
+     ":3: src.example.images.lib/nginx: expected a list or nothing"),
+    (SKO + "  images-by-tag-regex:\n    a: ['x']\n", ":5: src.example.images-by-tag-regex.a: expected text"),
+    (SKO + "  images-by-semver:\n    a: '>>1'\n", ":5: images-by-semver: semver range '>>1'"),
+    ("mirrors:\n  - {source: a/b, target: null}\n", ":2: mirrors.0.target: expected text, got null"),
+])
+def test_foreign_formats_are_checked_by_schema(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(InputError) as caught:
+        load_sync_config(path, dest=None if "sync:" in text or "mirrors:" in text else "dst.example")
+    assert str(caught.value).startswith(f"{path}{message}"), str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_known_fields_of_the_other_tools_are_one_warning(tmp_path: Path) -> None:
+    config = load_sync_config(write(tmp_path, "version: 1\ncreds: []\ndefaults: {interval: 1h, hooks: {}}\n"
+                                              + REG + "    schedule: '* * * * *'\n    ratelimit: {min: 1}\n"))
+    assert config.warnings == (f"{tmp_path / 'sync.yaml'}: not done by relocator sync, ignored: creds, "
+                               "defaults.hooks, defaults.interval, sync.ratelimit, sync.schedule",)
+    config = load_sync_config(write(tmp_path, SKO + "  cert-dir: /x\n"), dest="dst.example")
+    assert "src.example.cert-dir" in config.warnings[0]
+
+
+def test_a_registry_alone_on_the_command_line_means_what_it_means_in_a_config() -> None:
+    entry = single_entry("127.0.0.1:5101", "docker://dst.example/backup", TagRules())
+    assert (entry.whole_registry, str(entry.source.registry), str(entry.target)) == (
+        True, "127.0.0.1:5101", "dst.example/backup")
+    entry = single_entry("src.example/lib/app:v1", "dst.example/app", TagRules())
+    assert (entry.whole_registry, entry.tag) == (False, "v1")

@@ -15,7 +15,7 @@ from typing import Literal
 
 from relocator.errors import BadReference, InputError
 from relocator.oci import Reference
-from relocator.oci.layout import INDEX_JSON
+from relocator.oci.layout import INDEX_JSON, parse_ref_name
 from relocator.registry import RegistryClient
 from relocator.stores.base import BlobSink
 from relocator.stores.files import check_writable
@@ -106,6 +106,8 @@ def check_destination(location: Location) -> None:
                          "write oci-archive:FILE or oci:DIR")
     if location.scheme == "path":
         raise InputError(f"destination {location.text!r}: name the format: oci:DIR or oci-archive:FILE")
+    if location.name is not None:
+        _check_name(location, location.name)
     path = location.path
     if path is None:
         return
@@ -121,6 +123,19 @@ def check_destination(location: Location) -> None:
             check_writable(path / INDEX_JSON)
     except InputError as exc:
         raise InputError(f"destination {location.text!r}: {exc}") from None
+
+
+def _check_name(location: Location, name: str) -> None:
+    """A layout destination's NAME goes into index.json as the ref.name of its image: refuse one
+    the readers (oci.layout.parse_ref_name, skopeo) would refuse, since it would make the whole
+    layout unreadable, and one with a digest, which the copy cannot honour."""
+    try:
+        ref = parse_ref_name(name)
+    except BadReference as exc:
+        raise InputError(f"destination {location.text!r}: name {name!r}: {exc.reason}") from None
+    if ref.digest is not None:
+        raise InputError(f"destination {location.text!r}: a destination names a tag, not a digest "
+                         "(the image keeps its own)")
 
 
 def sink_for(location: Location, client: RegistryClient, *, chunk_size: int | None = None) -> BlobSink:

@@ -205,3 +205,39 @@ def test_bad_locations_are_refused_before_any_transfer(src: str, dst: str, messa
     proc = cli("copy", src, dst)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_destination_names_and_digests_are_checked_before_any_transfer(
+        registry: Registry, fresh_registry: Registry, tmp_path: Path) -> None:
+    """A layout NAME goes into index.json as a ref.name: one the readers refuse would make the whole
+    layout unreadable, so it is refused up front, like a destination digest other than the
+    source's (skopeo: the copy keeps the source's bytes, so it cannot make another digest)."""
+    image = valid_image(random.Random(75), (1000,))
+    seed(registry, "copy/named", "v1", image)
+    src = f"docker://{registry.host}/copy/named:v1"
+    zeros = "sha256:" + "0" * 64
+    out = tmp_path / "out"
+    out.mkdir()
+    cases = [
+        (src, f"oci:{out / 'lt'}:bad name with space",
+         f"destination 'oci:{out / 'lt'}:bad name with space': name 'bad name with space': neither a tag"),
+        (src, f"oci-archive:{out / 'a.tar'}:v1!", "name 'v1!': neither a tag"),
+        (src, f"oci-archive:{out / 'a.tar'}:up/Per", "name 'up/Per': repository name must be lowercase"),
+        (src, f"oci:{out / 'lt'}:x/y@{image.digest}", "a destination names a tag, not a digest"),
+        (src, f"docker://{fresh_registry.host}/dd/img@{zeros}",
+         f"a destination names a tag, not a digest (write {fresh_registry.host}/dd/img;"),
+        (src, f"docker://{fresh_registry.host}/dd/img:v1@{image.digest}", "a destination names a tag, not"),
+    ]
+    for source, dst, message in cases:
+        proc = cli("copy", source, dst)
+        assert proc.returncode == 2, (dst, proc.stderr)
+        assert message in proc.stderr and len(proc.stderr.splitlines()) == 1, (dst, proc.stderr)
+    assert list(out.iterdir()) == []
+    read = [line for line in registry.log().splitlines() if '"relocator"' in line and "copy/named" in line]
+    assert read == []
+
+    # The source's own digest is no conflict: pushed by digest, as skopeo does.
+    same = cli("copy", f"docker://{registry.host}/copy/named@{image.digest}",
+               f"docker://{fresh_registry.host}/dd/img@{image.digest}")
+    assert same.returncode == 0, same.stderr
+    assert sha256(skopeo_raw_manifest(fresh_registry, f"dd/img@{image.digest}")) == image.digest

@@ -30,6 +30,11 @@ Scheme = Literal["docker", "oci", "oci-archive", "docker-archive", "path"]
 _ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 _FILE_SCHEMES: dict[str, Scheme] = {"oci": "oci", "oci-archive": "oci-archive",
                                      "docker-archive": "docker-archive"}
+# The other transports of containers-transports(5) (and containers/image's tarball): read as a
+# bare reference, "dir:out" would be Docker Hub's library/dir tagged "out".
+_OTHER_TRANSPORTS = frozenset({"containers-storage", "dir", "docker-daemon", "ostree", "sif", "tarball"})
+_SPELLINGS = ("docker://REF (or a bare reference), oci:DIR[:NAME], oci-archive:FILE[:NAME], "
+              "docker-archive:FILE[:NAME] (sources only)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +68,12 @@ def parse_location(text: str, *, role: str) -> Location:
         if not path:
             raise InputError(f"{role} {text!r}: no path after {scheme}:")
         return Location(_FILE_SCHEMES[scheme], text, path=Path(path), name=name or None)
+    if sep and scheme in _OTHER_TRANSPORTS:
+        raise InputError(f"{role} {text!r}: relocator does not do the {scheme}: transport; "
+                         f"it takes {_SPELLINGS}")
+    if sep and scheme == "oci-layout":
+        raise InputError(f"{role} {text!r}: oci-layout: is no transport; an OCI layout directory is "
+                         "oci:DIR[:NAME], an OCI layout tarball oci-archive:FILE[:NAME]")
     if os.path.exists(text) or text.startswith(("/", "./", "../")):
         return Location("path", text, path=Path(text))
     return _registry(text, role)

@@ -200,6 +200,9 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_transfer(
     ("127.0.0.1:1/a:v1", "out.tar", "looks like a file: write oci-archive:out.tar"),
     ("docker:/x", "oci-archive:/tmp/x.tar", "docker: takes docker://"),
     ("127.0.0.1:1/A:v1", "oci-archive:/tmp/x.tar", "source '127.0.0.1:1/A:v1': repository name must be"),
+    ("127.0.0.1:1/a:v1", "dir:/tmp/out", "destination 'dir:/tmp/out': relocator does not do the dir:"),
+    ("docker-daemon:foo:1", "oci:/tmp/x", "does not do the docker-daemon: transport"),
+    ("127.0.0.1:1/a:v1", "127.0.0.1:1", "destination '127.0.0.1:1': a registry host and port, not an image"),
 ])
 def test_bad_locations_are_refused_before_any_transfer(src: str, dst: str, message: str) -> None:
     proc = cli("copy", src, dst)

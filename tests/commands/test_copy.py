@@ -127,6 +127,16 @@ def test_copy_from_docker_and_carvel_archives(registry: Registry, fresh_registry
         proc = cli("copy", f"docker-archive:{short}:{name}", f"{fresh_registry.host}/short/app:v1", "--json")
         assert proc.returncode == 0, (name, proc.stderr)
         assert list(json.loads(proc.stdout)["results"]) == ["docker.io/library/app:v1"]
+    # A two-component name is on Docker Hub (docker.io/docker/img), and no tag is latest, both
+    # when skopeo writes RepoTags and when NAME is read.
+    for saved_as, picks in (("docker/img:v2", ("docker/img:v2", "docker.io/docker/img:v2")),
+                            ("other/name", ("other/name", "other/name:latest", "docker.io/other/name"))):
+        two = tmp_path / f"{saved_as.replace('/', '-').replace(':', '-')}.tar"
+        skopeo("copy", "-q", "--src-tls-verify=false", f"docker://{registry.host}/copy/saved:v1",
+               f"docker-archive:{two}:{saved_as}")
+        for name in picks:
+            proc = cli("copy", f"docker-archive:{two}:{name}", f"{fresh_registry.host}/two/app:v1")
+            assert proc.returncode == 0, (name, proc.stderr)
     missing = cli("copy", f"docker-archive:{short}:app", f"{fresh_registry.host}/short/app:v2")
     assert missing.returncode == 2
     assert missing.stderr == f"relocator: error: source 'docker-archive:{short}:app': no image named 'app'\n"

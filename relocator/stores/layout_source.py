@@ -32,7 +32,7 @@ from relocator.errors import BadArchive, DigestMismatch, InputError, IntegrityEr
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository, verify_stream
 from relocator.oci.carvel import is_carvel_manifest
 from relocator.oci.layout import IndexEntry
-from relocator.stores.archive import Contents, Member, TarIndex, gunzip_to_temp, read_range
+from relocator.stores.archive import Contents, Member, TarIndex, decompress_to_temp, read_range
 from relocator.stores.base import Opener, ReferrerLookup
 from relocator.stores.carvel import MANIFEST_JSON, read_carvel
 from relocator.stores.dockerarchive import read_docker_archive
@@ -45,7 +45,6 @@ __all__ = ["LayoutSource", "open_layout"]
 _READ = 1 << 20
 _MAX_MANIFEST = 16 << 20
 _MAX_MANIFEST_JSON = 64 << 20  # a Carvel tarball carries every manifest and config in it
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 class LayoutSource:
@@ -286,8 +285,9 @@ def _open_file(path: Path) -> LayoutSource:
         raise InputError(f"{path}: not a regular file or directory")
     fd = os.open(path, os.O_RDONLY)
     try:
-        if os.pread(fd, 2, 0) == _GZIP_MAGIC:
-            packed, fd = fd, gunzip_to_temp(fd, where)
+        plain = decompress_to_temp(fd, where)
+        if plain is not None:
+            packed, fd = fd, plain
             os.close(packed)
         contents = _read_tar(TarIndex(where, fd))
     except BaseException:

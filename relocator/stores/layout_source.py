@@ -258,7 +258,7 @@ class LayoutSource:
 
 
 def open_layout(path: Path) -> LayoutSource:
-    """The tarball (optionally gzip-compressed) or OCI layout directory at ``path``, its format
+    """The tarball (optionally gzip, bzip2 or xz compressed) or OCI layout directory at ``path``, its format
     found by content (see the module docstring). Blocking: run it in a thread from async code.
 
     Raises InputError (exit 2) naming ``path`` for anything unreadable or of no known format,
@@ -266,6 +266,10 @@ def open_layout(path: Path) -> LayoutSource:
     BadArchive for an entry that does not match its manifest (``LayoutSource.check_entries``).
     """
     where = str(path)
+    if where == "-" and not path.exists():
+        # Reading needs seeks (members are read by offset, a gzip stream decompressed first).
+        raise InputError("-: reading an archive from stdin is not supported: save it to a file and "
+                         "name the file")
     try:
         source = LayoutSource(where, read_oci_dir(path)) if path.is_dir() else _open_file(path)
     except OSError as exc:  # the directory or file went away or cannot be read (EACCES)

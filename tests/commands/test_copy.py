@@ -254,3 +254,15 @@ def test_destination_names_and_digests_are_checked_before_any_transfer(
                f"docker://{fresh_registry.host}/dd/img@{image.digest}")
     assert same.returncode == 0, same.stderr
     assert sha256(skopeo_raw_manifest(fresh_registry, f"dd/img@{image.digest}")) == image.digest
+
+
+def test_pkg_takes_the_oci_archive_spelling_copy_takes(registry: Registry, tmp_path: Path) -> None:
+    """``pkg -o oci-archive:FILE`` writes FILE, not a file called ``oci-archive:FILE``."""
+    image = valid_image(random.Random(76), (1000,))
+    seed(registry, "copy/pkg", "v1", image)
+    proc = cli("pkg", "-i", f"{registry.host}/copy/pkg:v1", "-o", f"oci-archive:{tmp_path / 'x.tar'}")
+    assert proc.returncode == 0, proc.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["x.tar"]
+    raw = subprocess.run(["skopeo", "inspect", "--raw", f"oci-archive:{tmp_path / 'x.tar'}:"
+                          f"{registry.host}/copy/pkg:v1"], capture_output=True, check=True).stdout
+    assert sha256(raw) == image.digest

@@ -58,6 +58,7 @@ async def run(args: argparse.Namespace) -> int:
     src = parse_location(args.source, role="source")
     dst = parse_location(args.destination, role="destination")
     check_destination(dst)
+    _check_digest(src, dst)
     report = Report()
     return await finish_after(_copy(args, src, dst, report), report, args.json)
 
@@ -87,6 +88,19 @@ async def _copy(args: argparse.Namespace, src: Location, dst: Location, report: 
             layout.close()
     report.notes += layout.notes if layout is not None else []
     write_lock_if_complete(args.lock_output, plan, report)
+
+
+def _check_digest(src: Location, dst: Location) -> None:
+    """A registry destination with a digest is refused unless the source names the same one: the
+    copy keeps the source's bytes, so it cannot make another digest (skopeo's rule: "Digest of
+    source image's manifest would not match destination reference")."""
+    target = dst.reference
+    if target is None or target.digest is None:
+        return
+    if src.reference is not None and src.reference.digest == target.digest:
+        return
+    raise InputError(f"destination {dst.text!r}: a destination names a tag, not a digest (write "
+                     f"{Reference(target.repository, target.tag)}; the image keeps its own digest)")
 
 
 def _inputs(src: Location, layout: LayoutSource | None) -> list[ImageInput]:

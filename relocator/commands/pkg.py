@@ -98,6 +98,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _output(text: str) -> str:
+    """``-``, or the tarball's path: skopeo's ``oci-archive:FILE`` spelling names the same file
+    (copy takes it too), rather than a file literally called ``oci-archive:FILE``."""
+    if text.startswith("oci-archive:"):
+        path, sep, _ = text.removeprefix("oci-archive:").partition(":")
+        if not path:
+            raise argparse.ArgumentTypeError(f"{text}: no path after oci-archive:")
+        if sep:
+            raise argparse.ArgumentTypeError(f"{text}: pkg -o takes oci-archive:FILE, no NAME: each "
+                                             "image keeps its own reference (use copy for one name)")
+        text = path
     return text if text == "-" else str(output_file(text))
 
 

@@ -37,7 +37,7 @@ from relocator.errors import BadReference, InputError
 from relocator.frontends.destinations import Mapper, destination_mapper
 from relocator.oci import Digest, Reference, Repository
 from relocator.oci.dockerarchive import CONTAINERD_NAME
-from relocator.oci.layout import UNNAMED, IndexEntry
+from relocator.oci.layout import UNNAMED, IndexEntry, parse_ref_name
 
 __all__ = ["EntryName", "LayoutImage", "entry_name", "layout_images", "layout_mapper"]
 
@@ -66,9 +66,12 @@ def entry_name(where: str, entry: IndexEntry) -> EntryName:
     what = f"{where}: index.json entry {name or digest}"
     tag_only = name is not None and not any(c in name for c in "/:@")
     try:
-        if name is not None and not tag_only:
-            return EntryName(name, _pinned(Reference.parse(name), digest, what), True, False)
-        tag = Reference(UNNAMED).with_tag(name).tag if name is not None else None
+        tag = None
+        if name is not None:
+            parsed = parse_ref_name(name)  # the rule a destination NAME is checked against too
+            if not tag_only:
+                return EntryName(name, _pinned(parsed, digest, what), True, False)
+            tag = parsed.tag
         if containerd:
             ref = Reference.parse(containerd)
             ref = Reference(ref.repository, tag or ref.tag, ref.digest)

@@ -108,15 +108,20 @@ def parse_config(raw: bytes) -> ImageConfig:
 
 
 def rebuild_manifest(config: Descriptor, layers: Sequence[Descriptor]) -> bytes:
-    """A Docker v2 schema 2 manifest over these blobs, in the field order and 3-space indent that
-    distribution's schema2 package writes: the same blobs always give the same bytes."""
+    """A Docker v2 schema 2 manifest over these blobs, compact, in the field order of
+    go-containerregistry's v1.Manifest: the bytes ``crane push`` of the same tarball sends
+    (pkg/v1/tarball builds the manifest, partial.RawManifest is ``json.Marshal``), so a crane
+    tarball of gzip layers gets the digest crane pushed. ``docker push`` (distribution's schema2,
+    3-space indent) and skopeo (which lists a gzip layer by its uncompressed digest) make other
+    bytes, hence the note. The same blobs always give the same bytes; none of the values need
+    Go's HTML escaping."""
     doc = {
         "schemaVersion": 2,
         "mediaType": DOCKER_MANIFEST,
         "config": {"mediaType": DOCKER_CONFIG, "size": config.size, "digest": str(config.digest)},
         "layers": [{"mediaType": d.media_type, "size": d.size, "digest": str(d.digest)} for d in layers],
     }
-    return json.dumps(doc, indent=3).encode()
+    return json.dumps(doc, separators=(",", ":")).encode()
 
 
 def entry_annotations(repo_tag: str) -> dict[str, str]:

@@ -11,14 +11,14 @@ import json
 from collections.abc import Set
 from dataclasses import dataclass
 
-from relocator.errors import InputError, UnsafeTarMember
+from relocator.errors import BadReference, InputError, UnsafeTarMember
 from relocator.oci.digest import Digest
 from relocator.oci.manifest import Descriptor, Manifest
 from relocator.oci.reference import Reference, Repository
 
 __all__ = ["DOCKER_EXTRAS", "INDEX_JSON", "LAYOUT_FILE", "OCI_LAYOUT", "REF_NAME", "UNNAMED", "IndexEntry",
            "IndexNames", "build_index", "check_layout_version", "clean_member_name", "is_layout_dir",
-           "member_digest", "parse_index", "ref_name"]
+           "member_digest", "parse_index", "parse_ref_name", "ref_name"]
 
 LAYOUT_FILE = "oci-layout"
 INDEX_JSON = "index.json"
@@ -119,6 +119,21 @@ def parse_index(raw: bytes, where: str) -> list[IndexEntry]:
         desc = Descriptor.from_json(obj, f"{where}: index.json manifests[{i}]")
         entries.append(IndexEntry(desc, desc.annotations.get(REF_NAME)))
     return entries
+
+
+def parse_ref_name(name: str) -> Reference:
+    """An ``org.opencontainers.image.ref.name`` as every reader here takes it: a name with no
+    ``/``, ``:`` or ``@`` is a bare tag (``v1``, skopeo's ``oci:DIR:v1``), returned as that tag in
+    ``UNNAMED``; anything else must be a full reference (``docker.io/library/a:1.2``). The
+    image-spec (annotations.md) leaves the value's grammar to the writer; these are the two shapes
+    skopeo, umoci, oras and Docker write. Raises BadReference (an InputError) for anything else."""
+    if not any(c in name for c in "/:@"):
+        try:
+            return Reference(UNNAMED).with_tag(name)
+        except BadReference:
+            raise BadReference(name, "neither a tag (letters, digits, '_', '.', '-'; at most 128) "
+                                     "nor a full image reference") from None
+    return Reference.parse(name)
 
 
 def ref_name(ref: Reference) -> str | None:

@@ -58,7 +58,10 @@ class Descriptor:
                 raise InputError(f"{where}: descriptor lacks {key!r}")
         if not isinstance(obj["digest"], str):
             raise InputError(f"{where}: descriptor digest is not a string")
-        digest = Digest.parse(obj["digest"])
+        try:
+            digest = Digest.parse(obj["digest"])
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
         size, media_type = obj["size"], obj.get("mediaType", "")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise InputError(f"{where}: descriptor {digest} has invalid size {size!r}")

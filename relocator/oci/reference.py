@@ -62,6 +62,8 @@ _IPV6 = r"\[(?:[a-fA-F0-9:]+)\]"
 _HOST = re.compile(rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|{_IPV6})(?::[0-9]+)?")
 _TAG = re.compile(r"[\w][\w.-]{0,127}")
 _MAX_NAME = 255
+# A host that is one by its look (a dot, localhost or an IPv6 address) with a port, and no path.
+_HOST_AND_PORT = re.compile(r"(?:localhost|[^/:@]+\.[^/:@]+|\[[0-9a-fA-F:]+\]):[0-9]+")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -133,8 +135,13 @@ class Reference:
     def parse_arg(cls, text: str) -> Reference:
         """A reference given on the command line: ``REF`` or ``docker://REF`` (skopeo's
         spelling). Raises BadReference naming ``text`` as given."""
+        bare = without_transport(text)
+        if _HOST_AND_PORT.fullmatch(bare):
+            # distribution's grammar reads "localhost:5000" as Docker Hub's library/localhost
+            # tagged 5000; on a command line it is always a registry left without a repository.
+            raise BadReference(text, "a registry host and port, not an image: write HOST:PORT/REPO[:TAG]")
         try:
-            return cls.parse(without_transport(text))
+            return cls.parse(bare)
         except BadReference as exc:
             raise BadReference(text, exc.reason) from None
 

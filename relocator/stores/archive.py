@@ -7,28 +7,32 @@ names, and notes. Nothing is ever extracted; members are read by offset.
 The scan refuses, whatever the format: absolute names and ``..`` components, devices, fifos and
 sparse files, a member cut short by the end of the file, and a name that appears twice with
 different content. Links are kept for the format to refuse or follow (``TarIndex.follow`` never
-leaves the archive). A gzip-compressed archive is first decompressed (``gunzip_to_temp``).
+leaves the archive). A gzip, bzip2 or xz compressed archive is first decompressed (``decompress_to_temp``).
 """
 
 from __future__ import annotations
 
+import bz2
 import gzip
+import io
+import lzma
 import os
 import posixpath
 import shutil
 import tarfile
 import tempfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from relocator.errors import InputError, UnsafeTarMember
 from relocator.oci import Digest
 from relocator.oci.layout import IndexEntry, clean_member_name
 from relocator.stores.files import hash_range
 
-__all__ = ["Contents", "Member", "TarIndex", "TarMember", "gunzip_to_temp", "read_range"]
+__all__ = ["Contents", "Member", "TarIndex", "TarMember", "decompress_to_temp", "read_range"]
 
 _GUNZIP_CHUNK = 1 << 20
 _FOLLOW_LIMIT = 8  # links to links: Docker writes one hop (layer.tar -> ../<id>.tar)
@@ -188,18 +192,52 @@ def _kind(info: tarfile.TarInfo) -> str:
     return "file" if info.isreg() else "special member"
 
 
-def gunzip_to_temp(fd: int, where: str) -> int:
-    """Decompress ``fd`` into an unnamed temp file in the system temp dir, a MiB at a time (no
-    name on disk, so nothing is left behind even by a killed process); the new file's descriptor.
-    Raises InputError naming ``where`` for a broken gzip stream or a temp dir without room."""
+def decompress_to_temp(fd: int, where: str) -> int | None:
+    """A gzip, bzip2 or xz compressed ``fd`` decompressed into an unnamed temp file (the new
+    file's descriptor); None when it is not compressed, told by its magic bytes (RFC 1952,
+    bzip2's ``BZh1``-``BZh9``, the xz format's header). Raises InputError naming ``where`` for
+    zstd (no reader in Python's standard library) and for a broken stream."""
+    head = os.pread(fd, 6, 0)
+    if head.startswith(_ZSTD_MAGIC):
+        raise InputError(f"{where}: compressed with zstd, which relocator does not read: "
+                         "decompress it first (zstd -d)")
+    for magic, name, opener in _COMPRESSIONS:
+        if head.startswith(magic) and (name != "bzip2" or head[3:4] in b"123456789"):
+            return _inflate(fd, where, name, opener)
+    return None
+
+
+def _inflate(fd: int, where: str, name: str, opener: Callable[[BinaryIO], io.BufferedIOBase]) -> int:
+    """Decompress ``fd`` (``name`` compressed, read through ``opener``) into an unnamed temp file in
+    the system temp dir, a MiB at a time (no name on disk, so nothing is left behind even by a
+    killed process); the new file's descriptor. Raises InputError naming ``where`` for a broken
+    stream or a temp dir without room."""
     try:
-        with (open(fd, "rb", closefd=False) as packed, gzip.GzipFile(fileobj=packed) as stream,
+        with (open(fd, "rb", closefd=False) as packed, opener(packed) as stream,
               tempfile.TemporaryFile(prefix="relocator-") as plain):
             shutil.copyfileobj(stream, plain, _GUNZIP_CHUNK)
             plain.flush()
             return os.dup(plain.fileno())
-    except (OSError, EOFError, zlib.error) as exc:
+    except (OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
         if isinstance(exc, OSError) and exc.errno is not None:
             raise InputError(f"{where}: cannot decompress into {tempfile.gettempdir()} "
                              f"({exc.strerror}; set TMPDIR to a disk with room)") from None
-        raise InputError(f"{where}: not a valid gzip file ({exc})") from None
+        raise InputError(f"{where}: not a valid {name} file ({exc})") from None
+
+
+def _gzip(f: BinaryIO) -> io.BufferedIOBase:
+    return gzip.GzipFile(fileobj=f)
+
+
+def _bzip2(f: BinaryIO) -> io.BufferedIOBase:
+    return bz2.BZ2File(f)
+
+
+def _xz(f: BinaryIO) -> io.BufferedIOBase:
+    return lzma.LZMAFile(f)
+
+
+_COMPRESSIONS: tuple[tuple[bytes, str, Callable[[BinaryIO], io.BufferedIOBase]], ...] = (
+    (b"\x1f\x8b", "gzip", _gzip), (b"BZh", "bzip2", _bzip2), (b"\xfd7zXZ\x00", "xz", _xz))
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+

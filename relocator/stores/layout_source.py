@@ -32,7 +32,7 @@ from relocator.errors import BadArchive, DigestMismatch, InputError, IntegrityEr
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository, verify_stream
 from relocator.oci.carvel import is_carvel_manifest
 from relocator.oci.layout import IndexEntry
-from relocator.stores.archive import Contents, Member, TarIndex, gunzip_to_temp, read_range
+from relocator.stores.archive import Contents, Member, TarIndex, decompress_to_temp, read_range
 from relocator.stores.base import Opener, ReferrerLookup
 from relocator.stores.carvel import MANIFEST_JSON, read_carvel
 from relocator.stores.dockerarchive import read_docker_archive
@@ -45,7 +45,6 @@ __all__ = ["LayoutSource", "open_layout"]
 _READ = 1 << 20
 _MAX_MANIFEST = 16 << 20
 _MAX_MANIFEST_JSON = 64 << 20  # a Carvel tarball carries every manifest and config in it
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 class LayoutSource:
@@ -259,7 +258,7 @@ class LayoutSource:
 
 
 def open_layout(path: Path) -> LayoutSource:
-    """The tarball (optionally gzip-compressed) or OCI layout directory at ``path``, its format
+    """The tarball (optionally gzip, bzip2 or xz compressed) or OCI layout directory at ``path``, its format
     found by content (see the module docstring). Blocking: run it in a thread from async code.
 
     Raises InputError (exit 2) naming ``path`` for anything unreadable or of no known format,
@@ -267,6 +266,10 @@ def open_layout(path: Path) -> LayoutSource:
     BadArchive for an entry that does not match its manifest (``LayoutSource.check_entries``).
     """
     where = str(path)
+    if where == "-" and not path.exists():
+        # Reading needs seeks (members are read by offset, a gzip stream decompressed first).
+        raise InputError("-: reading an archive from stdin is not supported: save it to a file and "
+                         "name the file")
     try:
         source = LayoutSource(where, read_oci_dir(path)) if path.is_dir() else _open_file(path)
     except OSError as exc:  # the directory or file went away or cannot be read (EACCES)
@@ -286,8 +289,9 @@ def _open_file(path: Path) -> LayoutSource:
         raise InputError(f"{path}: not a regular file or directory")
     fd = os.open(path, os.O_RDONLY)
     try:
-        if os.pread(fd, 2, 0) == _GZIP_MAGIC:
-            packed, fd = fd, gunzip_to_temp(fd, where)
+        plain = decompress_to_temp(fd, where)
+        if plain is not None:
+            packed, fd = fd, plain
             os.close(packed)
         contents = _read_tar(TarIndex(where, fd))
     except BaseException:

@@ -15,7 +15,7 @@ from typing import Literal
 
 from relocator.errors import BadReference, InputError
 from relocator.oci import Reference
-from relocator.oci.layout import INDEX_JSON
+from relocator.oci.layout import INDEX_JSON, parse_ref_name
 from relocator.registry import RegistryClient
 from relocator.stores.base import BlobSink
 from relocator.stores.files import check_writable
@@ -30,6 +30,11 @@ Scheme = Literal["docker", "oci", "oci-archive", "docker-archive", "path"]
 _ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 _FILE_SCHEMES: dict[str, Scheme] = {"oci": "oci", "oci-archive": "oci-archive",
                                      "docker-archive": "docker-archive"}
+# The other transports of containers-transports(5) (and containers/image's tarball): read as a
+# bare reference, "dir:out" would be Docker Hub's library/dir tagged "out".
+_OTHER_TRANSPORTS = frozenset({"containers-storage", "dir", "docker-daemon", "ostree", "sif", "tarball"})
+_SPELLINGS = ("docker://REF (or a bare reference), oci:DIR[:NAME], oci-archive:FILE[:NAME], "
+              "docker-archive:FILE[:NAME] (sources only)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +68,12 @@ def parse_location(text: str, *, role: str) -> Location:
         if not path:
             raise InputError(f"{role} {text!r}: no path after {scheme}:")
         return Location(_FILE_SCHEMES[scheme], text, path=Path(path), name=name or None)
+    if sep and scheme in _OTHER_TRANSPORTS:
+        raise InputError(f"{role} {text!r}: relocator does not do the {scheme}: transport; "
+                         f"it takes {_SPELLINGS}")
+    if sep and scheme == "oci-layout":
+        raise InputError(f"{role} {text!r}: oci-layout: is no transport; an OCI layout directory is "
+                         "oci:DIR[:NAME], an OCI layout tarball oci-archive:FILE[:NAME]")
     if os.path.exists(text) or text.startswith(("/", "./", "../")):
         return Location("path", text, path=Path(text))
     return _registry(text, role)
@@ -106,6 +117,8 @@ def check_destination(location: Location) -> None:
                          "write oci-archive:FILE or oci:DIR")
     if location.scheme == "path":
         raise InputError(f"destination {location.text!r}: name the format: oci:DIR or oci-archive:FILE")
+    if location.name is not None:
+        _check_name(location, location.name)
     path = location.path
     if path is None:
         return
@@ -121,6 +134,19 @@ def check_destination(location: Location) -> None:
             check_writable(path / INDEX_JSON)
     except InputError as exc:
         raise InputError(f"destination {location.text!r}: {exc}") from None
+
+
+def _check_name(location: Location, name: str) -> None:
+    """A layout destination's NAME goes into index.json as the ref.name of its image: refuse one
+    the readers (oci.layout.parse_ref_name, skopeo) would refuse, since it would make the whole
+    layout unreadable, and one with a digest, which the copy cannot honour."""
+    try:
+        ref = parse_ref_name(name)
+    except BadReference as exc:
+        raise InputError(f"destination {location.text!r}: name {name!r}: {exc.reason}") from None
+    if ref.digest is not None:
+        raise InputError(f"destination {location.text!r}: a destination names a tag, not a digest "
+                         "(the image keeps its own)")
 
 
 def sink_for(location: Location, client: RegistryClient, *, chunk_size: int | None = None) -> BlobSink:

@@ -208,6 +208,16 @@ CASES: list[tuple[str, Build | None, tuple[str, ...], str]] = [
     ("docker-schema-1", _layout(_manifest({"schemaVersion": 1, "name": "app", "fsLayers": []}, SCHEMA1)),
      UNPKG, "schema 1"),
     ("unpkg-bad-repository", _layout(), ("unpkg", "-i", "in", "--repository", "Bad/Repo"), "--repository"),
+    # issue 10: a bad digest in index.json names the file, missing inputs are named once, stdin
+    # is said to be unsupported, and pkg -o refuses a NAME in skopeo's oci-archive: spelling
+    *[(f"index-digest-{bad}", _layout(edit=_index(digest=bad), tar=True), ("ls", "in.tar"),
+       f"in.tar: index.json manifests[0]: invalid digest {bad}") for bad in ("sha256:zz", "md5:")],
+    ("unpkg-missing", None, ("unpkg", "-i", "e-missing.tar", "--repository", "{reg}/x"),
+     "error: e-missing.tar: cannot read (No such file or directory)"),
+    *[(f"{args[0]}-stdin", None, args, "-: reading an archive from stdin is not supported")
+      for args in (("ls", "-"), ("verify", "-"), ("unpkg", "-i", "-", "--repository", "{reg}/x"))],
+    ("pkg-oci-archive-name", None, ("pkg", "-i", "{reg}/a:v1", "-o", "oci-archive:o.tar:v1"),
+     "oci-archive:o.tar:v1: pkg -o takes oci-archive:FILE, no NAME"),
 ]
 
 

@@ -127,6 +127,16 @@ def test_copy_from_docker_and_carvel_archives(registry: Registry, fresh_registry
         proc = cli("copy", f"docker-archive:{short}:{name}", f"{fresh_registry.host}/short/app:v1", "--json")
         assert proc.returncode == 0, (name, proc.stderr)
         assert list(json.loads(proc.stdout)["results"]) == ["docker.io/library/app:v1"]
+    # A two-component name is on Docker Hub (docker.io/docker/img), and no tag is latest, both
+    # when skopeo writes RepoTags and when NAME is read.
+    for saved_as, picks in (("docker/img:v2", ("docker/img:v2", "docker.io/docker/img:v2")),
+                            ("other/name", ("other/name", "other/name:latest", "docker.io/other/name"))):
+        two = tmp_path / f"{saved_as.replace('/', '-').replace(':', '-')}.tar"
+        skopeo("copy", "-q", "--src-tls-verify=false", f"docker://{registry.host}/copy/saved:v1",
+               f"docker-archive:{two}:{saved_as}")
+        for name in picks:
+            proc = cli("copy", f"docker-archive:{two}:{name}", f"{fresh_registry.host}/two/app:v1")
+            assert proc.returncode == 0, (name, proc.stderr)
     missing = cli("copy", f"docker-archive:{short}:app", f"{fresh_registry.host}/short/app:v2")
     assert missing.returncode == 2
     assert missing.stderr == f"relocator: error: source 'docker-archive:{short}:app': no image named 'app'\n"
@@ -200,8 +210,59 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_transfer(
     ("127.0.0.1:1/a:v1", "out.tar", "looks like a file: write oci-archive:out.tar"),
     ("docker:/x", "oci-archive:/tmp/x.tar", "docker: takes docker://"),
     ("127.0.0.1:1/A:v1", "oci-archive:/tmp/x.tar", "source '127.0.0.1:1/A:v1': repository name must be"),
+    ("127.0.0.1:1/a:v1", "dir:/tmp/out", "destination 'dir:/tmp/out': relocator does not do the dir:"),
+    ("docker-daemon:foo:1", "oci:/tmp/x", "does not do the docker-daemon: transport"),
+    ("127.0.0.1:1/a:v1", "127.0.0.1:1", "destination '127.0.0.1:1': a registry host and port, not an image"),
 ])
 def test_bad_locations_are_refused_before_any_transfer(src: str, dst: str, message: str) -> None:
     proc = cli("copy", src, dst)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_destination_names_and_digests_are_checked_before_any_transfer(
+        registry: Registry, fresh_registry: Registry, tmp_path: Path) -> None:
+    """A layout NAME goes into index.json as a ref.name: one the readers refuse would make the whole
+    layout unreadable, so it is refused up front, like a destination digest other than the
+    source's (skopeo: the copy keeps the source's bytes, so it cannot make another digest)."""
+    image = valid_image(random.Random(75), (1000,))
+    seed(registry, "copy/named", "v1", image)
+    src = f"docker://{registry.host}/copy/named:v1"
+    zeros = "sha256:" + "0" * 64
+    out = tmp_path / "out"
+    out.mkdir()
+    cases = [
+        (src, f"oci:{out / 'lt'}:bad name with space",
+         f"destination 'oci:{out / 'lt'}:bad name with space': name 'bad name with space': neither a tag"),
+        (src, f"oci-archive:{out / 'a.tar'}:v1!", "name 'v1!': neither a tag"),
+        (src, f"oci-archive:{out / 'a.tar'}:up/Per", "name 'up/Per': repository name must be lowercase"),
+        (src, f"oci:{out / 'lt'}:x/y@{image.digest}", "a destination names a tag, not a digest"),
+        (src, f"docker://{fresh_registry.host}/dd/img@{zeros}",
+         f"a destination names a tag, not a digest (write {fresh_registry.host}/dd/img;"),
+        (src, f"docker://{fresh_registry.host}/dd/img:v1@{image.digest}", "a destination names a tag, not"),
+    ]
+    for source, dst, message in cases:
+        proc = cli("copy", source, dst)
+        assert proc.returncode == 2, (dst, proc.stderr)
+        assert message in proc.stderr and len(proc.stderr.splitlines()) == 1, (dst, proc.stderr)
+    assert list(out.iterdir()) == []
+    read = [line for line in registry.log().splitlines() if '"relocator"' in line and "copy/named" in line]
+    assert read == []
+
+    # The source's own digest is no conflict: pushed by digest, as skopeo does.
+    same = cli("copy", f"docker://{registry.host}/copy/named@{image.digest}",
+               f"docker://{fresh_registry.host}/dd/img@{image.digest}")
+    assert same.returncode == 0, same.stderr
+    assert sha256(skopeo_raw_manifest(fresh_registry, f"dd/img@{image.digest}")) == image.digest
+
+
+def test_pkg_takes_the_oci_archive_spelling_copy_takes(registry: Registry, tmp_path: Path) -> None:
+    """``pkg -o oci-archive:FILE`` writes FILE, not a file called ``oci-archive:FILE``."""
+    image = valid_image(random.Random(76), (1000,))
+    seed(registry, "copy/pkg", "v1", image)
+    proc = cli("pkg", "-i", f"{registry.host}/copy/pkg:v1", "-o", f"oci-archive:{tmp_path / 'x.tar'}")
+    assert proc.returncode == 0, proc.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["x.tar"]
+    raw = subprocess.run(["skopeo", "inspect", "--raw", f"oci-archive:{tmp_path / 'x.tar'}:"
+                          f"{registry.host}/copy/pkg:v1"], capture_output=True, check=True).stdout
+    assert sha256(raw) == image.digest

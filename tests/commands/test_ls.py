@@ -3,8 +3,10 @@ gzip, Docker 25's docker save), Docker archives (skopeo docker-archive) and Carv
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import json
+import lzma
 import os
 import random
 import subprocess
@@ -62,6 +64,32 @@ def test_ls_an_oci_layout_tar_gz_with_dot_names(tmp_path: Path) -> None:
     assert rows == [{"name": name, "digest": image.digest, "mediaType": image.media_type,
                      "platforms": _PLATFORMS[name], "size": total_size(image)}
                     for name, image in images.items()]
+
+
+def test_bzip2_and_xz_are_read_and_zstd_is_named(tmp_path: Path) -> None:
+    """Python's standard library reads gzip, bzip2 and xz, so all three are read the same way;
+    zstd is named and refused, never reported as a broken tar file."""
+    images = _images()
+    plain = tar_dir(write_layout(tmp_path / "layout", images), tmp_path / "images.tar").read_bytes()
+    expected = [(name, image.digest) for name, image in images.items()]
+    for suffix, packed in ((".bz2", bz2.compress(plain)), (".xz", lzma.compress(plain))):
+        out = tmp_path / f"images.tar{suffix}"
+        out.write_bytes(packed)
+        rows, stderr = _ls_json(out)
+        assert [(r["name"], r["digest"]) for r in rows] == expected and stderr == ""
+        assert cli("verify", str(out)).returncode == 0
+        broken = tmp_path / f"broken.tar{suffix}"
+        broken.write_bytes(packed[: len(packed) // 2])
+        proc = cli("ls", str(broken))
+        assert proc.returncode == 2 and proc.stderr.startswith(
+            f"relocator: error: {broken}: not a valid {'bzip2' if suffix == '.bz2' else 'xz'} file (")
+    zstd = tmp_path / "images.tar.zst"
+    zstd.write_bytes(b"\x28\xb5\x2f\xfd" + plain[:100])  # zstd's frame magic, RFC 8878
+    for verb in ("ls", "verify"):
+        proc = cli(verb, str(zstd))
+        assert proc.returncode == 2
+        assert proc.stderr == (f"relocator: error: {zstd}: compressed with zstd, which relocator does not "
+                               "read: decompress it first (zstd -d)\n")
 
 
 def test_ls_text_table_with_an_unnamed_entry(tmp_path: Path) -> None:

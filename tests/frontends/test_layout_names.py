@@ -102,7 +102,7 @@ def test_the_same_image_twice_is_copied_once_and_keeps_its_tag() -> None:
 
 @pytest.mark.parametrize(("item", "words"), [
     (entry(A, "Not/Valid"), "repository name must be lowercase"),
-    (entry(A, "v1!"), "invalid tag"),
+    (entry(A, "v1!"), "neither a tag"),
     (entry(A, f"docker.io/x/app@{B}"), f"the name says {B}, the entry is {A}"),
 ])
 def test_bad_names_are_refused_naming_the_entry(item: IndexEntry, words: str) -> None:

@@ -203,7 +203,8 @@ def _is_layer(image: Image, digest: str) -> bool:
 
 def rebuilt_docker_manifest(path: Path, item: int = 0) -> bytes:
     """The manifest a Docker archive's item should get, worked out with tarfile and hashlib
-    alone: Docker v2 schema 2, 3-space indent, each layer typed by its gzip magic."""
+    alone: Docker v2 schema 2, compact (go-containerregistry's json.Marshal), each layer typed
+    by its gzip magic."""
     with tarfile.open(path) as tar:
         entry = json.load(tar.extractfile("manifest.json"))[item]  # type: ignore[arg-type]
         config = tar.extractfile(entry["Config"]).read()  # type: ignore[union-attr]
@@ -217,7 +218,7 @@ def rebuilt_docker_manifest(path: Path, item: int = 0) -> bytes:
            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
                       "digest": sha256(config)},
            "layers": layers}
-    return json.dumps(doc, indent=3).encode()
+    return go_json(doc)
 
 
 def sha256_file_member(path: Path, name: str) -> str:

@@ -20,6 +20,7 @@ from tests.images import Image, sha256, skopeo, valid_image
 from tests.stores.archives import (
     CONTAINERD_NAME,
     REF_NAME,
+    go_json,
     read_blob,
     rebuilt_docker_manifest,
     sha256_file_member,
@@ -189,6 +190,13 @@ async def test_gzip_layers_are_hashed_and_typed_as_gzip(tmp_path: Path) -> None:
             sha256(layer), len(layer), "application/vnd.docker.image.rootfs.diff.tar.gzip")
         assert await read_blob(source, sha256(layer), len(layer)) == layer
         assert Digest.parse(sha256(config)) in source.digests
+    # The bytes crane push makes of this tarball (ggcr's tarball.Image: json.Marshal of v1.Manifest,
+    # fields in struct order), so the rebuilt digest is the one crane pushed.
+    ggcr = go_json({"schemaVersion": 2, "mediaType": DOCKER_V2,
+                    "config": {"mediaType": DOCKER_CONFIG, "size": len(config), "digest": sha256(config)},
+                    "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                                "size": len(layer), "digest": sha256(layer)}]})
+    assert manifest.raw == ggcr
 
 
 def test_malformed_manifest_json(tmp_path: Path) -> None:

@@ -88,7 +88,7 @@ def print_summary(rows: list[dict[str, Any]], counts: Counter[str], requests: di
         print_text(f"source {host}: {n['GET']} manifest GETs, {n['HEAD']} HEADs")
     if dry_run:
         print_text(f"dry run: {report.bytes_moved / 1e6:.1f} MB to move; nothing was copied")
-    else:
+    elif report.done or report.failed or report.interrupted:  # a run that copied nothing has no summary
         print_report(report)
 
 

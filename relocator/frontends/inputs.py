@@ -13,7 +13,7 @@ from relocator.frontends.yamldocs import SearchRules, YamlFile, is_kbld_config, 
 from relocator.oci import Reference
 from relocator.oci.reference import without_transport
 
-__all__ = ["ImageInput", "collect_inputs", "read_files", "references_in_text", "shard"]
+__all__ = ["ImageInput", "collect_inputs", "labelled_references", "read_files", "references_in_text", "shard"]
 
 YAML_SUFFIXES = (".yml", ".yaml")
 
@@ -52,25 +52,34 @@ def references_in_text(text: str, origin: str) -> list[str]:
     Raises InputError for text that is neither valid YAML nor a list of references: the YAML
     error, with its line, naming ``origin``.
     """
+    return [ref for _, ref in labelled_references(text, origin)]
+
+
+def labelled_references(text: str, origin: str) -> list[tuple[str, str]]:
+    """``(label, reference)`` for each reference of ``references_in_text``. The label is the
+    reference itself, except for a kbld lock's preresolved override: there it is the override's
+    ``image`` (the name the user's YAML says) and the reference its ``newImage``, so a lock
+    written after relocating is keyed on the same ``image:`` values and still applies to that YAML
+    (kbld's relocate does the same)."""
     try:
         stream = YamlFile(origin, text)
     except InputError:
         lines = _lines(text)
         if all(_is_reference(line) for line in lines):
-            return lines  # a plain list need not be YAML
+            return [(line, line) for line in lines]  # a plain list need not be YAML
         raise
     if not any(isinstance(d, dict | list) for d in stream.docs):
-        return _lines(text)
+        return [(line, line) for line in _lines(text)]
     by_doc: dict[int, list[str]] = {}
     for occ in stream.occurrences(SearchRules()):
         by_doc.setdefault(occ.document, []).append(occ.value)
-    found: list[str] = []
+    found: list[tuple[str, str]] = []
     for index, doc in enumerate(stream.docs):
         if not is_kbld_config(doc):
-            found += by_doc.get(index, [])
+            found += [(value, value) for value in by_doc.get(index, [])]
             continue
         overrides = overrides_of(doc, f"{origin}: document {index}")
-        found += [o.new_image if o.preresolved else o.image for o in overrides]
+        found += [(o.image, o.new_image) if o.preresolved else (o.image, o.image) for o in overrides]
     return found
 
 
@@ -100,8 +109,9 @@ def collect_inputs(files: Iterable[str], refs: Iterable[str]) -> list[ImageInput
     found: list[ImageInput] = []
     seen: set[str] = set()
 
-    def add(text: str, origin: str) -> None:
-        if text in seen:
+    def add(text: str, origin: str, label: str | None = None) -> None:
+        label = text if label is None else label
+        if label in seen:
             return
         try:
             ref = Reference.parse(text)
@@ -109,13 +119,13 @@ def collect_inputs(files: Iterable[str], refs: Iterable[str]) -> list[ImageInput
             raise InputError(f"{origin}: {exc}") from None
         if ref.tag is None and ref.digest is None:
             ref = ref.with_tag("latest")  # what every registry and tool reads it as
-        seen.add(text)
-        found.append(ImageInput(text, ref, origin))
+        seen.add(label)
+        found.append(ImageInput(label, ref, origin))
 
     names = list(files)
     for name, content in read_files(names):
-        for text in references_in_text(content, name):
-            add(text, name)
+        for label, text in labelled_references(content, name):
+            add(text, name, label)
     if names and not found:
         raise InputError(f"{', '.join(names)}: no image references (no image: keys, kbld lock "
                          "overrides or lines with one reference each)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,10 @@ from relocator.engine.copy import copy
 from relocator.engine.events import Report, Reporter
 from relocator.engine.plan import Plan
 from relocator.engine.referrers import ALL, ReferrerPolicy
-from relocator.frontends.layout_names import layout_images, layout_mapper
+from relocator.engine.target import ImageInput
+from relocator.errors import InputError
+from relocator.frontends.inputs import collect_inputs
+from relocator.frontends.layout_names import LayoutImage, layout_images, layout_mapper
 from relocator.stores.base import BlobSource
 from relocator.stores.layout_source import open_layout
 from relocator.stores.registry import RegistryStore
@@ -46,6 +50,7 @@ class UnpkgOptions:
     fail_fast: bool = False
     referrers: ReferrerPolicy = ALL
     credentials: CredentialStore | None = None  # from the command line's credential flags
+    names: tuple[ImageInput, ...] = ()  # kbld's -f LOCK: which images, and their image: labels
 
 
 async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter,
@@ -61,6 +66,8 @@ async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter,
     with await asyncio.to_thread(open_layout, options.input) as layout:
         images = layout_images(layout.where, layout.entries, repository=options.repository,
                                prefix=options.prefix)
+        if options.names:
+            images = _named(images, options.names, layout.where)
         async with open_client(settings, credentials=options.credentials) as client:
             source: BlobSource = layout
             if options.include_non_distributable:
@@ -75,11 +82,30 @@ async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter,
     return plan, report
 
 
+def _named(images: list[LayoutImage], names: Sequence[ImageInput], where: str) -> list[LayoutImage]:
+    """kbld's ``unpkg -f LOCK``: the layout's images the lock names (by digest, else by name),
+    each labelled with the lock's ``image:`` value so ``--lock-output`` is keyed on it. Raises
+    InputError for a lock image the layout does not hold."""
+    by_digest = {i.input.ref.digest: i for i in images}
+    by_name = {i.input.text: i for i in images}
+    chosen = []
+    for name in names:
+        found = by_digest.get(name.ref.digest) if name.ref.digest else by_name.get(str(name.ref))
+        if found is None:
+            raise InputError(f"{name.origin}: {name.text} ({name.ref}) is not in {where}")
+        chosen.append(LayoutImage(ImageInput(name.text, found.input.ref, found.input.origin),
+                                  found.destination))
+    return chosen
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``unpkg -i FILE.tar|DIR (--repository R | --prefix P) [--lock-output L]
     [--include-non-distributable-layers]``."""
     p = sub.add_parser("unpkg", aliases=["unpackage"], help="import a tarball or OCI layout into a registry")
     p.add_argument("-i", "--input", required=True, type=Path, metavar="FILE.tar|DIR")
+    p.add_argument("-f", "--file", action="append", default=[], metavar="LOCK",
+                   help="kbld: a lock file (or YAML) naming the images to import; --lock-output is "
+                        "then keyed on its image: values")
     add_destination_flags(p)
     add_copy_flags(p, to_layout=False)
     add_registry_flags(p)
@@ -96,7 +122,8 @@ async def run(args: argparse.Namespace) -> int:
                            credentials=credential_store(
                                args, sources=(),
                                destinations=destination_hosts(args.repository, args.prefix)),
-                           referrers=referrer_policy(args))
+                           referrers=referrer_policy(args),
+                           names=tuple(collect_inputs(args.file, [])) if args.file else ())
     settings = settings_from(args, chunk_size=args.chunk_size)
     report = Report()
     return await finish_after(unpkg(settings, options, choose_reporter(args.json), report), report, args.json)

@@ -39,3 +39,30 @@ def test_a_relocated_lock_keeps_the_yamls_image_names(fresh_registry: Registry, 
     assert pinned.returncode == 0, pinned.stderr
     assert f"image: {fresh_registry.host}/bundle@{web.digest}" in pinned.stdout
     assert f"image: {fresh_registry.host}/bundle@{worker.digest}" in pinned.stdout
+
+
+def test_kbld_unpkg_with_a_lock(registry: Registry, fresh_registry: Registry, tmp_path: Path) -> None:
+    """kbld's documented flow: ``pkg -f LOCK -o F.tar``, then ``unpkg -f LOCK --input F.tar
+    --repository R --lock-output L``: only the lock's images, and L keyed on its image: values."""
+    rng = random.Random(151)
+    api, extra = valid_image(rng, (600,)), valid_image(rng, (650,))
+    seed(registry, "kbld/api", "3.1", api)
+    seed(registry, "kbld/extra", "1.0", extra)
+    app = tmp_path / "app.yaml"
+    app.write_text(f"image: {registry.host}/kbld/api:3.1\n")
+    lock, tar, copied = tmp_path / "app.lock", tmp_path / "images.tar", tmp_path / "copied.lock"
+    assert cli("resolve", "-f", str(app), "--lock-output", str(lock)).returncode == 0
+    packed = cli("pkg", "-f", str(lock), "-i", f"{registry.host}/kbld/extra:1.0", "-o", str(tar))
+    assert packed.returncode == 0, packed.stderr
+    done = cli("unpkg", "-f", str(lock), "--input", str(tar), "--repository", f"{fresh_registry.host}/app1",
+               "--lock-output", str(copied))
+    assert done.returncode == 0, done.stderr
+    overrides = YAML(typ="safe").load(copied.read_text())["overrides"]
+    assert [(o["image"], o["newImage"]) for o in overrides] == [
+        (f"{registry.host}/kbld/api:3.1", f"{fresh_registry.host}/app1@{api.digest}")]
+    assert fresh_registry.requests("PUT", f"app1/manifests/{extra.digest}") == 0  # not in the lock
+    other = tmp_path / "other.tar"
+    assert cli("pkg", "-i", f"{registry.host}/kbld/extra:1.0", "-o", str(other)).returncode == 0
+    missing = cli("unpkg", "-f", str(lock), "--input", str(other), "--repository", f"{fresh_registry.host}/x")
+    assert missing.returncode == 2 and f"{registry.host}/kbld/api:3.1" in missing.stderr
+    assert f"is not in {other}" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1

@@ -28,7 +28,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from types import TracebackType
 
-from relocator.errors import BadArchive, DigestMismatch, InputError, IntegrityError
+from relocator.errors import BadArchive, DigestMismatch, InputError, IntegrityError, RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository, verify_stream
 from relocator.oci.carvel import is_carvel_manifest
 from relocator.oci.layout import IndexEntry
@@ -158,21 +158,14 @@ class LayoutSource:
 
     def _read_now(self, digest: Digest) -> bytes | None:
         """A small member's bytes, read now (blocking: ``open_layout`` runs in a thread); None when
-        it is missing, too big or does not hash to ``digest``."""
+        it is missing, too big, unreadable or does not hash to ``digest``."""
         m = self._members.get(digest)
-        if m is None or m.size > _MAX_MANIFEST:
+        if m is None or m.size > _MAX_MANIFEST or (m.data is None and m.path is None and self._fd is None):
             return None
-        if m.data is not None:
-            raw = m.data
-        else:
-            fd = self._fd if m.path is None else os.open(m.path, os.O_RDONLY)
-            if fd is None:
-                return None
-            try:
-                raw = os.pread(fd, m.size, m.offset)
-            finally:
-                if m.path is not None:
-                    os.close(fd)
+        try:
+            raw = self._whole(m)
+        except (OSError, RelocatorError):
+            return None
         return raw if len(raw) == m.size and Digest.of(raw, digest.algorithm) == digest else None
 
     async def read_small(self, digest: Digest) -> bytes:

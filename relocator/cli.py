@@ -17,35 +17,16 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any, NoReturn, TypeVar
 
-import uvloop
-
-from relocator.commands import (
-    bench,
-    completion,
-    copy,
-    inspect,
-    ls,
-    pkg,
-    relocate,
-    resolve,
-    sync,
-    unpkg,
-    verify,
-)
-from relocator.commands.args import add_global_flags
 from relocator.commands.signals import Interrupted, until_signalled
 from relocator.errors import InputError, RelocatorError
 from relocator.ui import print_error, set_verbosity
-from relocator.ui.versions import VersionAction
+from relocator.ui.versions import VersionAction, versions
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_TERMINATED", "EXIT_USAGE", "Interrupted",
            "build_parser", "main", "until_signalled"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM
-
-# Each verb's module registers its own arguments and its ``run`` coroutine.
-_COMMANDS = (copy, relocate, sync, pkg, unpkg, verify, ls, inspect, resolve, bench, completion)
 
 T = TypeVar("T")
 
@@ -54,6 +35,8 @@ def run(coro: Coroutine[Any, Any, T], default: str = "uvloop") -> T:
     """Run on uvloop or asyncio's own loop: ``default``, unless RELOCATOR_LOOP names one."""
     if os.environ.get("RELOCATOR_LOOP", default) == "asyncio":
         return asyncio.run(coro)
+    import uvloop  # here, not at the top: --version and usage errors never start a loop
+
     return uvloop.run(coro)
 
 
@@ -82,12 +65,31 @@ class _VerbParser(_Parser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole command-line grammar; a usage error exits 2 with the failing verb's usage."""
+    """The whole command-line grammar; a usage error exits 2 with the failing verb's usage.
+
+    Each verb's module registers its own arguments and its ``run`` coroutine. They are imported
+    here, not at the top, so ``--version`` answers without loading aiohttp and the rest.
+    """
+    from relocator.commands import (
+        bench,
+        completion,
+        copy,
+        inspect,
+        ls,
+        pkg,
+        relocate,
+        resolve,
+        sync,
+        unpkg,
+        verify,
+    )
+    from relocator.commands.args import add_global_flags
+
     parser = _Parser(prog="relocator", description="Move container images, fast.")
     parser.add_argument("--version", action=VersionAction, nargs=0, help="print versions and exit")
     add_global_flags(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_VerbParser)
-    for command in _COMMANDS:
+    for command in (copy, relocate, sync, pkg, unpkg, verify, ls, inspect, resolve, bench, completion):
         command.register(sub)
     parser.set_defaults(root_parser=parser)  # for `completion`, which describes the whole grammar
     return parser
@@ -95,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``relocator`` console script."""
+    if list(sys.argv[1:] if argv is None else argv) == ["--version"]:  # the fast path: no parser
+        sys.stdout.write(versions() + "\n")
+        sys.exit(EXIT_OK)
     args = build_parser().parse_args(argv)
     if args.quiet and args.verbose:
         build_parser().error("-q and -v contradict each other")

@@ -21,8 +21,8 @@ from pathlib import Path
 from relocator.auth import CredentialStore
 from relocator.auth.credentials import Credential
 from relocator.engine.target import ImageInput
-from relocator.errors import BadReference, InputError
-from relocator.oci import Reference
+from relocator.errors import InputError
+from relocator.frontends.destinations import destination_registry
 from relocator.ui import print_note
 
 __all__ = ["add_credential_flags", "credential_store", "destination_hosts", "hosts_of"]
@@ -113,13 +113,10 @@ def hosts_of(inputs: Iterable[ImageInput]) -> list[str]:
 
 
 def destination_hosts(repository: str | None, prefix: str | None) -> list[str]:
-    """The host ``--repository HOST/REPO`` or ``--prefix HOST[/PATH]`` writes to; none for a
-    malformed flag, which frontends.destinations then refuses with its own message."""
-    text = repository or (f"{prefix.strip('/')}/x" if prefix else "")
-    try:
-        return [Reference.parse(text).repository.registry] if text else []
-    except BadReference:
-        return []
+    """The host ``--repository HOST/REPO`` or ``--prefix HOST[/PATH]`` writes to, exactly as
+    frontends.destinations maps images there; none for a malformed flag, which it refuses."""
+    host = destination_registry(repository, prefix)
+    return [host] if host is not None else []
 
 
 def _stdin_password(args: argparse.Namespace) -> str | None:

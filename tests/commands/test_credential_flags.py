@@ -92,3 +92,13 @@ def test_bad_credential_flags_are_refused_before_any_request(args: list[str], me
     proc = run(*args, stdin="pw\n")
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_dest_creds_follow_the_destination_as_the_mapping_reads_it(
+        basic_registry: Registry, token_registry: Registry, private: str) -> None:
+    # --repository in skopeo's docker:// spelling: the credentials go to the host images go to.
+    proc = run("relocate", "-i", f"{basic_registry.host}/priv/app:v1", "--repository",
+               f"docker://{token_registry.host}/spelled/app", "--src-creds", "alice:s3cret-basic",
+               "--dest-creds", "alice:s3cret-token")
+    assert proc.returncode == 0, proc.stderr
+    assert sha256(raw(token_registry, f"spelled/app@{private}", "alice:s3cret-token")) == private

@@ -67,5 +67,6 @@ def shard_plan(plan: Plan, index: int, count: int) -> Plan:
 
 
 def bucket_of(label: str, count: int) -> int:
-    """The shard that reports about ``label`` when no blob decides it (a stable hash)."""
+    """The shard of ``label`` by a stable hash (sha256, first 8 bytes): ``relocate --shard``
+    splits inputs with it, and sync's shards report tags that move nothing with it."""
     return int.from_bytes(hashlib.sha256(label.encode()).digest()[:8], "big") % count

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from relocator.engine.sharding import bucket_of
 from relocator.engine.target import ImageInput
 from relocator.errors import BadReference, InputError
 from relocator.frontends.yamldocs import SearchRules, YamlFile, is_kbld_config, overrides_of
@@ -139,5 +139,4 @@ def shard(inputs: list[ImageInput], index: int, count: int) -> list[ImageInput]:
     so a reference stays in its shard however the other inputs change."""
     if not 0 <= index < count:
         raise InputError(f"--shard {index}/{count}: want I/N with 0 <= I < N")
-    return [i for i in inputs
-            if int.from_bytes(hashlib.sha256(i.text.encode()).digest()[:8], "big") % count == index]
+    return [i for i in inputs if bucket_of(i.text, count) == index]

@@ -78,6 +78,11 @@ def endpoints(src: str, dst: str, where: str, *, src_key: str = "source",
     whole catalog under ``target`` (``HOST[/PATH]``); else ``source`` is ``REPO[:TAG]`` and
     ``target`` a repository. Raises InputError naming ``where`` and the key."""
     if is_registry(src):
+        # The host is checked as any reference's is (a port is a number in range): it goes into URLs.
+        try:
+            Reference.parse(f"{src}/x")
+        except BadReference as exc:
+            raise InputError(f"{where}: {src_key}: {src!r}: {exc.reason}") from None
         return Repository(src, ""), prefix(dst, f"{where}: {dst_key}"), None, True
     repo, tag = source(src, f"{where}: {src_key}")
     return repo, repository(dst, f"{where}: {dst_key}"), tag, False

@@ -227,3 +227,18 @@ def test_a_registry_alone_on_the_command_line_means_what_it_means_in_a_config() 
         True, "127.0.0.1:5101", "dst.example/backup")
     entry = single_entry("src.example/lib/app:v1", "dst.example/app", TagRules())
     assert (entry.whole_registry, entry.tag) == (False, "v1")
+
+
+@pytest.mark.parametrize(("source", "reason"), [
+    ("myhost:abc", "invalid registry host 'myhost:abc'"),
+    ("127.0.0.1:99999", "registry host '127.0.0.1:99999': port 99999 is out of range 1-65535"),
+])
+def test_a_registry_alone_is_checked_as_a_host(tmp_path: Path, source: str, reason: str) -> None:
+    # It goes straight into URLs: unchecked, a port that is no number was an internal error.
+    path = write(tmp_path, f"mirrors:\n  - source: '{source}'\n    target: dst.example/all\n")
+    with pytest.raises(InputError) as caught:
+        load_sync_config(path)
+    assert str(caught.value) == f"{path}:2: source: {source!r}: {reason}"
+    with pytest.raises(InputError) as caught:
+        single_entry(source, "dst.example/all", TagRules())
+    assert str(caught.value) == f"command line: SRC_REPO: {source!r}: {reason}"

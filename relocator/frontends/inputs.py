@@ -130,7 +130,11 @@ def collect_inputs(files: Iterable[str], refs: Iterable[str]) -> list[ImageInput
         raise InputError(f"{', '.join(names)}: no image references (no image: keys, kbld lock "
                          "overrides or lines with one reference each)")
     for text in refs:
-        add(without_transport(text), "-i")
+        try:
+            bare = without_transport(text)
+        except BadReference as exc:
+            raise InputError(f"-i: {exc}") from None
+        add(bare, "-i")
     return found
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from relocator.engine.referrers import ReferrerPolicy
-from relocator.errors import InputError
+from relocator.errors import BadReference, InputError
 from relocator.frontends.sync_regsync import regsync_config
 from relocator.frontends.sync_skopeo import skopeo_config
 from relocator.frontends.syncmodel import SyncConfig, SyncEntry, endpoints, tag_rules
@@ -61,8 +61,12 @@ def single_entry(source: str, target: str, rules: TagRules, *, skip_existing: bo
     """The entry of ``relocator sync SRC DST`` (flags for the filters); either may be spelled
     ``docker://...`` as on every command line. SRC and DST mean what a config's ``source`` and
     ``target`` mean (syncmodel.endpoints): ``HOST[:PORT] HOST[/PATH]`` mirrors a whole registry."""
-    src, dst, tag, whole = endpoints(without_transport(source), without_transport(target), "command line",
-                                     src_key="SRC_REPO", dst_key="DST_REPO")
+    try:
+        bare_source, bare_target = without_transport(source), without_transport(target)
+    except BadReference as exc:
+        raise InputError(f"command line: {exc}") from None
+    src, dst, tag, whole = endpoints(bare_source, bare_target, "command line", src_key="SRC_REPO",
+                                     dst_key="DST_REPO")
     return SyncEntry("command line", src, dst, tag, rules, skip_existing,
                      TagRules.compile_patterns(immutable, "--immutable-tags"), whole_registry=whole)
 

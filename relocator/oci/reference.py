@@ -8,8 +8,8 @@ from dataclasses import dataclass, replace
 from relocator.errors import BadReference, InputError
 from relocator.oci.digest import Digest
 
-__all__ = ["DOCKER_HUB", "DOCKER_TRANSPORT", "Reference", "Repository", "canonical_registry", "hub_api_host",
-           "hub_config_key", "kbld_registry", "without_transport"]
+__all__ = ["DOCKER_HUB", "DOCKER_TRANSPORT", "LOCAL_TRANSPORTS", "Reference", "Repository",
+           "canonical_registry", "hub_api_host", "hub_config_key", "kbld_registry", "without_transport"]
 
 # Docker Hub's names, owned here alone: the canonical name references use, the host its API
 # answers on, the key `docker login` writes in config.json, and the name kbld prints.
@@ -42,11 +42,32 @@ def hub_config_key(registry: str) -> str:
 DOCKER_TRANSPORT = "docker://"
 
 
+# The other transports of containers-transports(5) (and containers/image's tarball:): they name
+# local files, directories or stores, never a registry. Read as references they would be Docker
+# Hub's ``library/oci`` tagged ``DIR``, or a "registry" ``oci:DIR`` with a port that is no number.
+LOCAL_TRANSPORTS = frozenset({"oci", "oci-archive", "docker-archive", "containers-storage", "dir",
+                              "docker-daemon", "ostree", "sif", "tarball"})
+_FILE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+
+
 def without_transport(text: str) -> str:
     """A command-line reference without skopeo's ``docker://`` prefix: the one place a single
-    reference or repository argument (``copy``, ``inspect``, ``-i``, ``bench``, ``--repository``)
-    is read in that spelling."""
-    return text.removeprefix(DOCKER_TRANSPORT)
+    registry reference or repository argument (``copy``, ``inspect``, ``-i``, ``bench``,
+    ``--repository``, ``sync``) is read in that spelling.
+
+    Raises BadReference for what names a local file instead: another transport's spelling
+    (``oci-archive:FILE``) or a bare tarball name (``images.tar``: Docker Hub's
+    ``library/images.tar`` only when written ``docker://images.tar``)."""
+    if text.startswith(DOCKER_TRANSPORT):
+        return text.removeprefix(DOCKER_TRANSPORT)
+    scheme, sep, _ = text.partition(":")
+    if sep and scheme in LOCAL_TRANSPORTS:
+        raise BadReference(text, f"{scheme}: names local storage, not a registry: relocator copy, "
+                                 "unpkg, ls and verify read layouts and archives")
+    if text.endswith(_FILE_SUFFIXES):
+        raise BadReference(text, "a file name, not a registry image: relocator copy, unpkg, ls and "
+                                 f"verify read tarballs (write docker://{text} for a repository so named)")
+    return text
 
 
 def kbld_registry(registry: str) -> str:

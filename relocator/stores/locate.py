@@ -16,6 +16,7 @@ from typing import Literal
 from relocator.errors import BadReference, InputError
 from relocator.oci import Reference
 from relocator.oci.layout import INDEX_JSON, parse_ref_name
+from relocator.oci.reference import DOCKER_TRANSPORT, LOCAL_TRANSPORTS
 from relocator.registry import RegistryClient
 from relocator.stores.base import BlobSink
 from relocator.stores.files import check_writable
@@ -32,7 +33,7 @@ _FILE_SCHEMES: dict[str, Scheme] = {"oci": "oci", "oci-archive": "oci-archive",
                                      "docker-archive": "docker-archive"}
 # The other transports of containers-transports(5) (and containers/image's tarball): read as a
 # bare reference, "dir:out" would be Docker Hub's library/dir tagged "out".
-_OTHER_TRANSPORTS = frozenset({"containers-storage", "dir", "docker-daemon", "ostree", "sif", "tarball"})
+_OTHER_TRANSPORTS = LOCAL_TRANSPORTS - _FILE_SCHEMES.keys()
 _SPELLINGS = ("docker://REF (or a bare reference), oci:DIR[:NAME], oci-archive:FILE[:NAME], "
               "docker-archive:FILE[:NAME] (sources only)")
 
@@ -53,7 +54,9 @@ class Location:
 
 
 def parse_location(text: str, *, role: str) -> Location:
-    """Parse ``text`` (``role`` is "source" or "destination", for the error message).
+    """Parse ``text`` (``role`` is "source" or "destination", for the error message). A bare
+    tarball name (``out.tar``) that is no file here is refused, not read as a Docker Hub
+    repository (``docker://out.tar`` is one).
 
     Raises InputError naming the location and the cause.
     """
@@ -76,6 +79,12 @@ def parse_location(text: str, *, role: str) -> Location:
                          "oci:DIR[:NAME], an OCI layout tarball oci-archive:FILE[:NAME]")
     if os.path.exists(text) or text.startswith(("/", "./", "../")):
         return Location("path", text, path=Path(text))
+    if text.endswith(_ARCHIVE_SUFFIXES):
+        # A file name, not Docker Hub's library/out.tar: docker://out.tar says that if meant.
+        if role == "source":
+            raise InputError(f"source {text!r}: no such file (write {DOCKER_TRANSPORT}{text} for a "
+                             "registry repository so named)")
+        raise InputError(f"destination {text!r} looks like a file: write oci-archive:{text}")
     return _registry(text, role)
 
 
@@ -106,12 +115,9 @@ def _respelled(location: Location, scheme: str) -> str:
 
 
 def check_destination(location: Location) -> None:
-    """Refuse, before anything is read, what cannot be written: read-only schemes, a bare path,
-    a bare "reference" that is really a file name (``out.tar`` would go to Docker Hub), a file
-    where a directory goes or the other way round, and a place the user may not write."""
-    if location.reference is not None and location.text.endswith(_ARCHIVE_SUFFIXES):
-        raise InputError(f"destination {location.text!r} looks like a file: "
-                         f"write oci-archive:{location.text}")
+    """Refuse, before anything is read, what cannot be written: read-only schemes, a bare path, a
+    file where a directory goes or the other way round, and a place the user may not write.
+    (A bare "reference" that is really a file name, ``out.tar``, is refused by parse_location.)"""
     if location.scheme == "docker-archive":
         raise InputError(f"destination {location.text!r}: docker-archive is read only here; "
                          "write oci-archive:FILE or oci:DIR")

@@ -35,7 +35,11 @@ def test_an_existing_file_is_a_path_not_a_reference(tmp_path: Path, monkeypatch:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "backup.tar").write_bytes(b"")
     assert parse_location("backup.tar", role="source").scheme == "path"
-    assert parse_location("backup2.tar", role="source").scheme == "docker"
+    # A missing one is not Docker Hub's library/backup2.tar (a "cannot connect" far from the typo);
+    # docker:// says that when it is meant.
+    with pytest.raises(InputError, match=r"^source 'backup2.tar': no such file \(write docker://backup2"):
+        parse_location("backup2.tar", role="source")
+    assert parse_location("docker://backup2.tar", role="source").scheme == "docker"
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -2,8 +2,8 @@
 exit codes.
 
 Exit codes: 0 success, 1 an image, registry or transfer failed, 2 bad input (before any
-transfer), 130 interrupted (SIGINT), 143 terminated (SIGTERM): 128 + the signal's number, as a
-shell reports a process the signal killed.
+transfer), 130 interrupted (SIGINT), 143 terminated (SIGTERM), 141 stdout's reader went away
+(``| head``: SIGPIPE): 128 + the signal's number, as a shell reports a process the signal killed.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import logging
 import os
+import select
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
@@ -22,11 +23,12 @@ from relocator.errors import InputError, RelocatorError
 from relocator.ui import print_error, set_verbosity
 from relocator.ui.versions import VersionAction, versions
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_TERMINATED", "EXIT_USAGE", "Interrupted",
-           "build_parser", "main", "until_signalled"]
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_OUTPUT_GONE", "EXIT_TERMINATED", "EXIT_USAGE",
+           "Interrupted", "build_parser", "main", "until_signalled"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM
+EXIT_OUTPUT_GONE = 128 + signal.SIGPIPE
 
 T = TypeVar("T")
 
@@ -97,9 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``relocator`` console script."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, where a reader that went away can still be told apart
+    except BrokenPipeError:
+        if not _stdout_gone():
+            raise
+        code = _output_gone()
+    sys.exit(code)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     if list(sys.argv[1:] if argv is None else argv) == ["--version"]:  # the fast path: no parser
         sys.stdout.write(versions() + "\n")
-        sys.exit(EXIT_OK)
+        return EXIT_OK
     args = build_parser().parse_args(argv)
     if args.quiet and args.verbose:
         build_parser().error("-q and -v contradict each other")
@@ -108,22 +121,46 @@ def main(argv: Sequence[str] | None = None) -> None:
         logging.WARNING)
     logging.basicConfig(level=level, format="relocator: %(levelname)s: %(message)s")
     try:
-        code = run(until_signalled(args.run(args)), getattr(args, "loop", "uvloop"))
+        code: int = run(until_signalled(args.run(args)), getattr(args, "loop", "uvloop"))
+        return code
     except Interrupted as exc:
         print_error(str(exc))
-        code = 128 + exc.signum
+        return 128 + exc.signum
     except InputError as exc:
         print_error(str(exc))
-        code = EXIT_USAGE
+        return EXIT_USAGE
     except RelocatorError as exc:
         print_error(str(exc))
-        code = EXIT_FAILED
+        return EXIT_FAILED
     except KeyboardInterrupt:  # before the loop ran, or after a third Ctrl-C
         print_error("interrupted")
-        code = EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED
     except Exception as exc:
+        if isinstance(exc, BrokenPipeError) and _stdout_gone():
+            raise  # `relocator ls X | head`: not a bug, see main
         if args.debug:
             raise
         print_error(f"internal error: {exc!r} (run with --debug for the traceback)")
-        code = EXIT_FAILED
-    sys.exit(code)
+        return EXIT_FAILED
+
+
+def _stdout_gone() -> bool:
+    """True when stdout is a pipe whose reader has closed it (poll says POLLERR on its write end):
+    the one BrokenPipeError that is the user's doing, not a credential helper's pipe or a bug."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False
+
+
+def _output_gone() -> int:
+    """``| head`` took what it wanted: stop quietly with the status a shell gives a process that
+    SIGPIPE killed (Python ignores the signal, so the write failed instead), and point stdout at
+    /dev/null so the interpreter's own flush at exit does not fail again (Python's documented
+    recipe, library/signal.html "Note on SIGPIPE")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_OUTPUT_GONE

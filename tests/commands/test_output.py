@@ -8,10 +8,12 @@ import pty
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.commands.test_pkg import ENV, cli
 from tests.images import random_index, seed, valid_image
 from tests.registries import Registry
+from tests.stores.archives import write_layout
 
 
 def test_quiet_verbose_and_very_verbose(registry: Registry, fresh_registry: Registry) -> None:
@@ -60,3 +62,19 @@ def test_a_terminal_keeps_a_line_per_image_above_the_bars(registry: Registry,
     for i in range(3):
         assert f"done {registry.host}/out/tty{i}:v1 -> {fresh_registry.host}/tty/out/tty{i}:v1" in text
     assert "images" in text and "eta" in text  # the bars were drawn
+
+
+def test_a_reader_that_goes_away_ends_the_run_quietly(tmp_path: Path) -> None:
+    # `relocator ls X | head -1`: head exits, the next write gets EPIPE. That was "internal error:
+    # BrokenPipeError" (exit 1) or, for --version, a traceback; a shell reports 141 (SIGPIPE).
+    image = valid_image(random.Random(77), (500,))
+    write_layout(tmp_path / "layout", {"v1": image})
+    for args in (["--version"], ["ls", str(tmp_path / "layout"), "--json"], ["completion", "bash"]):
+        read, write = os.pipe()
+        os.close(read)  # the reader is gone before relocator writes a byte
+        try:
+            done = subprocess.run([sys.executable, "-m", "relocator", *args], stdout=write,
+                                  stderr=subprocess.PIPE, text=True, timeout=120, env=ENV)
+        finally:
+            os.close(write)
+        assert (done.returncode, done.stderr) == (141, ""), args

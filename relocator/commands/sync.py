@@ -2,8 +2,9 @@
 
 The diff (frontends.syncdiff) HEADs every kept tag at both ends; only what differs becomes
 inputs to the one engine, so each blob is fetched once across all repositories of the run and
-mounted between destination repositories. A lock in the state directory (stores.runlock) keeps a
-second run of the same job from starting while the first is still going.
+mounted between destination repositories. Locks in the state directory (stores.runlock) keep a
+second run of the same job, or any other writing run into one of the same target repositories,
+from starting while the first is still going.
 
 Exit codes: 0 everything is in sync (tags kept back by a rule included), 1 some images failed (the
 others are done), 2 bad input or config, or a run already in progress.
@@ -46,7 +47,7 @@ from relocator.oci import Reference
 from relocator.registry import RegistryClient
 from relocator.stores.files import write_atomic
 from relocator.stores.registry import RegistryStore
-from relocator.stores.runlock import run_lock
+from relocator.stores.runlock import run_lock, target_locks
 from relocator.ui import print_note
 from relocator.ui.render import QuietReporter, choose_reporter
 
@@ -121,13 +122,19 @@ async def run(args: argparse.Namespace) -> int:
         tls = replace(settings.tls, insecure_registries=settings.tls.insecure_registries
                       | frozenset(config.insecure_hosts))
         settings = replace(settings, tls=tls)
-    with run_lock(lock_key(config), str(args.config or "this pair")):
+    what = str(args.config or "this pair")
+    with run_lock(lock_key(config), what), target_locks(what) as targets:
+        writes = not (args.list_tags or args.dry_run)  # a look that writes nothing blocks no one
+        if writes:  # a whole registry's repositories are known after its catalog: see below
+            targets.take(f"{e.target}/*" if e.whole_registry else str(e.target) for e in config.entries)
         credentials = credential_store(args, sources=[e.source.registry for e in config.entries],
                                        destinations=[e.target.registry for e in config.entries])
         async with open_client(settings, credentials=credentials) as client:
             if args.list_tags:
                 return await list_tags(client, config, args.json)
             states = await diff(client, config.entries, settings.limits.concurrency)
+            if writes:
+                targets.take(str(s.target.repository) for s in states)
             report = Report()
             try:
                 mine = await _copy(client, settings, states, args, report)

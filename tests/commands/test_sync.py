@@ -353,3 +353,42 @@ async def test_an_interrupted_sync_still_writes_its_results(registry: Registry, 
     assert rows[f"{proxy.host}/sync/app:1.19.0"]["outcome"] == "not finished"
     assert "sync: 1 added, 1 not finished" in proc.stdout
     assert tags_at(fresh_registry, "int/tool") == ["v1"] and tags_at(fresh_registry, "int/app") == []
+
+
+def test_another_job_writing_one_of_the_same_repositories_is_refused(
+        registry: Registry, fresh_registry: Registry, tmp_path: Path) -> None:
+    # A nightly config over many repositories and a one-off `sync SRC DST` for one of them are
+    # different jobs (different lock keys): the second used to run alongside, both writing.
+    image = valid_image(random.Random(121), (700,))
+    seed(fresh_registry, "locked/tool", "v1", image)
+    seed(fresh_registry, "locked/other", "v1", valid_image(random.Random(122), (600,)))
+    dst = f"{registry.host}/lock-{os.getpid()}"
+    held = f"{dst}/locked/tool"
+    state = tmp_path / "state"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time; from relocator.stores.runlock import target_locks\n"
+         f"with target_locks('x') as t:\n t.take([{held!r}]); print('held', flush=True); time.sleep(300)"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "RELOCATOR_STATE_DIR": str(state)})
+    refusal = (f"another sync writing {held} is still running (pid {holder.pid}); "
+               "refusing to start a second")
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        one = sync(state, f"{fresh_registry.host}/locked/tool:v1", held)
+        assert (one.returncode, one.stderr) == (2, f"relocator: error: this pair: {refusal}\n")
+        config = tmp_path / "sync.yaml"  # the whole registry: the held repository shows in its catalog
+        config.write_text(f"mirrors:\n  - source: {fresh_registry.host}\n    target: {dst}\n")
+        whole = sync(state, "-f", str(config))
+        assert (whole.returncode, whole.stderr) == (2, f"relocator: error: {config}: {refusal}\n")
+        assert tags_at(registry, f"lock-{os.getpid()}/locked/tool") == []
+        assert tags_at(registry, f"lock-{os.getpid()}/locked/other") == []  # refused before any copy
+        looked = sync(state, "-f", str(config), "--dry-run")  # writes nothing, so blocks nothing
+        assert looked.returncode == 0, looked.stderr
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    taken = sync(state, "-f", str(config))
+    assert taken.returncode == 0, taken.stderr
+    assert tags_at(registry, f"lock-{os.getpid()}/locked/tool") == ["v1"]
+    assert sha256(skopeo_raw_manifest(registry, f"lock-{os.getpid()}/locked/tool:v1")) == image.digest

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -112,8 +113,13 @@ def translate_errors(method: str, url: str, host: str, *, no_answer: bool = Fals
         raise err from None
     except aiohttp.ClientConnectorError as exc:
         # The loops put their own words in strerror ("Connect call failed ('10.0.0.1', 443)").
+        # A name lookup's gaierror carries a negative EAI_* code, which os.strerror does not know
+        # ("Unknown error -2"): its own strerror ("Name or service not known") is the reason.
         os_error = exc.os_error
-        why = os.strerror(os_error.errno) if os_error.errno else (os_error.strerror or str(exc))
+        if isinstance(os_error, socket.gaierror):
+            why = f"cannot resolve the host name: {os_error.strerror or exc}"
+        else:
+            why = os.strerror(os_error.errno) if os_error.errno else (os_error.strerror or str(exc))
         raise TransportError(f"{host}: cannot connect ({why}) [{where}]",
                              host=host, no_answer=no_answer) from None
     except aiohttp.ConnectionTimeoutError:

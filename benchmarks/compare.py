@@ -13,45 +13,14 @@ Prints wall time, MB/s of unique bytes, peak RSS and ratios; never asserts.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import os
 import re
 import shlex
-import subprocess
 import sys
-import tempfile
-import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.corpus import MB, build, seed
-from tests.registries import Registry, start_registry
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@dataclass
-class Row:
-    name: str
-    seconds: float
-    rss_mb: float
-    ok: bool
-    note: str = ""
-
-
-def timed(cmd: list[str], wrap: list[str]) -> tuple[float, float, subprocess.CompletedProcess[str]]:
-    """Run under GNU time: wall seconds, peak RSS in MB (largest process), and the result."""
-    # Flush what the previous row left dirty, so no row pays for another's writeback.
-    os.sync()
-    with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
-        started = time.perf_counter()
-        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out.name, *wrap, *cmd],
-                              capture_output=True, text=True, cwd=ROOT)
-        seconds = time.perf_counter() - started
-        lines = [line for line in Path(out.name).read_text().splitlines() if line.strip().isdigit()]
-    return seconds, (int(lines[-1]) / 1024 if lines else 0.0), proc
+from benchmarks.harness import MB, ROOT, Registries, Row, timed
 
 
 def skopeo_cmd(src: str, dst: str) -> str:
@@ -60,93 +29,76 @@ def skopeo_cmd(src: str, dst: str) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
-    work = Path(tempfile.mkdtemp(prefix="relocator-bench-"))
-    started: list[Registry] = []
     wrap = shlex.split(args.wrap) if args.wrap else []
-    dests = list(args.dest)
+    with Registries("relocator-bench-", args.dest, keep=args.keep) as regs:
+        compare(args, regs, wrap)
 
-    def fresh(name: str) -> str:
-        if dests:
-            return str(dests.pop(0))
-        reg = start_registry(work / name)
-        started.append(reg)
-        return reg.host
 
-    try:
-        src_log: Path | None = Path(args.source_log) if args.source_log else None
-        if args.source:
-            src = args.source
-            refs = [line.strip() for line in Path(args.refs_file).read_text().splitlines() if line.strip()]
-            unique = 0
-        else:
-            reg = start_registry(work / "source")
-            started.append(reg)
-            src, src_log = reg.host, reg.log_path
-            corpus = build(args.total_mb * MB, args.refs, args.repos)
-            asyncio.run(seed(src, corpus))
-            refs = [f"{src}/{repo}:{tag}" for repo, tag, _, _ in corpus.tags]
-            unique = corpus.unique_bytes
-            del corpus
-        paths = [r.split("/", 1)[1] for r in refs]
-        (work / "refs.txt").write_text("\n".join(refs) + "\n")
-        (work / "paths.txt").write_text("\n".join(paths) + "\n")
-        print(f"corpus: {len(refs)} references, {unique / MB:.0f} MB unique; source {src}", file=sys.stderr)
-        rows: list[Row] = []
+def compare(args: argparse.Namespace, regs: Registries, wrap: list[str]) -> None:
+    work, fresh = regs.work, regs.fresh
+    src_log: Path | None = Path(args.source_log) if args.source_log else None
+    if args.source:
+        src = args.source
+        refs = [line.strip() for line in Path(args.refs_file).read_text().splitlines() if line.strip()]
+        unique = 0
+    else:
+        reg, refs, unique = regs.seeded_source(args.total_mb, args.refs, args.repos)
+        src, src_log = reg.host, reg.log_path
+    paths = [r.split("/", 1)[1] for r in refs]
+    (work / "refs.txt").write_text("\n".join(refs) + "\n")
+    (work / "paths.txt").write_text("\n".join(paths) + "\n")
+    print(f"corpus: {len(refs)} references, {unique / MB:.0f} MB unique; source {src}", file=sys.stderr)
+    rows: list[Row] = []
 
-        dst = fresh("limit")
-        s, rss, p = timed([sys.executable, "-m", "benchmarks.limit_copy", src, dst, str(work / "refs.txt")],
-                          wrap)
-        rows.append(Row("limit (minimal copy)", s, rss, p.returncode == 0, p.stderr.strip()[-200:]))
+    dst = fresh("limit")
+    s, rss, p = timed([sys.executable, "-m", "benchmarks.limit_copy", src, dst, str(work / "refs.txt")],
+                      wrap)
+    rows.append(Row("limit (minimal copy)", s, rss, p.returncode == 0, p.stderr.strip()[-200:]))
 
-        dst = fresh("relocator")
-        log_mark = src_log.stat().st_size if src_log else 0
-        cmd = [str(ROOT / ".venv/bin/relocator"), "relocate", "-f", str(work / "refs.txt"),
-               "--prefix", dst, "--json", f"--concurrency={args.concurrency}",
-               "--registry-insecure", src, "--registry-insecure", dst]
-        s, rss, p = timed(cmd, wrap)
-        note = ""
-        if p.returncode == 0:
-            report = json.loads(p.stdout)
-            unique = unique or report["bytes_transferred"]
-            note = f"blobs {report['blobs']}"
-        rows.append(Row("relocator", s, rss, p.returncode == 0, note or p.stderr.strip()[-200:]))
-        if src_log:
-            text = src_log.read_bytes()[log_mark:].decode(errors="replace")
-            gets = Counter(re.findall(r'"GET /v2/\S+/blobs/(sha256:[0-9a-f]{64}) HTTP', text))
-            print(f"source blob GETs during relocator's run: {sum(gets.values())} for {len(gets)} "
-                  f"blobs, at most {max(gets.values(), default=0)} per blob", file=sys.stderr)
-        s2, _, p2 = timed(cmd, wrap)
-        print(f"relocator second run (nothing to do): {s2:.2f} s, exit {p2.returncode}", file=sys.stderr)
+    dst = fresh("relocator")
+    log_mark = src_log.stat().st_size if src_log else 0
+    cmd = [str(ROOT / ".venv/bin/relocator"), "relocate", "-f", str(work / "refs.txt"),
+           "--prefix", dst, "--json", f"--concurrency={args.concurrency}",
+           "--registry-insecure", src, "--registry-insecure", dst]
+    s, rss, p = timed(cmd, wrap)
+    note = ""
+    if p.returncode == 0:
+        report = json.loads(p.stdout)
+        unique = unique or report["bytes_transferred"]
+        note = f"blobs {report['blobs']}"
+    rows.append(Row("relocator", s, rss, p.returncode == 0, note or p.stderr.strip()[-200:]))
+    if src_log:
+        text = src_log.read_bytes()[log_mark:].decode(errors="replace")
+        gets = Counter(re.findall(r'"GET /v2/\S+/blobs/(sha256:[0-9a-f]{64}) HTTP', text))
+        print(f"source blob GETs during relocator's run: {sum(gets.values())} for {len(gets)} "
+              f"blobs, at most {max(gets.values(), default=0)} per blob", file=sys.stderr)
+    s2, _, p2 = timed(cmd, wrap)
+    print(f"relocator second run (nothing to do): {s2:.2f} s, exit {p2.returncode}", file=sys.stderr)
 
-        if not args.skip_sequential:
-            dst = fresh("skopeo-seq")
-            loop = f'while read -r ref; do {skopeo_cmd(src, dst).replace("$0", "$ref")} || exit 1; done'
-            s, rss, p = timed(["bash", "-c", f"{loop} < {work / 'paths.txt'}"], wrap)
-            rows.append(Row("skopeo copy --all, sequential", s, rss, p.returncode == 0,
-                            p.stderr.strip()[-200:]))
+    if not args.skip_sequential:
+        dst = fresh("skopeo-seq")
+        loop = f'while read -r ref; do {skopeo_cmd(src, dst).replace("$0", "$ref")} || exit 1; done'
+        s, rss, p = timed(["bash", "-c", f"{loop} < {work / 'paths.txt'}"], wrap)
+        rows.append(Row("skopeo copy --all, sequential", s, rss, p.returncode == 0,
+                        p.stderr.strip()[-200:]))
 
-        dst = fresh("skopeo-par")
-        xargs = f"xargs -P 8 -n 1 sh -c '{skopeo_cmd(src, dst)}' < {work / 'paths.txt'}"
-        s, rss, p = timed(["bash", "-c", xargs], wrap)
-        failures = p.stderr.count("Error")
-        rows.append(Row("skopeo copy --all, 8 parallel", s, rss, p.returncode == 0,
-                        f"{failures} errors" if failures else ""))
+    dst = fresh("skopeo-par")
+    xargs = f"xargs -P 8 -n 1 sh -c '{skopeo_cmd(src, dst)}' < {work / 'paths.txt'}"
+    s, rss, p = timed(["bash", "-c", xargs], wrap)
+    failures = p.stderr.count("Error")
+    rows.append(Row("skopeo copy --all, 8 parallel", s, rss, p.returncode == 0,
+                    f"{failures} errors" if failures else ""))
 
-        limit = rows[0].seconds
-        reloc = rows[1].seconds
-        print("\n| tool | wall s | MB/s (unique) | peak RSS MB | vs limit | relocator speed-up | ok |")
-        print("|---|---|---|---|---|---|---|")
-        for r in rows:
-            print(f"| {r.name} | {r.seconds:.1f} | {unique / MB / r.seconds:.0f} | {r.rss_mb:.0f} | "
-                  f"{r.seconds / limit:.2f}x | {r.seconds / reloc:.2f}x | {'yes' if r.ok else 'NO'} |")
-        for r in rows:
-            if r.note:
-                print(f"{r.name}: {r.note}", file=sys.stderr)
-    finally:
-        for reg in started:
-            reg.stop()
-        if not args.keep:
-            subprocess.run(["rm", "-rf", str(work)], check=False)
+    limit = rows[0].seconds
+    reloc = rows[1].seconds
+    print("\n| tool | wall s | MB/s (unique) | peak RSS MB | vs limit | relocator speed-up | ok |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r.name} | {r.seconds:.1f} | {unique / MB / r.seconds:.0f} | {r.rss_mb:.0f} | "
+              f"{r.seconds / limit:.2f}x | {r.seconds / reloc:.2f}x | {'yes' if r.ok else 'NO'} |")
+    for r in rows:
+        if r.note:
+            print(f"{r.name}: {r.note}", file=sys.stderr)
 
 
 def main() -> None:

@@ -28,12 +28,10 @@ from pathlib import Path
 
 import aiohttp
 
-from benchmarks.compare import timed
 from benchmarks.corpus import MB, Corpus, build, gzip_layer, seed
+from benchmarks.harness import ROOT, timed
 from relocator.oci import Manifest
 from tests.registries import Registry, start_registry
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _blob_homes(corpus: Corpus) -> dict[str, str]:

@@ -3,6 +3,11 @@
 Takes whatever ``open_layout`` reads. For each entry: its name (None when it has none), the
 manifest's digest and media type, its platforms (an index's children, or an image's config), and
 its total size: manifest, config and layers, children included, each blob counted once.
+
+The images come first, then the referrers the layout holds (signatures, SBOMs, attestations:
+stores.layout_referrers decides which entries are referrers), each with its subject, its
+artifactType and, for a cosign legacy signature, its tag. A referrer has no name: ``pkg`` lists it
+in ``index.json`` by its subject (issue 11).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from relocator.oci import Descriptor, Digest, Manifest, Platform
 from relocator.oci import mediatypes as mt
 from relocator.oci.dockerarchive import CONTAINERD_NAME, DOCKER_CONFIG, parse_config
 from relocator.oci.layout import IndexEntry
+from relocator.oci.referrers import Referrer, artifact_type
 from relocator.stores.layout_source import LayoutSource, open_layout
 from relocator.ui.listing import print_listing
 
@@ -30,18 +36,28 @@ _MAX_CONFIG = 1 << 20  # a bigger config is not worth reading for its platform
 
 @dataclass(frozen=True, slots=True)
 class ListedEntry:
-    """One entry: name or None, digest, media type, ``os/arch[/variant]`` strings, size in bytes."""
+    """One entry: name or None, digest, media type, ``os/arch[/variant]`` strings, size in bytes;
+    for a referrer also its subject's digest, its artifactType (None if it has none) and its cosign
+    legacy tag (None for one linked by its ``subject`` field)."""
 
     name: str | None
     digest: Digest
     media_type: str
     platforms: tuple[str, ...]
     size: int
+    subject: Digest | None = None
+    artifact_type: str | None = None
+    tag: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """``{"name", "digest", "mediaType", "platforms", "size"}``; name is null when unnamed."""
-        return {"name": self.name, "digest": str(self.digest), "mediaType": self.media_type,
-                "platforms": list(self.platforms), "size": self.size}
+        """``{"name", "digest", "mediaType", "platforms", "size"}``, name null when unnamed; a
+        referrer's row adds ``"referrer": {"subject", "artifactType", "tag"}`` (an image has none)."""
+        row: dict[str, Any] = {"name": self.name, "digest": str(self.digest), "mediaType": self.media_type,
+                               "platforms": list(self.platforms), "size": self.size}
+        if self.subject is not None:
+            row["referrer"] = {"subject": str(self.subject), "artifactType": self.artifact_type,
+                               "tag": self.tag}
+        return row
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +81,8 @@ async def ls(path: Path) -> Listing:
         cache: dict[Digest, Manifest] = {}
         try:
             entries = [await _entry(source, e, cache) for e in source.entries]
+            for subject, referrers in source.referrers.by_subject.items():
+                entries += [await _referrer(source, subject, r, cache) for r in referrers]
         except InputError:
             raise
         except RelocatorError as exc:
@@ -85,6 +103,14 @@ async def _entry(source: LayoutSource, entry: IndexEntry, cache: dict[Digest, Ma
     # Docker 25 names an entry by tag alone in ref.name and in full in containerd's annotation.
     name = desc.annotations.get(CONTAINERD_NAME) or entry.ref_name
     return ListedEntry(name, desc.digest, manifest.media_type, tuple(platforms), size)
+
+
+async def _referrer(source: LayoutSource, subject: Digest, referrer: Referrer,
+                    cache: dict[Digest, Manifest]) -> ListedEntry:
+    listed = await _entry(source, IndexEntry(referrer.descriptor, None), cache)
+    kind = referrer.descriptor.artifact_type or artifact_type(cache[referrer.digest])
+    return ListedEntry(None, listed.digest, listed.media_type, listed.platforms, listed.size, subject, kind,
+                       referrer.tag)
 
 
 async def _manifest(source: LayoutSource, desc: Descriptor, cache: dict[Digest, Manifest]) -> Manifest:

@@ -1,18 +1,19 @@
-"""The measurements behind `relocator bench`: push, pull, HEAD, mount and manifest phases over a
-concurrency sweep, timed per request."""
+"""The measurements behind `relocator bench`: push, HEAD, pull, mount, copy and manifest phases
+over a concurrency sweep, timed per request, and zb's mixed-size batches (commands.scenarios)."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from relocator.auth import CredentialStore
+from relocator.commands.benchdata import GC_NOTE, BenchBlob, Ledger, cleanup, make_blob, side_repositories
 from relocator.commands.common import open_client
+from relocator.commands.scenarios import mixed_name, mixed_sizes, scenario_name
 from relocator.config import Settings
 from relocator.errors import InputError, RegistryError, RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
@@ -28,39 +29,48 @@ _MAX_BLOB = 16 * 1024 * MiB
 _MAX_COUNT = 100_000
 _MAX_CONCURRENCY = 1024
 _EMPTY_CONFIG = b"{}"
+# Phases whose work is requests, not bytes: they report requests/s and latencies, no MB/s.
+_REQUEST_PHASES = frozenset({"head", "mount", "manifest put", "manifest get"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BenchOptions:
-    """What to measure."""
+    """What to measure: sizes in bytes, ``chunk_size`` None for one PATCH per blob (zb's chunked
+    push), ``copy_to`` a ``HOST/REPO`` to copy into (default: a repository named from ours)."""
 
     repository: str
-    blob_sizes: tuple[int, ...] = (16 * MiB,)
+    blob_sizes: tuple[int, ...] = (10 * MiB,)
     count: int = 16
     duration: float | None = None
     concurrency: tuple[int, ...] = (8,)
     upload: str = "monolithic"
-    chunk_size: int = 5 * MiB
+    chunk_size: int | None = None
     warmup: int = 2
     keep: bool = False
+    mixed: bool = False
+    copy_to: str | None = None
     credentials: CredentialStore | None = None  # from the command line's credential flags
 
 
 @dataclass(slots=True)
 class BenchReport:
-    """Rows in the order measured, and notes for the user (cleanup, refusals)."""
+    """Rows in the order measured, notes for the user (cleanup, refusals), the blobs kept in the
+    user's repository (``--keep``), and the repositories written: ``{"repository", "mount", "copy"}``."""
 
     results: list[PhaseResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     kept: list[Descriptor] = field(default_factory=list)
+    repositories: dict[str, str] = field(default_factory=dict)
 
 
-def validate(options: BenchOptions) -> Repository:
-    """Refuse absurd input before any traffic."""
-    try:
-        repo = Repository.parse_arg(options.repository)
-    except InputError as exc:
-        raise InputError(f"bench: {exc}") from None
+def validate(options: BenchOptions) -> tuple[Repository, Repository | None]:
+    """Refuse absurd input before any traffic; the repository and the ``--copy-to`` one."""
+    repos: list[Repository] = []
+    for flag, text in (("bench", options.repository), ("--copy-to", options.copy_to)):
+        try:
+            repos += [Repository.parse_arg(text)] if text is not None else []
+        except InputError as exc:
+            raise InputError(f"{flag}: {exc}") from None
     for size in options.blob_sizes:
         if not 0 < size <= _MAX_BLOB:
             raise InputError(f"--blob-size {size}: must be more than 0 and at most 16 GiB")
@@ -73,54 +83,20 @@ def validate(options: BenchOptions) -> Repository:
             raise InputError(f"--concurrency {c}: must be between 1 and {_MAX_CONCURRENCY}")
     if options.upload not in ("monolithic", "chunked"):
         raise InputError(f"--upload {options.upload!r}: monolithic or chunked")
-    if options.upload == "chunked" and not 0 < options.chunk_size <= _MAX_BLOB:
-        raise InputError(f"--chunk-size {options.chunk_size}: must be more than 0")
+    if options.chunk_size is not None and not 0 < options.chunk_size <= _MAX_BLOB:
+        raise InputError(f"--chunk-size {options.chunk_size}: must be more than 0 and at most 16 GiB")
     if options.warmup < 0:
         raise InputError("--warmup must not be negative")
-    return repo
+    if len(repos) == 2 and repos[1] == repos[0]:
+        raise InputError(f"--copy-to {options.copy_to}: the repository measured; name another")
+    return repos[0], repos[1] if len(repos) == 2 else None
 
 
-@dataclass(frozen=True, slots=True)
-class _Blob:
-    desc: Descriptor
-    seed: bytes
-
-    def chunks(self, offset: int = 0) -> AsyncIterator[bytes]:
-        return _content(self.seed, self.desc.size, offset)
+Op = Callable[[BenchBlob], Awaitable[int]]
 
 
-_BLOCK = hashlib.shake_256(b"relocator-bench").digest(MiB)
-
-
-def _pieces(seed: bytes, size: int) -> Iterator[tuple[int, bytes]]:
-    """(offset, bytes) of a blob: a per-blob header, then a repeated block (no PRNG per byte)."""
-    pos = 0
-    while pos < size:
-        piece = (seed + _BLOCK[len(seed):]) if pos == 0 else _BLOCK
-        piece = piece[: size - pos]
-        yield pos, piece
-        pos += len(piece)
-
-
-async def _content(seed: bytes, size: int, offset: int) -> AsyncIterator[bytes]:
-    for pos, piece in _pieces(seed, size):
-        if pos + len(piece) > offset:
-            yield piece[max(0, offset - pos):]
-
-
-def _make_blob(size: int, index: int, nonce: bytes) -> _Blob:
-    seed = nonce + index.to_bytes(8, "big")
-    h = hashlib.sha256()
-    for _, piece in _pieces(seed, size):
-        h.update(piece)
-    return _Blob(Descriptor("application/octet-stream", Digest("sha256", h.hexdigest()), size), seed)
-
-
-Op = Callable[[_Blob], Awaitable[int]]
-
-
-async def _phase(name: str, blobs: list[_Blob], concurrency: int, op: Op, timings: Timings,
-                 size: int) -> PhaseResult:
+async def _phase(name: str, blobs: list[BenchBlob], concurrency: int, op: Op, timings: Timings,
+                 size: int, scenario: str = "") -> PhaseResult:
     """Run ``op`` over ``blobs`` with ``concurrency`` workers; time each and the whole."""
     queue = list(reversed(blobs))
     latencies: list[float] = []
@@ -145,134 +121,182 @@ async def _phase(name: str, blobs: list[_Blob], concurrency: int, op: Op, timing
     seconds = time.perf_counter() - started
     waits = tuple(t.queued for t in timings.take())
     return PhaseResult(name, size, concurrency, len(latencies), len(errors), moved, seconds,
-                       tuple(latencies), waits, errors[0] if errors else "")
+                       tuple(latencies), waits, errors[0] if errors else "", scenario,
+                       name not in _REQUEST_PHASES)
+
+
+@dataclass(slots=True)
+class _Run:
+    """One bench run's state: the client, where it writes, what it wrote, how to make blobs."""
+
+    client: RegistryClient
+    options: BenchOptions
+    repo: Repository
+    mount_repo: Repository
+    copy_repo: Repository
+    timings: Timings
+    config: Descriptor
+    ledger: Ledger = field(default_factory=Ledger)
+    nonce: bytes = field(default_factory=lambda: os.urandom(8))
+    index: int = 0
+
+    def fresh(self, sizes: list[int]) -> list[BenchBlob]:
+        """New blobs of these sizes, none of them ever pushed before."""
+        self.index += len(sizes)
+        return [make_blob(size, self.index - len(sizes) + i, self.nonce) for i, size in enumerate(sizes)]
+
+    def pusher(self) -> Op:
+        chunk = None if self.options.upload == "monolithic" else self.options.chunk_size
+
+        async def push(b: BenchBlob) -> int:
+            # A chunked push without --chunk-size is zb's: one PATCH with the whole blob.
+            size = (chunk or b.desc.size) if self.options.upload == "chunked" else None
+            await self.client.push_blob(self.repo, b.desc, b.chunks, chunk_size=size)
+            self.ledger.blob(self.repo, b.desc)
+            return b.desc.size
+
+        return push
+
+    async def measure(self, conc: int, size: int) -> list[PhaseResult]:
+        """Every phase at one blob size and concurrency, each over the same fresh blobs."""
+        count = self.options.count
+        if self.options.duration is not None:
+            # Size the batch from one timed push so the push phase lasts about --duration.
+            started = time.perf_counter()
+            await _phase("probe", self.fresh([size] * conc), conc, self.pusher(), self.timings, size)
+            per_batch = max(time.perf_counter() - started, 1e-3)
+            count = max(conc, min(_MAX_COUNT, int(self.options.duration / per_batch * conc)))
+        blobs = self.fresh([size] * count)
+        rows = []
+        for name, op in self.phases().items():
+            if name == "pull":
+                # A registry on this machine may still be writing back what the push phase stored;
+                # flush first so the pull is not measured against the disk (harmless when remote).
+                await asyncio.to_thread(os.sync)
+            scenario = scenario_name(name, size, self.options.upload, self.options.chunk_size)
+            rows.append(await _phase(name, blobs, conc, op, self.timings, size, scenario))
+        return rows
+
+    def phases(self) -> dict[str, Op]:
+        client, repo = self.client, self.repo
+        manifests: dict[Digest, Manifest] = {}
+
+        async def head(b: BenchBlob) -> int:
+            if await client.head_blob(repo, b.desc.digest) is None:
+                raise RegistryError(f"{repo}: blob {b.desc.digest} missing after push")
+            return 0
+
+        async def mount(b: BenchBlob) -> int:
+            result = await client.mount_blob(self.mount_repo, b.desc.digest, repo)
+            if not result.mounted:
+                if result.location is not None:  # the 202's fresh upload session: not used
+                    await client.uploader.cancel(self.mount_repo, result.location)
+                raise RegistryError(f"{repo.registry} declined to mount {b.desc.digest} "
+                                    f"into {self.mount_repo}")
+            self.ledger.blob(self.mount_repo, b.desc)
+            return 0
+
+        async def copy(b: BenchBlob) -> int:
+            # What a copy does when it cannot mount: read from one repository, stream into another.
+            await client.push_blob(self.copy_repo, b.desc, client.blob_opener(repo, b.desc))
+            self.ledger.blob(self.copy_repo, b.desc)
+            return b.desc.size
+
+        async def put_manifest(b: BenchBlob) -> int:
+            raw = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST,
+                              "config": self.config.to_json(), "layers": [b.desc.to_json()]}).encode()
+            m = Manifest.parse(raw, mt.OCI_MANIFEST)
+            manifests[b.desc.digest] = m
+            await client.put_manifest(Reference(repo, digest=m.digest), m)
+            self.ledger.manifest(repo, m.digest)
+            return len(raw)
+
+        async def get_manifest(b: BenchBlob) -> int:
+            m = await client.get_manifest(Reference(repo, digest=manifests[b.desc.digest].digest))
+            return len(m.raw)
+
+        return {"push": self.pusher(), "head": head, "pull": self.puller(), "mount": mount, "copy": copy,
+                "manifest put": put_manifest, "manifest get": get_manifest}
+
+    def puller(self) -> Op:
+        async def pull(b: BenchBlob) -> int:
+            got = 0
+            async with self.client.open_blob(self.repo, b.desc) as chunks:
+                async for piece in chunks:
+                    got += len(piece)
+            return got
+
+        return pull
+
+    async def mixed(self, conc: int) -> list[PhaseResult]:
+        """zb's mixed batches: a push of ``--count`` blobs in its shares of 1, 10 and 100 MiB, then
+        a pull of ``--count`` in its pull shares, each size's pushed blobs pulled in turn."""
+        pushed = self.fresh(mixed_sizes(self.options.upload, self.options.count))
+        name = mixed_name(self.options.upload)
+        push = await _phase("push", pushed, conc, self.pusher(), self.timings, 0, name)
+        by_size: dict[int, list[BenchBlob]] = {}
+        for b in pushed:
+            by_size.setdefault(b.desc.size, []).append(b)
+        turn: dict[int, int] = {}
+        pulls = []
+        for size in mixed_sizes("pull", self.options.count):
+            pool = by_size.get(size) or pushed  # a share too small to have been pushed
+            pulls.append(pool[turn.get(size, 0) % len(pool)])
+            turn[size] = turn.get(size, 0) + 1
+        await asyncio.to_thread(os.sync)
+        return [push, await _phase("pull", pulls, conc, self.puller(), self.timings, 0, mixed_name("pull"))]
 
 
 async def bench(settings: Settings, options: BenchOptions,
                 on_result: Callable[[PhaseResult], None] | None = None) -> BenchReport:
-    """Measure every phase for each blob size and concurrency, in the order given."""
-    repo = validate(options)
+    """Measure every phase for each blob size and concurrency, in the order given, then zb's
+    mixed batches if asked; delete what was written unless ``keep`` (one note per repository,
+    and that the space comes back at the registry's garbage collection).
+
+    Raises InputError (before any traffic) for bad options; RegistryError when the registry
+    refuses the first push session (no push rights); a failed request is counted in its row."""
+    repo, copy_to = validate(options)
+    mount_repo, copy_repo = side_repositories(repo, copy_to)
     width = max(options.concurrency)
     settings = replace(settings, limits=replace(settings.limits, concurrency=width))
     timings = Timings()
-    report = BenchReport()
-    nonce = os.urandom(8)
+    report = BenchReport(repositories={"repository": str(repo), "mount": str(mount_repo),
+                                       "copy": str(copy_repo)})
     async with open_client(settings, timings, options.credentials) as client:
         # Preflight: a push session proves the registry answers and grants push, before any blob.
         location = await client.uploader.start(repo)
         await client.uploader.cancel(repo, location)
-        chunk = options.chunk_size if options.upload == "chunked" else None
         config = Descriptor(mt.OCI_EMPTY, Digest.of(_EMPTY_CONFIG), len(_EMPTY_CONFIG))
-        await client.push_blob(repo, config, lambda offset: _once(_EMPTY_CONFIG[offset:]))
-        index = 0
-        pushed: list[_Blob] = []
+        run = _Run(client, options, repo, mount_repo, copy_repo, timings, config)
+        # The empty config may be the user's too (any artifact's): deleted only if bench added it.
+        if await client.head_blob(repo, config.digest) is None:
+            await client.push_blob(repo, config, lambda offset: _once(_EMPTY_CONFIG[offset:]))
+            run.ledger.blob(repo, config)
+        rows: list[PhaseResult] = []
         for size in options.blob_sizes:
             for conc in options.concurrency:
-                def fresh(n: int, size: int = size) -> list[_Blob]:
-                    nonlocal index
-                    index += n
-                    return [_make_blob(size, index - n + i, nonce) for i in range(n)]
-
                 if options.warmup:
-                    warm = fresh(options.warmup)
-                    await _phase("warmup", warm, conc, _pusher(client, repo, chunk), timings, size)
-                    pushed += warm
-                rows, blobs = await _measure(client, repo, chunk, conc, size, options, fresh, timings,
-                                             config)
-                pushed += blobs
-                for row in rows:
-                    report.results.append(row)
-                    if on_result is not None:
-                        on_result(row)
+                    warm = run.fresh([size] * options.warmup)
+                    await _phase("warmup", warm, conc, run.pusher(), timings, size)
+                rows += _emit(await run.measure(conc, size), on_result)
+        for conc in options.concurrency if options.mixed else ():
+            rows += _emit(await run.mixed(conc), on_result)
+        report.results = rows
         if options.keep:
-            report.kept = [b.desc for b in pushed]
-            report.notes.append(f"kept {len(pushed)} benchmark blobs in {repo}")
+            report.kept = list(run.ledger.blobs[repo])
+            where = ", ".join(map(str, run.ledger.blobs))
+            report.notes.append(f"kept the benchmark blobs and manifests in {where}")
         else:
-            report.notes += await _cleanup(client, repo, pushed)
+            report.notes += [*await cleanup(client, run.ledger), GC_NOTE]
     return report
 
 
-async def _measure(client: RegistryClient, repo: Repository, chunk: int | None, conc: int, size: int,
-                   options: BenchOptions, fresh: Callable[[int], list[_Blob]], timings: Timings,
-                   config: Descriptor) -> tuple[list[PhaseResult], list[_Blob]]:
-    count = options.count
-    probe: list[_Blob] = []
-    if options.duration is not None:
-        # Size the batch from one timed push so the push phase lasts about --duration.
-        probe = fresh(conc)
-        started = time.perf_counter()
-        await _phase("probe", probe, conc, _pusher(client, repo, chunk), timings, size)
-        per_batch = max(time.perf_counter() - started, 1e-3)
-        count = max(conc, min(_MAX_COUNT, int(options.duration / per_batch * conc)))
-    blobs = fresh(count)
-    mount_repo = Repository(repo.registry, f"{repo.path}-mount")
-    manifests: dict[Digest, Manifest] = {}
-
-    async def head(b: _Blob) -> int:
-        if await client.head_blob(repo, b.desc.digest) is None:
-            raise RegistryError(f"{repo}: blob {b.desc.digest} missing after push")
-        return 0
-
-    async def pull(b: _Blob) -> int:
-        got = 0
-        async with client.open_blob(repo, b.desc) as chunks:
-            async for piece in chunks:
-                got += len(piece)
-        return got
-
-    async def mount(b: _Blob) -> int:
-        result = await client.mount_blob(mount_repo, b.desc.digest, repo)
-        if not result.mounted:
-            raise RegistryError(f"{repo.registry} declined to mount {b.desc.digest} into {mount_repo}")
-        return 0
-
-    async def put_manifest(b: _Blob) -> int:
-        raw = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST,
-                          "config": config.to_json(), "layers": [b.desc.to_json()]}).encode()
-        m = Manifest.parse(raw, mt.OCI_MANIFEST)
-        manifests[b.desc.digest] = m
-        await client.put_manifest(Reference(repo, digest=m.digest), m)
-        return len(raw)
-
-    async def get_manifest(b: _Blob) -> int:
-        m = await client.get_manifest(Reference(repo, digest=manifests[b.desc.digest].digest))
-        return len(m.raw)
-
-    phases: list[tuple[str, Op]] = [("push", _pusher(client, repo, chunk)), ("head", head),
-                                    ("pull", pull), ("mount", mount), ("manifest put", put_manifest),
-                                    ("manifest get", get_manifest)]
-    rows = []
-    for name, op in phases:
-        if name == "pull":
-            # A registry on this machine may still be writing back what the push phase stored;
-            # flush first so the pull is not measured against the disk (harmless when remote).
-            await asyncio.to_thread(os.sync)
-        rows.append(await _phase(name, blobs, conc, op, timings, size))
-    return rows, probe + blobs
-
-
-def _pusher(client: RegistryClient, repo: Repository, chunk: int | None) -> Op:
-    async def push(b: _Blob) -> int:
-        await client.push_blob(repo, b.desc, b.chunks, chunk_size=chunk)
-        return b.desc.size
-
-    return push
+def _emit(rows: list[PhaseResult], on_result: Callable[[PhaseResult], None] | None) -> list[PhaseResult]:
+    if on_result is not None:
+        for row in rows:
+            on_result(row)
+    return rows
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:
     yield data
-
-
-async def _cleanup(client: RegistryClient, repo: Repository, blobs: list[_Blob]) -> list[str]:
-    """Delete what bench pushed; say so where the registry does not allow it."""
-    refused: list[str] = []
-    for b in blobs:
-        try:
-            await client.delete_blob(repo, b.desc.digest)
-        except RelocatorError as exc:
-            refused.append(str(exc))
-    if not refused:
-        return [f"deleted {len(blobs)} benchmark blobs from {repo}"]
-    return [f"could not delete {len(refused)} of {len(blobs)} benchmark blobs from {repo} "
-            f"(the registry may not allow deletes): {refused[0]}"]
-

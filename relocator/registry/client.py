@@ -256,6 +256,17 @@ class RegistryClient:
         ):
             pass
 
+    async def delete_manifest(self, ref: Reference) -> None:
+        """Delete a manifest by digest (distribution-spec "Deleting Manifests": 202; registries may
+        refuse with 405 or UNSUPPORTED). Raises RegistryError with the registry's answer."""
+        if ref.digest is None:
+            raise ValueError(f"{ref}: a manifest is deleted by digest")
+        async with self.transport.stream(
+            "DELETE", ref.repository.registry, f"/v2/{ref.repository.path}/manifests/{ref.digest}",
+            scopes=_push(ref.repository), ok=(202, 200, 204),
+        ):
+            pass
+
     async def list_tags(self, repo: Repository, page_size: int = 1000) -> list[str]:
         """Every tag of the repository, following ``Link`` pagination (distribution-spec
         "Listing Tags")."""

@@ -1,4 +1,8 @@
-"""bench output: a table, a text chart of MB/s against concurrency, CSV, and an optional PNG."""
+"""bench output: a table, a text chart of MB/s against concurrency, CSV, and an optional PNG.
+
+The table names each row by its scenario (zb's name where it has one: commands.scenarios) and
+gives requests/s and latency percentiles in ms for every row; MB/s only for rows that move bytes
+(``-`` for HEAD, mount and manifest rows, whose work is requests)."""
 
 from __future__ import annotations
 
@@ -14,11 +18,13 @@ from relocator.stats import PhaseResult
 
 __all__ = ["check_plot", "render_chart", "render_csv", "render_table", "save_plot"]
 
-_COLUMNS = ("phase", "size", "conc", "ops", "err", "MB/s", "req/s", "p50 ms", "p90 ms", "p99 ms",
+_COLUMNS = ("scenario", "conc", "ops", "err", "MB/s", "req/s", "p50 ms", "p90 ms", "p99 ms",
             "max ms", "pool wait p99 ms")
 
 
 def _size(n: int) -> str:
+    if n == 0:
+        return "mixed"  # zb's mixed batches: blobs of 1, 10 and 100 MiB
     for unit, div in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= div and n % div == 0:
             return f"{n // div}{unit}"
@@ -31,9 +37,9 @@ def _cells(r: PhaseResult) -> list[str]:
     def ms(key: str) -> str:
         return "-" if j[key] is None else f"{j[key]:.1f}"
 
-    return [r.phase, _size(r.blob_size), str(r.concurrency), str(r.samples), str(r.errors),
-            f"{r.mb_per_s:.1f}", f"{r.requests_per_s:.1f}", ms("p50_ms"), ms("p90_ms"), ms("p99_ms"),
-            ms("max_ms"), ms("pool_wait_p99_ms")]
+    return [j["scenario"], str(r.concurrency), str(r.samples), str(r.errors),
+            f"{r.mb_per_s:.1f}" if r.counts_bytes else "-", f"{r.requests_per_s:.1f}",
+            ms("p50_ms"), ms("p90_ms"), ms("p99_ms"), ms("max_ms"), ms("pool_wait_p99_ms")]
 
 
 def render_table(results: Sequence[PhaseResult]) -> None:
@@ -45,7 +51,7 @@ def render_table(results: Sequence[PhaseResult]) -> None:
 
         table = Table(title="relocator bench")
         for col in _COLUMNS:
-            table.add_column(col, justify="left" if col == "phase" else "right")
+            table.add_column(col, justify="left" if col == "scenario" else "right")
         for row in rows:
             table.add_row(*row)
         Console().print(table)

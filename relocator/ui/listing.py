@@ -11,6 +11,7 @@ from relocator.ui import print_json, print_note
 __all__ = ["human_size", "print_listing", "render_listing"]
 
 _COLUMNS = ("NAME", "DIGEST", "MEDIA TYPE", "PLATFORMS", "SIZE")
+_REFERRER_COLUMNS = ("REFERRER", "SUBJECT", "ARTIFACT TYPE", "TAG", "SIZE")
 
 
 def print_listing(rows: Sequence[dict[str, Any]], notes: Sequence[str], *, as_json: bool) -> None:
@@ -25,10 +26,23 @@ def print_listing(rows: Sequence[dict[str, Any]], notes: Sequence[str], *, as_js
 
 
 def render_listing(rows: Sequence[dict[str, Any]]) -> str:
-    """An aligned table with a header line; ``-`` for no name and no known platform."""
-    table = [_COLUMNS] + [(r["name"] or "-", r["digest"], r["mediaType"], ",".join(r["platforms"]) or "-",
-                           human_size(r["size"])) for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(_COLUMNS) - 1)]
+    """An aligned table with a header line; ``-`` for no name and no known platform. Referrers
+    (rows with a ``referrer`` object) follow in a second table, after a blank line, giving each
+    one's digest, subject, artifactType and cosign tag (``-`` where it has none)."""
+    images = [r for r in rows if "referrer" not in r]
+    text = _table(_COLUMNS, [(r["name"] or "-", r["digest"], r["mediaType"], ",".join(r["platforms"]) or "-",
+                              human_size(r["size"])) for r in images])
+    referrers = [r for r in rows if "referrer" in r]
+    if referrers:
+        text += "\n" + _table(_REFERRER_COLUMNS, [
+            (r["digest"], r["referrer"]["subject"], r["referrer"]["artifactType"] or "-",
+             r["referrer"]["tag"] or "-", human_size(r["size"])) for r in referrers])
+    return text
+
+
+def _table(header: tuple[str, ...], cells: list[tuple[str, ...]]) -> str:
+    table = [header, *cells]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
     lines = ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]])
              for row in table]
     return "".join(line + "\n" for line in lines)

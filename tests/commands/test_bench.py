@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -61,19 +64,23 @@ def test_rows_ordered_latencies_sane_and_cleanup(fresh_registry: Registry, tmp_p
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     rows = report["results"]
-    phases = ["push", "head", "pull", "mount", "manifest put", "manifest get"]
+    phases = ["push", "head", "pull", "mount", "copy", "manifest put", "manifest get"]
     expected = [(size, c, p) for size in (1 << 20, 256 << 10) for c in (4, 1, 2) for p in phases]
     assert [(r["blob_size"], r["concurrency"], r["phase"]) for r in rows] == expected
     for r in rows:
         assert r["samples"] == 6 and r["errors"] == 0
         assert 0 < r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"] <= r["max_ms"]
         assert r["pool_wait_p99_ms"] is not None and r["pool_wait_p99_ms"] >= 0
-    assert all(r["mb_per_s"] > 0 for r in rows if r["phase"] in ("push", "pull"))
+    assert all(r["mb_per_s"] > 0 for r in rows if r["phase"] in ("push", "pull", "copy"))
+    # Chunks smaller than the blob are not zb's one-PATCH push: the name says which chunks.
+    assert {r["scenario"] for r in rows if r["phase"] == "push"} == {
+        "Push Chunked 1MB in 256KB chunks", "Push Chunk Streamed 256KB"}
     # 1 MiB in 256 KiB chunks is 4 PATCHes per blob: 6 blobs x 3 sweeps + warmup.
     assert fresh_registry.requests("PATCH", "bench/sweep/blobs/uploads/.*") >= 4 * 6 * 3
     assert csv_path.read_text().splitlines()[0].startswith("phase,blob_size,concurrency")
     assert len(csv_path.read_text().splitlines()) == len(rows) + 1
     assert any("deleted" in n for n in report["notes"])
+    assert "only after the registry's garbage collection" in report["notes"][-1]
     assert fresh_registry.requests("DELETE", "bench/sweep/blobs/sha256:.*") > 0
 
 
@@ -110,3 +117,91 @@ def test_no_push_rights_is_one_clear_line(token_registry: Registry) -> None:
     assert len(lines) == 1 and token_registry.host in lines[0] and "reader" in lines[0]
     assert "push" in lines[0] and "s3cret" not in proc.stderr
     assert token_registry.requests("PUT", "bench/ro/blobs/uploads/.*") == 0
+
+
+_ZB_PHASES = {"push": "Push Monolith", "pull": "Pull", "head": "Head Blob", "mount": "Copy Mount",
+              "copy": "Copy Upload"}
+
+
+def _head_status(reg: Registry, path: str) -> int:
+    try:
+        request = urllib.request.Request(f"{reg.url}{path}", method="HEAD")
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_zb_scenario_names_and_request_phases_report_requests_per_second(fresh_registry: Registry) -> None:
+    proc = bench(f"{fresh_registry.host}/bench/zb", "--blob-size", "1MiB", "--blob-size", "10MiB",
+                 "--count", "3", "--concurrency", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)["results"]
+    names = [r["scenario"] for r in rows]
+    # zot's zb names (cmd/zb/perf.go testSuite), its MB being a MiB, where the two overlap.
+    for zb in ("Push Monolith 1MB", "Pull 1MB", "Push Monolith 10MB", "Pull 10MB"):
+        assert zb in names
+    for r in rows:
+        label = {1 << 20: "1MB", 10 << 20: "10MB"}[r["blob_size"]]
+        expected = _ZB_PHASES[r["phase"]] + f" {label}" if r["phase"] in _ZB_PHASES else r["phase"].title()
+        assert r["scenario"] == expected
+        if r["phase"] in ("head", "mount", "manifest put", "manifest get"):
+            assert r["mb_per_s"] is None and r["requests_per_s"] > 0 and r["samples"] == 3
+            assert 0 < r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"]
+    text = bench(f"{fresh_registry.host}/bench/zb", "--blob-size", "1MiB", "--count", "2",
+                 "--concurrency", "1")
+    assert text.returncode == 0, text.stderr
+    head = next(line for line in text.stdout.splitlines() if line.startswith("Head Blob 1MB"))
+    assert head.split()[3:7] == ["1", "2", "0", "-"]  # conc, ops, errors, no MB/s
+
+
+def test_chunked_push_without_a_chunk_size_is_zbs_one_patch(fresh_registry: Registry) -> None:
+    proc = bench(f"{fresh_registry.host}/bench/chunk", "--blob-size", "1MiB", "--count", "3",
+                 "--concurrency", "1", "--upload", "chunked", "--warmup", "0", "--json")
+    assert proc.returncode == 0, proc.stderr
+    push = json.loads(proc.stdout)["results"][0]
+    assert (push["phase"], push["scenario"]) == ("push", "Push Chunk Streamed 1MB")
+    assert fresh_registry.requests("PATCH", "bench/chunk/blobs/uploads/.*") == 3  # one per blob
+
+
+def test_side_repositories_are_named_from_ours_and_emptied(fresh_registry: Registry) -> None:
+    proc = bench(f"{fresh_registry.host}/team/app", "--blob-size", "256KiB", "--count", "3",
+                 "--concurrency", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    host = fresh_registry.host
+    assert report["repositories"] == {"repository": f"{host}/team/app",
+                                      "mount": f"{host}/team/app-bench-mount",
+                                      "copy": f"{host}/team/app-bench-copy"}
+    mounted = re.findall(r'"POST /v2/team/app-bench-mount/blobs/uploads/\?\S*mount=(sha256:[0-9a-f]{64})',
+                         fresh_registry.log())
+    assert len(set(mounted)) == 3
+    # Gone where the API allows: nothing bench wrote is readable, and distribution's own storage
+    # keeps no link in any of the three repositories (the empty directories it cannot remove).
+    for digest in mounted:
+        for repo in ("team/app-bench-mount", "team/app-bench-copy", "team/app"):
+            assert _head_status(fresh_registry, f"/v2/{repo}/blobs/{digest}") == 404
+    root = fresh_registry.storage / "docker/registry/v2/repositories/team"
+    assert sorted(p.name for p in root.iterdir()) == ["app", "app-bench-copy", "app-bench-mount"]
+    assert list(root.rglob("link")) == []
+    notes = report["notes"]
+    assert notes[:3] == [f"deleted 3 benchmark blobs and 0 manifests from {host}/team/app-bench-copy",
+                         f"deleted 3 benchmark blobs and 0 manifests from {host}/team/app-bench-mount",
+                         f"deleted 6 benchmark blobs and 3 manifests from {host}/team/app"]
+
+
+def test_mixed_batches_and_a_copy_to_another_registry(registry: Registry, fresh_registry: Registry) -> None:
+    proc = bench(f"{registry.host}/bench/mixed", "--blob-size", "256KiB", "--count", "5",
+                 "--concurrency", "2", "--mixed", "--copy-to", f"{fresh_registry.host}/mirror/app", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    mixed = [r for r in report["results"] if r["blob_size"] == 0]
+    # zb's shares of 1, 10 and 100 MiB, allotted by proportion: 5 blobs are one of 1 MiB, four of 10.
+    assert [(r["phase"], r["scenario"], r["samples"], r["bytes"]) for r in mixed] == [
+        ("push", "Push Monolith Mixed 20% 1MB, 70% 10MB, 10% 100MB", 5, (1 + 4 * 10) << 20),
+        ("pull", "Pull Mixed 20% 1MB, 70% 10MB, 10% 100MB", 5, (1 + 4 * 10) << 20)]
+    copy = next(r for r in report["results"] if r["phase"] == "copy")
+    assert (copy["scenario"], copy["samples"], copy["bytes"]) == ("Copy Upload 256KB", 5, 5 * 256 << 10)
+    assert report["repositories"]["copy"] == f"{fresh_registry.host}/mirror/app"
+    assert fresh_registry.requests("PUT", "mirror/app/blobs/uploads/.*") == 5
+    assert fresh_registry.requests("DELETE", "mirror/app/blobs/sha256:.*") == 5

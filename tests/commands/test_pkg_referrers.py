@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ from tests.referrers import (
     tagged_digest,
 )
 from tests.registries import Registry
-from tests.stores.archives import REF_NAME, all_blobs
+from tests.stores.archives import REF_NAME, all_blobs, total_size
 
 SUBJECT = "dev.relocator.referrer.subject"
 TAG = "dev.relocator.referrer.tag"
@@ -141,7 +142,9 @@ def test_layouts_other_tools_wrote_give_up_their_referrers(regclient: bool, fres
     layout = _foreign_layout(tmp_path / "layout", fix, regclient=regclient)
     listing = cli("ls", str(layout), "--json")
     assert listing.returncode == 0, listing.stderr
-    assert [e["digest"] for e in json.loads(listing.stdout)] == [fix.index.digest]  # images only
+    rows = json.loads(listing.stdout)
+    assert [(e["name"], e["digest"]) for e in rows if "referrer" not in e] == [("v1", fix.index.digest)]
+    assert _listed_referrers(rows) == _expected_referrers(fix)
     ok = cli("verify", str(layout))
     assert ok.returncode == 0 and "1 references, " in ok.stdout, ok.stdout + ok.stderr
     repo = f"foreign/{'regclient' if regclient else 'oras'}"
@@ -206,3 +209,41 @@ def test_referrers_none_stores_none(registry: Registry, tmp_path: Path) -> None:
     with tarfile.open(out) as tar:
         names = set(tar.getnames())
     assert not any(f"blobs/sha256/{r.digest.split(':')[1]}" in names for r in fix.all)
+
+
+def _expected_referrers(fix: Attached) -> dict[str, tuple[str, str, str | None, int]]:
+    """Digest -> (subject, artifactType, legacy tag, size) of every referrer of the fixture."""
+    out = {r.digest: (s, descriptor_of(r)["artifactType"], None, total_size(r)) for s, r in fix.linked}
+    sig_type = json.loads(fix.sig.raw)["config"]["mediaType"]  # no artifactType: its config's type
+    return out | {fix.sig.digest: (fix.index.digest, sig_type, legacy_tag(fix.index), total_size(fix.sig))}
+
+
+def _listed_referrers(rows: list[dict[str, Any]]) -> dict[str, tuple[str, str, str | None, int]]:
+    referrers = [r for r in rows if "referrer" in r]
+    assert all(r["name"] is None and r["platforms"] == [] for r in referrers)
+    listed = {r["digest"]: (r["referrer"]["subject"], r["referrer"]["artifactType"], r["referrer"]["tag"],
+                            r["size"]) for r in referrers}
+    assert len(listed) == len(referrers)
+    return listed
+
+
+def test_ls_lists_the_referrers_a_tarball_holds(registry: Registry, tmp_path: Path) -> None:
+    fix = attached(130)
+    seed_attached(registry, "lsref/app", "v1", fix, fallback=True)
+    ref, out = f"{registry.host}/lsref/app:v1", tmp_path / "app.tar"
+    assert cli("pkg", "-i", ref, "-o", str(out)).returncode == 0
+    listing = cli("ls", str(out), "--json")
+    assert listing.returncode == 0 and listing.stderr == "", listing.stderr
+    rows = json.loads(listing.stdout)
+    assert [(r["name"], r["digest"]) for r in rows if "referrer" not in r] == [(ref, fix.index.digest)]
+    assert _listed_referrers(rows) == _expected_referrers(fix)
+    # The text: the images' table, a blank line, then one line per referrer under its own header.
+    text = cli("ls", str(out))
+    assert text.returncode == 0, text.stderr
+    images, referrers = text.stdout.split("\n\n")
+    assert images.splitlines()[1].split()[:2] == [ref, fix.index.digest]
+    header, *lines = referrers.splitlines()
+    assert header.split() == ["REFERRER", "SUBJECT", "ARTIFACT", "TYPE", "TAG", "SIZE"]
+    expected = _expected_referrers(fix)
+    assert {line.split()[0]: tuple(line.split()[1:4]) for line in lines} == {
+        digest: (subject, kind, tag or "-") for digest, (subject, kind, tag, _) in expected.items()}

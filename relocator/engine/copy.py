@@ -69,10 +69,10 @@ async def copy(
         plan = await build_plan(source, items, destination,
                                 include_non_distributable=include_non_distributable, referrers=referrers,
                                 platforms=platforms)
-        report.source_digests = {t.label: t.source_root for t in plan.targets if t.source_root is not None}
         if shard is not None:
             plan = shard_plan(plan, *shard)
             report.images = [*(t.label for t in plan.targets), *plan.failed]
+        report.source_digests = {t.label: t.source_root for t in plan.targets if t.source_root is not None}
         if isinstance(source, Preflight):  # a broken archive is bad input, before anything moves
             source.preflight(plan.failed, _needs(plan))
         report.failed.update(plan.failed)

@@ -258,7 +258,6 @@ class Scheduler:
                 raise
         return Outcome.TRANSFERRED
 
-
     async def _link(self, run: _Run, repo: Repository, subject: Digest, referrer: Referrer) -> None:
         """Once the referrer's manifest is in ``repo``, make it findable from its subject there."""
         try:

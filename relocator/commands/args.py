@@ -8,13 +8,14 @@ from pathlib import Path
 
 from relocator.commands.credentials import add_credential_flags
 from relocator.config import Limits, RetryPolicy, Settings, TLSSettings
+from relocator.engine.platforms import PlatformSelection
 from relocator.engine.referrers import ReferrerPolicy
 from relocator.errors import InputError
 from relocator.stores.files import check_writable
 
 __all__ = ["add_copy_flags", "add_destination_flags", "add_global_flags", "add_input_flags",
-           "add_referrers_flag", "add_registry_flags", "boolean", "int_list", "output_file",
-           "referrer_policy", "settings_from", "shard", "size"]
+           "add_platform_flags", "add_referrers_flag", "add_registry_flags", "boolean", "int_list",
+           "output_file", "platform_selection", "referrer_policy", "settings_from", "shard", "size"]
 
 
 def add_global_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -102,6 +103,7 @@ def add_copy_flags(parser: argparse.ArgumentParser, *, chunked: bool = True, to_
     parser.add_argument("--include-non-distributable-layers", action="store_true")
     parser.add_argument("--json", action="store_true", help="print a JSON report")
     add_referrers_flag(parser)
+    add_platform_flags(parser)
     names = ("--fail-fast", "--all-or-nothing") if to_layout else ("--fail-fast",)
     parser.add_argument(
         *names, dest="fail_fast", action="store_true",
@@ -115,6 +117,24 @@ def add_referrers_flag(parser: argparse.ArgumentParser, default: str | None = "a
     parser.add_argument("--referrers", default=default, metavar="all|none|TYPE[,TYPE...]",
                         help="what refers to each image (signatures, SBOMs, attestations) goes with it: "
                              "all (default), none, or these artifact types and what refers to them")
+
+
+def add_platform_flags(parser: argparse.ArgumentParser) -> None:
+    """``--platform`` (repeatable) and ``--platform-mode`` (engine.platforms), read by
+    ``platform_selection``."""
+    parser.add_argument("--platform", action="append", default=[], metavar="OS/ARCH[/VARIANT][:OSVERSION]",
+                        help="copy only these platforms of each index (repeatable; default all)")
+    parser.add_argument("--platform-mode", metavar="filter|sparse|single",
+                        help="with --platform: filter (default) writes a new index of the chosen platforms "
+                             "(new digest, both reported); sparse keeps the index's bytes and digest with "
+                             "only the chosen platforms' manifests (registries that check an index's "
+                             "entries refuse it); single copies one platform's image manifest alone")
+
+
+def platform_selection(args: argparse.Namespace) -> PlatformSelection:
+    """The ``--platform``/``--platform-mode`` selection; raises InputError (one line, exit 2) for
+    a bad value, before anything is read or written."""
+    return PlatformSelection.parse(getattr(args, "platform", []), getattr(args, "platform_mode", None))
 
 
 def referrer_policy(args: argparse.Namespace) -> ReferrerPolicy:

@@ -10,7 +10,9 @@ from relocator.auth import CredentialStore
 from relocator.config import Settings
 from relocator.engine.events import Report
 from relocator.engine.plan import Plan
+from relocator.engine.platforms import ALL_PLATFORMS, PlatformSelection
 from relocator.frontends.lockfile import render_lock
+from relocator.oci.platform import Platform
 from relocator.registry import RegistryClient, Transport, open_session
 from relocator.registry.tracing import Timings
 from relocator.stores.files import write_atomic
@@ -31,8 +33,22 @@ async def open_client(
         await session.close()
 
 
-def write_lock_if_complete(path: Path | None, plan: Plan, report: Report) -> None:
-    """The kbld lock of where every image went, written atomically and only if none failed."""
-    if path is not None and not report.failed:
-        pairs = [(t.label, str(report.done[t.label])) for t in plan.targets]
-        write_atomic(path, render_lock(pairs))
+def write_lock_if_complete(path: Path | None, plan: Plan, report: Report,
+                           platforms: PlatformSelection = ALL_PLATFORMS) -> None:
+    """The kbld lock of where every image went, written atomically and only if none failed. An
+    image whose digest is not its source's (engine.platforms) says where it came from the way
+    kbld's own ``--platform`` does: one ``platformSelected`` origin per platform chosen, naming the
+    source index by digest (kbld Origin.PlatformSelected: index, os, architecture, variant)."""
+    if path is None or report.failed:
+        return
+    pairs = [(t.label, str(report.done[t.label])) for t in plan.targets]
+    # A target's source is pinned to the source index's digest.
+    origins = {t.label: [{"platformSelected": _selected(str(t.source.with_tag(None)), p)}
+                         for p in platforms.platforms]
+               for t in plan.targets if t.source_root is not None}
+    write_atomic(path, render_lock(pairs, origins))
+
+
+def _selected(index: str, platform: Platform) -> dict[str, str]:
+    found = {"index": index, "os": platform.os, "architecture": platform.architecture}
+    return found | ({"variant": platform.variant} if platform.variant else {})

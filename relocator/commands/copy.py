@@ -10,6 +10,7 @@ from relocator.commands.args import (
     add_copy_flags,
     add_global_flags,
     add_registry_flags,
+    platform_selection,
     referrer_policy,
     settings_from,
 )
@@ -54,7 +55,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     """Copy; the summary or --json report names every failure (exit 1); bad locations exit 2."""
-    referrer_policy(args)  # a bad --referrers is refused before anything is read
+    referrer_policy(args)  # a bad --referrers or --platform is refused before anything is read
+    platform_selection(args)
     src = parse_location(args.source, role="source")
     dst = parse_location(args.destination, role="destination")
     check_destination(dst)
@@ -82,12 +84,13 @@ async def _copy(args: argparse.Namespace, src: Location, dst: Location, report: 
             plan, _ = await copy(source, sink, inputs, mapper, settings.limits, reporter,
                                  include_non_distributable=args.include_non_distributable_layers,
                                  fail_fast=args.fail_fast, referrers=referrer_policy(args),
+                                 platforms=platform_selection(args),
                                  report=report)
     finally:
         if layout is not None:
             layout.close()
     report.notes += layout.notes if layout is not None else []
-    write_lock_if_complete(args.lock_output, plan, report)
+    write_lock_if_complete(args.lock_output, plan, report, platform_selection(args))
 
 
 def _check_digest(src: Location, dst: Location) -> None:

@@ -15,6 +15,7 @@ from relocator.commands.args import (
     add_input_flags,
     add_registry_flags,
     output_file,
+    platform_selection,
     referrer_policy,
     settings_from,
 )
@@ -25,6 +26,7 @@ from relocator.config import Settings
 from relocator.engine.copy import copy
 from relocator.engine.events import Report, Reporter
 from relocator.engine.plan import Plan
+from relocator.engine.platforms import ALL_PLATFORMS, PlatformSelection
 from relocator.engine.referrers import ALL, ReferrerPolicy
 from relocator.engine.target import ImageInput
 from relocator.errors import InputError
@@ -50,6 +52,7 @@ class PkgOptions:
     include_non_distributable: bool = False
     fail_fast: bool = False  # all or nothing: no tarball unless every image made it
     referrers: ReferrerPolicy = ALL
+    platforms: PlatformSelection = ALL_PLATFORMS
     credentials: CredentialStore | None = None  # from the command line's credential flags
 
 
@@ -76,8 +79,9 @@ async def pkg(settings: Settings, inputs: list[ImageInput], options: PkgOptions,
         plan, report = await copy(source, _sink(options, settings.limits.bytes_in_flight), inputs,
                                   lambda ref: ref, settings.limits, reporter,
                                   include_non_distributable=options.include_non_distributable,
-                                  fail_fast=options.fail_fast, referrers=options.referrers, report=report)
-    write_lock_if_complete(options.lock_output, plan, report)
+                                  fail_fast=options.fail_fast, referrers=options.referrers,
+                                  platforms=options.platforms, report=report)
+    write_lock_if_complete(options.lock_output, plan, report, options.platforms)
     return plan, report
 
 
@@ -113,7 +117,8 @@ def _output(text: str) -> str:
 
 async def run(args: argparse.Namespace) -> int:
     """Write the tarball; with ``-o -`` the report goes to stderr."""
-    referrer_policy(args)  # a bad --referrers is refused before the inputs are read
+    referrer_policy(args)  # a bad --referrers or --platform is refused before the inputs are read
+    platforms = platform_selection(args)
     inputs = inputs_or_refuse(args)
     to_stdout = args.output == "-"
     if to_stdout and sys.stdout.isatty():
@@ -122,7 +127,7 @@ async def run(args: argparse.Namespace) -> int:
                          include_non_distributable=args.include_non_distributable_layers,
                          fail_fast=args.fail_fast,
                          credentials=credential_store(args, sources=hosts_of(inputs), destinations=()),
-                         referrers=referrer_policy(args))
+                         referrers=referrer_policy(args), platforms=platforms)
     reporter = choose_reporter(args.json, "stdout" if to_stdout else args.output)
     report = Report()
     return await finish_after(pkg(settings_from(args), inputs, options, reporter, report), report, args.json,

@@ -14,6 +14,7 @@ from relocator.commands.args import (
     add_global_flags,
     add_input_flags,
     add_registry_flags,
+    platform_selection,
     referrer_policy,
     settings_from,
     shard,
@@ -26,6 +27,7 @@ from relocator.engine.copy import copy
 from relocator.engine.dryrun import DryRunSink
 from relocator.engine.events import Outcome, Report, Reporter
 from relocator.engine.plan import Kind, Plan
+from relocator.engine.platforms import ALL_PLATFORMS, PlatformSelection
 from relocator.engine.referrers import ALL, ReferrerPolicy
 from relocator.engine.target import ImageInput
 from relocator.frontends.destinations import destination_mapper
@@ -51,6 +53,7 @@ class RelocateOptions:
     fail_fast: bool = False
     dry_run: bool = False
     referrers: ReferrerPolicy = ALL
+    platforms: PlatformSelection = ALL_PLATFORMS
     credentials: CredentialStore | None = None  # from the command line's credential flags
 
 
@@ -61,7 +64,7 @@ async def relocate(
     """Plan, copy, and write the lock file if every image made it. ``report`` is filled in as the
     run goes (engine.copy)."""
     plan, report, _ = await _copy(settings, inputs, options, reporter, dry_run=False, report=report)
-    write_lock_if_complete(options.lock_output, plan, report)
+    write_lock_if_complete(options.lock_output, plan, report, options.platforms)
     return plan, report
 
 
@@ -94,7 +97,8 @@ async def _copy(settings: Settings, inputs: list[ImageInput], options: RelocateO
         source = ForeignLayers(store, client) if options.include_non_distributable else store
         plan, report = await copy(source, sink, inputs, mapper, settings.limits, reporter,
                                   include_non_distributable=options.include_non_distributable,
-                                  fail_fast=options.fail_fast, referrers=options.referrers, report=report)
+                                  fail_fast=options.fail_fast, referrers=options.referrers,
+                                  platforms=options.platforms, report=report)
     return plan, report, sink
 
 
@@ -116,7 +120,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     """Relocate (or with --dry-run describe) every image; exit 1 if any failed."""
-    referrer_policy(args)  # a bad --referrers is refused before the inputs are read
+    referrer_policy(args)  # a bad --referrers or --platform is refused before the inputs are read
+    platforms = platform_selection(args)
     inputs = inputs_or_refuse(args)
     if args.shard is not None:
         inputs = shard_inputs(inputs, *args.shard)
@@ -126,7 +131,7 @@ async def run(args: argparse.Namespace) -> int:
                               credentials=credential_store(
                                   args, sources=hosts_of(inputs),
                                   destinations=destination_hosts(args.repository, args.prefix)),
-                              referrers=referrer_policy(args))
+                              referrers=referrer_policy(args), platforms=platforms)
     settings = settings_from(args, chunk_size=args.chunk_size)
     if args.dry_run:
         summary = await dry_run(settings, inputs, options)

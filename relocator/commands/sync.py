@@ -22,9 +22,11 @@ from pathlib import Path
 
 from relocator.commands.args import (
     add_global_flags,
+    add_platform_flags,
     add_referrers_flag,
     add_registry_flags,
     output_file,
+    platform_selection,
     referrer_policy,
     settings_from,
     shard,
@@ -81,6 +83,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="copy only shard I of N (0-based); images sharing blobs stay in one shard")
     p.add_argument("--json", action="store_true", help="print a JSON report")
     add_referrers_flag(p)
+    add_platform_flags(p)
     add_registry_flags(p)
     p.set_defaults(concurrency=None)  # the config's concurrency applies unless the flag is given
     add_global_flags(p, top=False)
@@ -109,7 +112,8 @@ def _config(args: argparse.Namespace) -> SyncConfig:
 
 async def run(args: argparse.Namespace) -> int:
     """Sync; see the module docstring for the exit codes."""
-    referrer_policy(args)  # a bad --referrers is refused before the config is read
+    referrer_policy(args)  # a bad --referrers or --platform is refused before the config is read
+    platform_selection(args)
     config = _config(args)
     if args.list_tags and args.results is not None:
         raise InputError("--results is not written with --list-tags, which copies nothing; use --dry-run")
@@ -172,7 +176,8 @@ async def _copy(client: RegistryClient, settings: Settings, states: list[TagStat
     label = labels(states)
     if not moving:
         return _others(args.shard, label)
-    inputs = [ImageInput(label(s), s.pinned, s.entry.where, s.entry.referrers, s.target) for s in moving]
+    inputs = [ImageInput(label(s), s.pinned, s.entry.where, s.entry.referrers, s.target, s.entry.platforms)
+              for s in moving]
     store = RegistryStore(client, chunk_size=settings.limits.chunk_size)
     sink = DryRunSink(store) if args.dry_run else store
     reporter = QuietReporter() if args.dry_run else choose_reporter(args.json)
@@ -181,7 +186,8 @@ async def _copy(client: RegistryClient, settings: Settings, states: list[TagStat
         raise AssertionError(f"{ref}: every sync input names its destination")
 
     plan, _ = await copy(store, sink, inputs, unmapped, settings.limits, reporter,
-                         shard=args.shard, referrers=referrer_policy(args), report=report)
+                         shard=args.shard, referrers=referrer_policy(args),
+                         platforms=platform_selection(args), report=report)
     if args.shard is None:
         return lambda _: True
     planned = {t.label for t in plan.targets} | set(plan.failed)

@@ -14,6 +14,7 @@ from relocator.commands.args import (
     add_destination_flags,
     add_global_flags,
     add_registry_flags,
+    platform_selection,
     referrer_policy,
     settings_from,
 )
@@ -24,6 +25,7 @@ from relocator.config import Settings
 from relocator.engine.copy import copy
 from relocator.engine.events import Report, Reporter
 from relocator.engine.plan import Plan
+from relocator.engine.platforms import ALL_PLATFORMS, PlatformSelection
 from relocator.engine.referrers import ALL, ReferrerPolicy
 from relocator.engine.target import ImageInput
 from relocator.errors import InputError
@@ -49,6 +51,7 @@ class UnpkgOptions:
     include_non_distributable: bool = False
     fail_fast: bool = False
     referrers: ReferrerPolicy = ALL
+    platforms: PlatformSelection = ALL_PLATFORMS
     credentials: CredentialStore | None = None  # from the command line's credential flags
     names: tuple[ImageInput, ...] = ()  # kbld's -f LOCK: which images, and their image: labels
 
@@ -76,9 +79,10 @@ async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter,
             plan, report = await copy(source, sink, [i.input for i in images], layout_mapper(images),
                                       settings.limits, reporter,
                                       include_non_distributable=options.include_non_distributable,
-                                      fail_fast=options.fail_fast, referrers=options.referrers, report=report)
+                                      fail_fast=options.fail_fast, referrers=options.referrers,
+                                  platforms=options.platforms, report=report)
         report.notes += layout.notes
-    write_lock_if_complete(options.lock_output, plan, report)
+    write_lock_if_complete(options.lock_output, plan, report, options.platforms)
     return plan, report
 
 
@@ -115,6 +119,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     """Push the layout's images; the summary or --json report names every failure (exit 1)."""
+    platforms = platform_selection(args)  # a bad --platform is refused before the layout is read
     options = UnpkgOptions(input=args.input, repository=args.repository, prefix=args.prefix,
                            lock_output=args.lock_output,
                            include_non_distributable=args.include_non_distributable_layers,
@@ -122,7 +127,7 @@ async def run(args: argparse.Namespace) -> int:
                            credentials=credential_store(
                                args, sources=(),
                                destinations=destination_hosts(args.repository, args.prefix)),
-                           referrers=referrer_policy(args),
+                           referrers=referrer_policy(args), platforms=platforms,
                            names=tuple(collect_inputs(args.file, [])) if args.file else ())
     settings = settings_from(args, chunk_size=args.chunk_size)
     report = Report()

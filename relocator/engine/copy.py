@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from relocator.config import Limits
 from relocator.engine.events import Outcome, Report, Reporter
 from relocator.engine.plan import Kind, Plan, build_plan
+from relocator.engine.platforms import ALL_PLATFORMS, PlatformSelection
 from relocator.engine.referrers import NONE, ReferrerPolicy
 from relocator.engine.scheduler import Scheduler
 from relocator.engine.sharding import shard_plan
@@ -32,6 +33,7 @@ async def copy(
     fail_fast: bool = False,
     shard: tuple[int, int] | None = None,
     referrers: ReferrerPolicy = NONE,
+    platforms: PlatformSelection = ALL_PLATFORMS,
     report: Report | None = None,
 ) -> tuple[Plan, Report]:
     """Copy every input image from ``source`` into ``sink`` under ``destination(pinned ref)``.
@@ -44,7 +46,8 @@ async def copy(
     ``written`` say where and whether it was; a failed commit fails those images with its reason.
     ``shard`` ``(I, N)`` keeps shard I of N of the plan (engine.sharding: images sharing blobs
     stay together). ``referrers`` says which referrers of the images travel with them
-    (engine.referrers; an input's own policy wins), placed next to their subjects. Raises
+    (engine.referrers; an input's own policy wins), placed next to their subjects; ``platforms``
+    which entries of each index (engine.platforms; an input's own selection wins). Raises
     InputError before any blob moves from a source that checks the plan (stores.base.Preflight:
     a tarball or layout whose images cannot all be planned, or that lacks a blob) and from
     ``sink.prepare``.
@@ -64,10 +67,12 @@ async def copy(
     closed = False
     try:
         plan = await build_plan(source, items, destination,
-                                include_non_distributable=include_non_distributable, referrers=referrers)
+                                include_non_distributable=include_non_distributable, referrers=referrers,
+                                platforms=platforms)
         if shard is not None:
             plan = shard_plan(plan, *shard)
             report.images = [*(t.label for t in plan.targets), *plan.failed]
+        report.source_digests = {t.label: t.source_root for t in plan.targets if t.source_root is not None}
         if isinstance(source, Preflight):  # a broken archive is bad input, before anything moves
             source.preflight(plan.failed, _needs(plan))
         report.failed.update(plan.failed)

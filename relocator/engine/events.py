@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from relocator.engine.target import Target
-from relocator.oci import Descriptor, Reference
+from relocator.oci import Descriptor, Digest, Reference
 
 __all__ = ["Outcome", "Report", "Reporter"]
 
@@ -51,6 +51,9 @@ class Report:
     # Failed images whose cause is the user's input (InputError: a tarball whose bytes do not
     # match its descriptors), found only when the bytes streamed: bad input all the same.
     bad_input: set[str] = field(default_factory=set)
+    # Images whose source digest is not the one written (engine.platforms: a filtered index, one
+    # platform's image): label to the source's digest; ``done`` holds the written one.
+    source_digests: dict[str, Digest] = field(default_factory=dict)
 
     @property
     def without(self) -> list[str]:
@@ -85,6 +88,7 @@ class Report:
             "seconds": round(self.seconds, 3),
             "mb_per_s": round(self.mb_per_s, 2),
             "results": {k: str(v) for k, v in sorted(self.done.items())},
+            "source_digests": {k: str(v) for k, v in sorted(self.source_digests.items())},
             "errors": dict(sorted(self.failed.items())),
             "notes": list(self.notes),
             "output": None if self.output is None else {

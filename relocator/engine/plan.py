@@ -4,22 +4,30 @@ Referrers (engine.referrers) are planned with the images they refer to: each fou
 node of its own (its blobs, then it), linked to its subject in ``Plan.referrers``, and it
 ``follows`` the subject: written after it. A target's closure holds the referrers of every
 manifest in it, so they go wherever their subject goes.
+
+Platforms (engine.platforms) are chosen at an image's top index, before its walk: ``filter`` walks
+a new index built here (its bytes in ``Plan.manifests``, pushed like any other), ``single`` the
+chosen entry's image, ``sparse`` the source index with its other entries in ``Plan.omitted``.
+The referrers of a source index that is not copied are not either (a note says how many).
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from relocator.engine.platforms import ALL_PLATFORMS, Mode, PlatformSelection, choose, filtered_index
 from relocator.engine.referrers import ALL, NONE, ReferrerPolicy, kinds_of
 from relocator.engine.target import ImageInput, Target
-from relocator.errors import RelocatorError
+from relocator.errors import InputError, RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
+from relocator.oci.dockerarchive import parse_config
 from relocator.oci.referrers import Referrer, referrer_descriptor
-from relocator.stores.base import ListsReferrers, ReferrerLookup
+from relocator.stores.base import KnowsOmitted, ListsReferrers, ReferrerLookup
 
 __all__ = ["Kind", "ManifestSource", "Node", "Plan", "build_plan", "wanted_children"]
 
@@ -36,6 +44,17 @@ class ManifestSource(Protocol):
     """Where manifests are read from while planning."""
 
     async def get_manifest(self, ref: Reference) -> Manifest: ...
+
+
+@runtime_checkable
+class _ReadsBlobs(Protocol):
+    """A source that can read an image's config while planning (stores.base.BlobSource)."""
+
+    def open_blob(self, repo: Repository, desc: Descriptor) -> AbstractAsyncContextManager[
+            AsyncIterator[bytes]]: ...
+
+
+_WHAT = {Mode.FILTER: "filtered index", Mode.SINGLE: "single-platform image", Mode.SPARSE: "index"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +76,8 @@ class Node:
 @dataclass(slots=True)
 class Plan:
     """Nodes, the raw manifests to push, targets, and the images that could not be planned;
-    ``referrers`` maps a subject to what refers to it, ``notes`` says what was found but ignored."""
+    ``referrers`` maps a subject to what refers to it, ``notes`` says what was found but ignored;
+    ``omitted`` maps an index copied without some of its entries (sparse) to those entries."""
 
     nodes: dict[Digest, Node] = field(default_factory=dict)
     manifests: dict[Digest, Manifest] = field(default_factory=dict)
@@ -65,6 +85,11 @@ class Plan:
     failed: dict[str, str] = field(default_factory=dict)
     referrers: dict[Digest, dict[Digest, Referrer]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    omitted: dict[Digest, frozenset[Digest]] = field(default_factory=dict)
+
+    def omitted_under(self, root: Digest) -> frozenset[Digest]:
+        """The entries left out of every index an image (by its ``root``) copies."""
+        return frozenset(d for i in self.closure(root) for d in self.omitted.get(i, ()))
 
     def closure(self, root: Digest) -> list[Digest]:
         """Every digest reachable from ``root``, children before parents, each referrer after its
@@ -105,10 +130,13 @@ async def build_plan(
     *,
     include_non_distributable: bool = False,
     referrers: ReferrerPolicy = NONE,
+    platforms: PlatformSelection = ALL_PLATFORMS,
 ) -> Plan:
     """Resolve every input concurrently and walk its manifests into one deduplicated plan, with
     the referrers of each manifest the ``referrers`` policy (or an input's own) selects, found
-    where ``source`` ``ListsReferrers``. A failed lookup fails the image, as a failed GET does."""
+    where ``source`` ``ListsReferrers``, and of each index the entries ``platforms`` (or the
+    input's own selection) chooses (see the module docstring). A failed lookup fails the image,
+    as a failed GET does, and so does a named platform an index lacks (InputError naming it)."""
     plan = Plan()
     fetches: dict[Digest, asyncio.Future[Manifest]] = {}
     lookups: dict[tuple[Repository, Digest, str | None], asyncio.Task[ReferrerLookup]] = {}
@@ -121,12 +149,16 @@ async def build_plan(
         return await task
 
     async def walk(repo: Repository, manifest: Manifest, parents: frozenset[Digest], policy: ReferrerPolicy,
-                   follows: Digest | None = None) -> None:
+                   follows: Digest | None = None, *, own_referrers: bool = True) -> None:
         digest = manifest.digest
         if digest in parents:
             raise RelocatorError(f"{repo}@{digest}: index refers to itself")
         plan.manifests[digest] = manifest
         children = wanted_children(manifest, include_non_distributable)
+        skip = plan.omitted.get(digest, frozenset()) | absent(digest)
+        if skip:
+            plan.omitted[digest] = skip
+            children = tuple(c for c in children if c.digest not in skip)
         if manifest.is_index:
             subs = await asyncio.gather(*(
                 fetch(Reference(repo, digest=c.digest)) for c in children
@@ -138,8 +170,36 @@ async def build_plan(
         kind = Kind.INDEX if manifest.is_index else Kind.MANIFEST
         _add(plan.nodes, Node(manifest.descriptor, kind, tuple(sorted({c.digest for c in children})),
                               frozenset({repo}), follows))
-        if policy.enabled and isinstance(source, ListsReferrers):
+        if own_referrers and policy.enabled and isinstance(source, ListsReferrers):
             await refer(repo, manifest, parents | {digest}, policy)
+
+    def absent(digest: Digest) -> frozenset[Digest]:
+        return source.omitted(digest) if isinstance(source, KnowsOmitted) else frozenset()
+
+    async def select(repo: Repository, top: Manifest, selection: PlatformSelection, policy: ReferrerPolicy,
+                     where: str) -> Manifest:
+        """What is copied of ``top`` under ``selection``: it, a new index, or one entry's image."""
+        if not top.is_index:
+            await _check_image(source, repo, top, selection)
+            return top
+        choice = choose(top, selection, absent(top.digest))
+        if selection.mode is Mode.SPARSE:
+            plan.omitted[top.digest] = choice.omitted
+            return top
+        if not choice.omitted and selection.mode is Mode.FILTER:
+            return top  # every entry chosen: the index as it is, its digest kept
+        if selection.mode is Mode.SINGLE:
+            root = await fetch(Reference(repo, digest=choice.kept[0].digest))
+        else:
+            root = filtered_index(top, choice.kept)
+        if policy.enabled and isinstance(source, ListsReferrers):
+            found = await lookup(repo, top.descriptor, policy.api_filter)
+            if found.referrers:
+                plan.notes.append(
+                    f"{where}: {len(found.referrers)} referrers of the source index {top.digest} not "
+                    f"copied: they refer to the whole index, not to the {_WHAT[selection.mode]} "
+                    f"{root.digest} (the referrers of each platform copied travel with it)")
+        return root
 
     async def lookup(repo: Repository, subject: Descriptor, hint: str | None) -> ReferrerLookup:
         assert isinstance(source, ListsReferrers)
@@ -171,19 +231,27 @@ async def build_plan(
         await asyncio.gather(*(one(r) for r in found.referrers))
 
     async def one(item: ImageInput) -> Target | None:
+        selection = item.platforms or platforms
+        policy = item.referrers or referrers
         try:
             # A pinned input shares the single flight: images named by several tags of one
             # digest cost one GET (a pull, on rate-limited registries).
             top = await (fetch(item.ref) if item.ref.digest is not None else source.get_manifest(item.ref))
-            await walk(item.ref.repository, top, frozenset(), item.referrers or referrers)
+            root = top
+            if not selection.all:
+                root = await select(item.ref.repository, top, selection, policy, item.text)
+            # A filtered index is not at the source: nothing there refers to it.
+            await walk(item.ref.repository, root, frozenset(), policy,
+                       own_referrers=root is top or selection.mode is not Mode.FILTER)
         except RelocatorError as exc:
             # Name where the reference came from, unless the error does already (a layout's).
             named = item.origin == "-i" or str(exc).startswith(f"{item.origin}: ")
             plan.failed[item.text] = str(exc) if named else f"{item.origin}: {exc}"
             return None
         pinned = item.ref.with_digest(top.digest)
-        place = destination(pinned) if item.destination is None else item.destination.with_digest(top.digest)
-        return Target(item.text, pinned, place, top.digest)
+        place = destination(pinned) if item.destination is None else item.destination
+        return Target(item.text, pinned, place.with_digest(root.digest), root.digest,
+                      None if root is top else top.digest)
 
     items = list(inputs)
     results = await asyncio.gather(*(one(i) for i in items))
@@ -216,3 +284,23 @@ def _done(manifest: Manifest) -> asyncio.Future[Manifest]:
     future: asyncio.Future[Manifest] = asyncio.get_running_loop().create_future()
     future.set_result(manifest)
     return future
+
+
+async def _check_image(source: ManifestSource, repo: Repository, image: Manifest,
+                       selection: PlatformSelection) -> None:
+    """An image (not an index) named with platforms is copied if its config's platform is one of
+    them (kbld and crane copy it unchecked; a named platform is a promise about what lands).
+    Raises InputError naming the platform the config gives, or saying it gives none. A source
+    that cannot read blobs while planning (none here does) is trusted."""
+    config = image.config
+    if not isinstance(source, _ReadsBlobs) or config is None:
+        return
+    chunks = []
+    async with source.open_blob(repo, config) as stream:
+        async for chunk in stream:
+            chunks.append(chunk)
+    found = parse_config(b"".join(chunks)).platform
+    if not selection.wants(found):
+        has = f"its config says {found}" if found is not None else "its config names no platform"
+        raise InputError(f"an image, not an index, and not for {', '.join(map(str, selection.platforms))}: "
+                         f"{has}")

@@ -17,12 +17,21 @@ from typing import Any
 from relocator.config import Limits
 from relocator.engine.events import Outcome, Report, Reporter
 from relocator.engine.plan import Kind, Node, Plan
+from relocator.engine.platforms import sparse_refused
 from relocator.engine.survivors import Survivors
 from relocator.engine.target import Target
-from relocator.errors import InputError, RelocatorError
+from relocator.errors import InputError, RegistryError, RelocatorError
 from relocator.oci import Descriptor, Digest, Reference, Repository
 from relocator.oci.referrers import Referrer
-from relocator.stores.base import Abandons, BlobSink, BlobSource, KeepsReferrers, Mounter, Opener
+from relocator.stores.base import (
+    Abandons,
+    BlobSink,
+    BlobSource,
+    KeepsReferrers,
+    Mounter,
+    Opener,
+    RecordsOmitted,
+)
 from relocator.stores.budget import ByteBudget, SharesBudget
 
 __all__ = ["SETTLE_SECONDS", "ByteBudget", "Scheduler", "mount_origins", "primaries", "transfer_order"]
@@ -143,6 +152,9 @@ class Scheduler:
             await asyncio.shield(run.tasks[(repo, target.root)])
             await _all(run.links[(repo, d, r)] for d in run.plan.closure(target.root)
                        for r in run.plan.referrers.get(d, ()))
+            omitted = run.plan.omitted_under(target.root)
+            if omitted and isinstance(self.sink, RecordsOmitted):
+                self.sink.record_omitted(target.root, omitted)  # a sparse index, said so in the layout
             # Tags last: the image is complete by digest before any name points at it.
             await self.sink.write_tag(target.destination, run.plan.manifests[target.root])
         except Exception as exc:  # a bug must fail the image, not vanish in gather
@@ -238,9 +250,13 @@ class Scheduler:
             run.started.add(key)
             if await self.sink.has_manifest(ref):
                 return Outcome.SKIPPED
-            await self.sink.write_manifest(ref, manifest)
+            try:
+                await self.sink.write_manifest(ref, manifest)
+            except RegistryError as exc:
+                if run.plan.omitted.get(digest) and exc.status == 400:
+                    raise sparse_refused(repo, digest, exc) from exc
+                raise
         return Outcome.TRANSFERRED
-
 
     async def _link(self, run: _Run, repo: Repository, subject: Digest, referrer: Referrer) -> None:
         """Once the referrer's manifest is in ``repo``, make it findable from its subject there."""

@@ -63,6 +63,7 @@ def shard_plan(plan: Plan, index: int, count: int) -> Plan:
         failed={k: v for k, v in plan.failed.items() if bucket_of(k, count) == index},
         referrers={d: found for d, found in plan.referrers.items() if d in wanted},
         notes=list(plan.notes),
+        omitted={d: left for d, left in plan.omitted.items() if d in wanted},
     )
 
 

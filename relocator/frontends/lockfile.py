@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from io import StringIO
 from typing import Any
 
@@ -20,13 +20,19 @@ def _dump(doc: dict[str, Any]) -> bytes:
     return out.getvalue().encode()
 
 
-def render_lock(pairs: Iterable[tuple[str, str]]) -> bytes:
-    """A kbld lock file mapping each original reference to its new ``repo@digest``."""
+def render_lock(pairs: Iterable[tuple[str, str]],
+                origins: Mapping[str, list[dict[str, Any]]] | None = None) -> bytes:
+    """A kbld lock file mapping each original reference to its new ``repo@digest``; ``origins``
+    (by original reference) become the override's ``origins:``, kbld's list of where an image
+    came from (carvel-dev/kbld pkg/kbld/config: ImageOverride.ImageOrigins, Origin), which kbld
+    reads and passes over when it does not know a kind."""
+    origins = origins or {}
     return _dump({
         "apiVersion": "kbld.k14s.io/v1alpha1",
         "kind": "Config",
         "minimumRequiredVersion": "0.31.0",
-        "overrides": [{"image": image, "newImage": new, "preresolved": True} for image, new in pairs],
+        "overrides": [{"image": image, "newImage": new, "preresolved": True,
+                       **({"origins": origins[image]} if image in origins else {})} for image, new in pairs],
     })
 
 

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from relocator.engine.platforms import PlatformSelection
 from relocator.engine.referrers import ReferrerPolicy
 from relocator.errors import BadReference, InputError
 from relocator.frontends.sync_regsync import regsync_config
@@ -101,12 +102,27 @@ def _ours(name: str, doc: Mapping[str, Any]) -> SyncConfig:
                                                f"{name}:{line(doc, where_immutable)}: immutableTags")
         where_referrers, referrers = chosen("referrers")
         policy = _referrers(referrers, f"{name}:{line(doc, where_referrers)}")
+        where_platforms, platforms = chosen("platforms")
+        where_mode, mode = chosen("platformMode")
+        selection = _platforms(platforms, core(mode), f"{name}:{line(doc, where_platforms)}",
+                               f"{name}:{line(doc, where_mode)}")
         src, dst, tag_name, whole = endpoints(item["source"], item["target"], where)
-        entries.append(SyncEntry(where, src, dst, tag_name, rules, skip, immutables, whole, policy))
-    unused = any("platforms" in part for part in (defaults, *doc["mirrors"]))
-    warnings = [f"{name}: platforms not applied yet: every platform is copied"] if unused else []
+        entries.append(SyncEntry(where, src, dst, tag_name, rules, skip, immutables, whole, policy,
+                                 selection))
     concurrency = core(defaults.get("concurrency"))
-    return SyncConfig(name, "relocator", tuple(entries), concurrency, (), tuple(warnings))
+    return SyncConfig(name, "relocator", tuple(entries), concurrency, (), ())
+
+
+def _platforms(value: Any, mode: Any, where: str, where_mode: str) -> PlatformSelection | None:
+    """``platforms: [os/arch[/variant][:osversion] | all, ...]`` and ``platformMode:`` (the schema
+    checked the shapes), None when neither is set."""
+    if value is None and mode is None:
+        return None
+    try:
+        return PlatformSelection.parse([str(core(v)) for v in value or []], mode, flag="platforms")
+    except InputError as exc:
+        at = where if value is not None else where_mode
+        raise InputError(f"{at}: {str(exc).replace('--platform-mode', 'platformMode')}") from None
 
 
 def _referrers(value: Any, where: str) -> ReferrerPolicy | None:

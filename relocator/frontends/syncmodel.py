@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from relocator.engine.platforms import PlatformSelection
 from relocator.engine.referrers import ReferrerPolicy
 from relocator.errors import BadReference, InputError
 from relocator.frontends.tagfilter import TagRules, parse_range
@@ -26,7 +27,8 @@ class SyncEntry:
 
     ``where`` is ``FILE:LINE`` for messages; ``immutable`` tags (and every tag when
     ``skip_existing``) are never overwritten once present at the target; ``referrers`` is the
-    entry's ``referrers:`` (engine.referrers), None for the run's ``--referrers``.
+    entry's ``referrers:`` (engine.referrers), None for the run's ``--referrers``; ``platforms``
+    its ``platforms:`` and ``platformMode:`` (engine.platforms), None for the run's ``--platform``.
     """
 
     where: str
@@ -38,6 +40,7 @@ class SyncEntry:
     immutable: tuple[re.Pattern[str], ...] = ()
     whole_registry: bool = False  # source and target are HOST and HOST[/PREFIX] (path "" or PREFIX)
     referrers: ReferrerPolicy | None = None
+    platforms: PlatformSelection | None = None
 
     def for_repository(self, path: str) -> SyncEntry:
         """A whole-registry entry narrowed to one repository of its source's catalog."""

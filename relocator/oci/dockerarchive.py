@@ -100,10 +100,10 @@ def parse_config(raw: bytes) -> ImageConfig:
         diff_ids = tuple(Digest.parse(d) for d in ids) if _strings(ids) else ()
     except InputError:
         diff_ids = ()
-    os_name, arch, variant = doc.get("os"), doc.get("architecture"), doc.get("variant")
+    os_name, arch = doc.get("os"), doc.get("architecture")
     platform = None
     if isinstance(os_name, str) and isinstance(arch, str) and os_name and arch:
-        platform = Platform(os_name, arch, variant if isinstance(variant, str) and variant else None)
+        platform = Platform.from_json(doc)  # image-spec config.md: the index entry's field names
     return ImageConfig(diff_ids, platform)
 
 

@@ -9,22 +9,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Set
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 
 from relocator.errors import BadReference, InputError, UnsafeTarMember
 from relocator.oci.digest import Digest
 from relocator.oci.manifest import Descriptor, Manifest
 from relocator.oci.reference import Reference, Repository
 
-__all__ = ["DOCKER_EXTRAS", "INDEX_JSON", "LAYOUT_FILE", "OCI_LAYOUT", "REF_NAME", "UNNAMED", "IndexEntry",
-           "IndexNames", "build_index", "check_layout_version", "clean_member_name", "is_layout_dir",
-           "member_digest", "parse_index", "parse_ref_name", "ref_name"]
+__all__ = ["DOCKER_EXTRAS", "INDEX_JSON", "LAYOUT_FILE", "OCI_LAYOUT", "OMITTED", "REF_NAME", "UNNAMED",
+           "IndexEntry", "IndexNames", "build_index", "check_layout_version", "clean_member_name",
+           "is_layout_dir", "member_digest", "omitted_of", "parse_index", "parse_ref_name", "ref_name"]
 
 LAYOUT_FILE = "oci-layout"
 INDEX_JSON = "index.json"
 OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 REF_NAME = "org.opencontainers.image.ref.name"
 DOCKER_EXTRAS = frozenset({"manifest.json", "repositories"})
+# On an index.json entry copied with --platform-mode sparse: the digests (comma-separated, sorted)
+# of the index entries left out on purpose, in the entry's index or an index under it. An
+# annotation, because every layout reader (skopeo, umoci, oras) passes over one it does not know;
+# relocator's verify accepts those entries missing, and unpkg and copy plan without them.
+OMITTED = "dev.relocator.platforms.omitted"
 
 # The repository of a layout image that names none (an index.json entry with no ref.name, or a
 # bare tag such as skopeo's ``oci:DIR:v1``). No reference parses to this host (it has no dot,
@@ -87,6 +93,18 @@ def build_index(entries: list[IndexEntry]) -> bytes:
     doc = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
            "manifests": manifests}
     return json.dumps(doc, indent=2).encode() + b"\n"
+
+
+def omitted_of(desc: Descriptor, where: str) -> frozenset[Digest]:
+    """The digests an entry's ``OMITTED`` annotation lists (empty without one). Raises InputError
+    naming ``where`` for a value that is not comma-separated digests."""
+    text = desc.annotations.get(OMITTED)
+    if not text:
+        return frozenset()
+    try:
+        return frozenset(Digest.parse(d.strip()) for d in text.split(","))
+    except InputError as exc:
+        raise InputError(f"{where}: annotation {OMITTED}: {exc}") from None
 
 
 def check_layout_version(raw: bytes, where: str) -> None:
@@ -158,6 +176,7 @@ class IndexNames:
         self._named: dict[str, Descriptor] = {}
         self._unnamed: dict[Digest, Descriptor] = {}
         self._referrers: dict[Digest, Descriptor] = {}
+        self._omitted: dict[Digest, frozenset[Digest]] = {}
 
     def add(self, ref: Reference, manifest: Manifest) -> None:
         """Name ``manifest`` by ``ref`` (or by the fixed name); an image with no name is listed
@@ -170,6 +189,10 @@ class IndexNames:
         if old is not None and old.digest != manifest.digest:
             raise InputError(f"{self.where}: {name!r} would name both {old.digest} and {manifest.digest}")
         self._named[name] = manifest.descriptor
+
+    def omit(self, root: Digest, omitted: Set[Digest]) -> None:
+        """Record that the image ``root`` lacks ``omitted`` on purpose (``OMITTED`` on its entries)."""
+        self._omitted[root] = frozenset(omitted)
 
     def add_referrer(self, entry: Descriptor) -> None:
         """List a referrer, unnamed: ``entry`` is its descriptor annotated with its subject
@@ -186,4 +209,12 @@ class IndexNames:
         listed = named | set(self._unnamed)
         referrers = [IndexEntry(d, None) for k, d in sorted(self._referrers.items())
                      if k not in listed and (keep is None or k in keep)]
-        return build_index([IndexEntry(d, n) for n, d in sorted(self._named.items())] + unnamed + referrers)
+        entries = [IndexEntry(d, n) for n, d in sorted(self._named.items())] + unnamed + referrers
+        return build_index([IndexEntry(self._annotated(e.descriptor), e.ref_name) for e in entries])
+
+    def _annotated(self, desc: Descriptor) -> Descriptor:
+        omitted = self._omitted.get(desc.digest)
+        if not omitted:
+            return desc
+        value = ",".join(sorted(map(str, omitted)))
+        return replace(desc, annotations=MappingProxyType({**desc.annotations, OMITTED: value}))

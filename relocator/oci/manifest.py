@@ -11,22 +11,11 @@ from typing import Any
 from relocator.errors import InputError, UnsupportedMediaType
 from relocator.oci import mediatypes as mt
 from relocator.oci.digest import Digest
+from relocator.oci.platform import Platform
 
 __all__ = ["Descriptor", "Manifest", "Platform"]
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
-
-
-@dataclass(frozen=True, slots=True)
-class Platform:
-    """The platform an index entry is for."""
-
-    os: str
-    architecture: str
-    variant: str | None = None
-
-    def __str__(self) -> str:
-        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +64,7 @@ class Descriptor:
         if not isinstance(annotations, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()):
             raise InputError(f"{where}: descriptor {digest} has annotations that are not strings")
-        platform = None
-        if isinstance(plat, dict):
-            variant = plat.get("variant")
-            platform = Platform(str(plat.get("os", "")), str(plat.get("architecture", "")),
-                                variant if isinstance(variant, str) else None)
+        platform = Platform.from_json(plat) if isinstance(plat, dict) else None
         artifact_type = obj.get("artifactType")
         return cls(media_type=media_type, digest=digest, size=size, urls=tuple(urls), platform=platform,
                    annotations=MappingProxyType(dict(annotations)),
@@ -99,10 +84,7 @@ class Descriptor:
         if self.annotations:
             out["annotations"] = dict(self.annotations)
         if self.platform is not None:
-            plat = {"architecture": self.platform.architecture, "os": self.platform.os}
-            if self.platform.variant:
-                plat["variant"] = self.platform.variant
-            out["platform"] = plat
+            out["platform"] = self.platform.to_json()
         return out
 
 

@@ -11,8 +11,8 @@ from typing import Protocol, runtime_checkable
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 from relocator.oci.referrers import Referrer
 
-__all__ = ["Abandons", "BlobSink", "BlobSource", "Commits", "KeepsPartial", "KeepsReferrers",
-           "ListsReferrers", "Mounter", "Opener", "Preflight", "ReferrerLookup"]
+__all__ = ["Abandons", "BlobSink", "BlobSource", "Commits", "KeepsPartial", "KeepsReferrers", "KnowsOmitted",
+           "ListsReferrers", "Mounter", "Opener", "Preflight", "RecordsOmitted", "ReferrerLookup"]
 
 # Opens a blob's verified bytes from an offset; every retry calls it again.
 Opener = Callable[[int], AsyncIterator[bytes]]
@@ -166,4 +166,26 @@ class KeepsReferrers(Protocol):
         """Make ``referrer`` (already written by digest, as is ``subject``, a reference by digest)
         findable from its subject. Returns a note for the user when the sink left something alone
         (a fallback tag that holds no referrers list); raises RelocatorError when it fails."""
+        ...
+
+
+@runtime_checkable
+class KnowsOmitted(Protocol):
+    """Sources that lack some entries of an index on purpose (a layout written with
+    ``--platform-mode sparse``, oci.layout.OMITTED): the plan leaves those entries out instead
+    of failing to read them."""
+
+    def omitted(self, index: Digest) -> frozenset[Digest]:
+        """The entries of the index ``index`` this source left out on purpose (empty: none)."""
+        ...
+
+
+@runtime_checkable
+class RecordsOmitted(Protocol):
+    """Sinks that can record, with a named image, the index entries it lacks on purpose (a layout's
+    ``index.json`` annotation, oci.layout.OMITTED), so a reader accepts and knows them. A registry
+    cannot: it takes such an index or refuses it."""
+
+    def record_omitted(self, root: Digest, omitted: Set[Digest]) -> None:
+        """The image whose manifest is ``root`` lacks ``omitted`` (entries of it or of an index in it)."""
         ...

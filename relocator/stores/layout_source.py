@@ -31,7 +31,7 @@ from types import TracebackType
 from relocator.errors import BadArchive, DigestMismatch, InputError, IntegrityError, RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository, verify_stream
 from relocator.oci.carvel import is_carvel_manifest
-from relocator.oci.layout import IndexEntry
+from relocator.oci.layout import IndexEntry, omitted_of
 from relocator.stores.archive import Contents, Member, TarIndex, decompress_to_temp, read_range
 from relocator.stores.base import Opener, ReferrerLookup
 from relocator.stores.carvel import MANIFEST_JSON, read_carvel
@@ -69,6 +69,8 @@ class LayoutSource:
         self.entries: list[IndexEntry] = list(self.referrers.images)
         for found in self.referrers.by_subject.values():
             self._types.update((r.digest, r.descriptor.media_type) for r in found if r.descriptor.media_type)
+        # Index entries a sparse copy left out (oci.layout.OMITTED), whichever image lists them.
+        self._omitted = frozenset(d for e in self.entries for d in omitted_of(e.descriptor, where))
 
     def close(self) -> None:
         """Let go of the archive (and so of a decompressed temp file); safe to call twice."""
@@ -150,6 +152,17 @@ class LayoutSource:
                 return f.read(m.size + 1)  # one byte more shows a file that grew since the scan
         assert self._fd is not None
         return read_range(self._fd, m.offset, m.size, self.where, m.name)
+
+    @property
+    def left_out(self) -> frozenset[Digest]:
+        """Index entries the layout lacks on purpose: those an entry's ``OMITTED`` annotation
+        lists (a sparse copy's) and the layout does not hold."""
+        return self._omitted - self._members.keys()
+
+    def omitted(self, index: Digest) -> frozenset[Digest]:
+        """``left_out``, whichever ``index`` asks (stores.base.KnowsOmitted): a digest is missing
+        on purpose or not, wherever it is listed."""
+        return self.left_out
 
     async def list_referrers(self, repo: Repository, subject: Descriptor,
                              artifact_type: str | None = None) -> ReferrerLookup:

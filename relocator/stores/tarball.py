@@ -135,6 +135,10 @@ class TarballFile:
         """Record the image's name for ``index.json``."""
         self.names.add(ref, manifest)
 
+    def record_omitted(self, root: Digest, omitted: Set[Digest]) -> None:
+        """Note on the image's ``index.json`` entry the index entries it lacks on purpose."""
+        self.names.omit(root, omitted)
+
     async def add_referrer(self, subject: Reference, referrer: Referrer, manifest: Manifest) -> str | None:
         """List the referrer in ``index.json``, unnamed, its subject annotated (oci.referrers)."""
         assert subject.digest is not None

@@ -60,9 +60,11 @@ def image_line(target: Target, error: str | None, into: str | None) -> str:
     """The one line a finished or failed image gets, on a terminal and off it."""
     if error is not None:
         return f"FAILED {target.label}: {error}"
+    # A subset of an index is written under another digest than the source's: both are shown.
+    was = f" (platforms chosen from {target.source_root})" if target.source_root is not None else ""
     if into is not None:
-        return f"done {target.label} -> {into} ({target.root})"
-    return f"done {target.label} -> {target.destination}"
+        return f"done {target.label} -> {into} ({target.root}){was}"
+    return f"done {target.label} -> {target.destination}{was}"
 
 
 def held_line(target: Target, into: str | None) -> str:

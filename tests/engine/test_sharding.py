@@ -77,3 +77,14 @@ def test_a_components_shard_does_not_depend_on_the_others() -> None:
 def test_bad_shard_is_refused() -> None:
     with pytest.raises(InputError, match="--shard 2/2"):
         shard_plan(plan_of(IMAGES), 2, 2)
+
+
+def test_a_shard_keeps_what_its_sparse_indexes_leave_out() -> None:
+    plan = plan_of(IMAGES)
+    left = frozenset({digest("arm64 image")})
+    for target in plan.targets:
+        plan.omitted[target.root] = left
+    shards = [shard_plan(plan, i, 3) for i in range(3)]
+    for shard in shards:
+        assert shard.omitted == {t.root: left for t in shard.targets}
+    assert sum(len(s.omitted) for s in shards) == len(IMAGES)

@@ -141,15 +141,24 @@ def test_errors_name_file_line_and_key(tmp_path: Path, text: str, dest: str | No
     assert "\n" not in str(caught.value)
 
 
-def test_referrers_are_read_per_entry_and_only_platforms_are_warned_about(tmp_path: Path) -> None:
+def test_referrers_and_platforms_are_read_per_entry(tmp_path: Path) -> None:
     path = tmp_path / "sync.yaml"
     path.write_text("defaults:\n  referrers: [application/spdx+json]\n  platforms: [linux/amd64]\n"
                     "mirrors:\n  - source: src.example/a\n    target: dst.example/a\n"
                     "  - source: src.example/b\n    target: dst.example/b\n    referrers: none\n"
-                    "  - source: src.example/c\n    target: dst.example/c\n    referrers: all\n")
+                    "    platforms: [linux/arm/v7]\n    platformMode: single\n"
+                    "  - source: src.example/c\n    target: dst.example/c\n    referrers: all\n"
+                    "    platforms: [all]\n")
     config = load_sync_config(path)
     assert [str(e.referrers) for e in config.entries] == ["application/spdx+json", "none", "all"]
-    assert config.warnings == (f"{path}: platforms not applied yet: every platform is copied",)
+    assert [str(e.platforms) for e in config.entries] == [
+        "linux/amd64 (filter)", "linux/arm/v7 (single)", "all"]
+    assert config.warnings == ()
+    path.write_text("mirrors:\n  - source: src.example/a\n    target: dst.example/a\n"
+                    "    platforms: [linux/amd64, linux/arm64]\n    platformMode: single\n")
+    with pytest.raises(InputError, match=rf"^{path}:4: platformMode single copies one platform.s image; "
+                                         "platforms names 2"):
+        load_sync_config(path)
     path.write_text("mirrors:\n  - source: src.example/a\n    target: dst.example/a\n    referrers: [sbom]\n")
     with pytest.raises(InputError, match=rf"^{path}:4: referrers: 'sbom': want all, none, or artifact types"):
         load_sync_config(path)

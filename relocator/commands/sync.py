@@ -42,7 +42,7 @@ from relocator.engine.sharding import bucket_of
 from relocator.engine.target import ImageInput
 from relocator.errors import InputError
 from relocator.frontends.syncconfig import SyncConfig, load_sync_config, single_entry
-from relocator.frontends.syncdiff import Action, TagState, diff
+from relocator.frontends.syncdiff import Action, TagState, diff, settled
 from relocator.frontends.syncmodel import lock_key
 from relocator.frontends.tagfilter import TagRules
 from relocator.oci import Reference
@@ -50,6 +50,7 @@ from relocator.registry import RegistryClient
 from relocator.stores.files import write_atomic
 from relocator.stores.registry import RegistryStore
 from relocator.stores.runlock import run_lock, target_locks
+from relocator.stores.written import Written, load_written, save_written
 from relocator.ui import print_note
 from relocator.ui.render import QuietReporter, choose_reporter
 
@@ -127,7 +128,7 @@ async def run(args: argparse.Namespace) -> int:
                       | frozenset(config.insecure_hosts))
         settings = replace(settings, tls=tls)
     what = str(args.config or "this pair")
-    with run_lock(lock_key(config), what), target_locks(what) as targets:
+    with run_lock(lock_key(config), what) as lock, target_locks(what) as targets:
         writes = not (args.list_tags or args.dry_run)  # a look that writes nothing blocks no one
         if writes:  # a whole registry's repositories are known after its catalog: see below
             targets.take(f"{e.target}/*" if e.whole_registry else str(e.target) for e in config.entries)
@@ -136,7 +137,10 @@ async def run(args: argparse.Namespace) -> int:
         async with open_client(settings, credentials=credentials) as client:
             if args.list_tags:
                 return await list_tags(client, config, args.json)
-            states = await diff(client, config.entries, settings.limits.concurrency)
+            memo = lock.with_suffix(".written.json")
+            chosen = _selection(args)
+            written = load_written(memo)
+            states = settled(await diff(client, config.entries, settings.limits.concurrency), written, chosen)
             if writes:
                 targets.take(str(s.target.repository) for s in states)
             report = Report()
@@ -150,8 +154,35 @@ async def run(args: argparse.Namespace) -> int:
                 moving = {Action.ADD, Action.UPDATE}
                 _finish(states, lambda t: label(t) in report.images if t.action in moving else others(t),
                         report, _requests(client, config), args)
+                if writes:
+                    _remember(memo, written, states, report, chosen)
                 raise
+            if writes:
+                _remember(memo, written, states, report, chosen)
             return _finish(states, mine, report, _requests(client, config), args)
+
+
+def _selection(args: argparse.Namespace) -> Callable[[TagState], str]:
+    """Each tag's platform selection as text: its entry's ``platforms:``, else the run's."""
+    run_wide = str(platform_selection(args))
+    return lambda s: run_wide if s.entry.platforms is None else str(s.entry.platforms)
+
+
+def _remember(memo: Path, written: dict[str, Written], states: list[TagState], report: Report,
+              selection: Callable[[TagState], str]) -> None:
+    """Record what each copied tag got where it is not the source's digest (stores.written), and
+    forget a tag copied whole; a note when the state directory cannot keep it."""
+    label, before = labels(states), dict(written)
+    for s in states:
+        done = report.done.get(label(s)) if s.action in (Action.ADD, Action.UPDATE) else None
+        if done is None or done.digest is None:
+            continue
+        if done.digest == s.source_digest:
+            written.pop(str(s.target), None)
+        else:
+            written[str(s.target)] = Written(str(s.source_digest), str(done.digest), selection(s))
+    if written != before and not save_written(memo, written):
+        print_note(f"{memo}: cannot be written; tags copied with --platform will be copied again next run")
 
 
 def _finish(states: list[TagState], mine: Callable[[TagState], bool], report: Report,

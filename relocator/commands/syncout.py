@@ -52,7 +52,7 @@ def result_rows(states: list[TagState], report: Report, label: Callable[[TagStat
             if name in report.failed:
                 outcome, error = "failed", report.failed[name]
             elif name in report.done:
-                now = s.source_digest
+                now = report.done[name].digest  # the source's, or a platform selection's own
             else:  # interrupted before this image was through
                 outcome = "not finished"
         elif s.action is Action.KEPT:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from relocator.errors import InputError, RelocatorError
 from relocator.frontends.syncconfig import SyncEntry
@@ -20,8 +20,9 @@ from relocator.frontends.tagfilter import keep_tags
 from relocator.oci import Digest, Reference
 from relocator.oci.referrers import is_referrer_tag
 from relocator.registry import RegistryClient
+from relocator.stores.written import Written
 
-__all__ = ["Action", "TagState", "diff", "expand", "kept_tags"]
+__all__ = ["Action", "TagState", "diff", "expand", "kept_tags", "settled"]
 
 
 class Action(enum.Enum):
@@ -115,6 +116,24 @@ async def diff(client: RegistryClient, entries: Sequence[SyncEntry], concurrency
     return list(await asyncio.gather(*(
         coro for entry, tags in zip(entries, lists, strict=True)
         for coro in ([done(tags)] if isinstance(tags, TagState) else [state(entry, t) for t in tags]))))
+
+
+def settled(states: Sequence[TagState], written: Mapping[str, Written],
+            selection: Callable[[TagState], str]) -> list[TagState]:
+    """``states`` with each tag whose digests differ only because this job chose platforms made
+    unchanged: the target still holds what the job wrote (stores.written) from this same source
+    digest with the same ``selection`` (its text, engine.platforms), so a copy would write the
+    same bytes again."""
+    def one(s: TagState) -> TagState:
+        record = written.get(str(s.target))
+        if s.action not in (Action.UPDATE, Action.KEPT) or record is None:
+            return s
+        if (record.source, record.written, record.selection) != (
+                str(s.source_digest), str(s.target_digest), selection(s)):
+            return s
+        return replace(s, action=Action.UNCHANGED)
+
+    return [one(s) for s in states]
 
 
 async def expand(client: RegistryClient, entries: Sequence[SyncEntry],

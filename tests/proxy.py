@@ -28,7 +28,7 @@ class FaultProxy:
     Content-Length), the connection reset halfway through the body, the body at ``slow_rate``
     bytes/s, or no answer at all until ``stop``;
     any request whose path holds ``stall_matching`` gets no answer either. ``hits["blob"]``
-    counts blob GETs, faulted or not."""
+    counts blob GETs, faulted or not, ``hits["referrers"]`` Referrers API requests."""
 
     upstream: Registry
     refuse_mounts: bool = False
@@ -70,6 +70,8 @@ class FaultProxy:
             return web.json_response({"errors": [{"code": "DENIED", "message": "no mounts here"}]},
                                      status=403)
         self.hits[request.method] += 1
+        if "/referrers/" in request.path:
+            self.hits["referrers"] += 1
         if self.stall_matching is not None and self.stall_matching in request.path:
             return await self._fault(request, "stall")
         blob = _BLOB.fullmatch(request.path) if request.method == "GET" else None

@@ -285,8 +285,14 @@ class RegistryClient:
         "Listing Referrers"), None where it does not serve the API. What a host answered is kept
         in its capability record: once it is known not to serve it, it is not asked again."""
         state = self.transport.host(repo.registry)
+        if state.referrers_api is None:
+            # Every manifest's lookup starts at once: the first answer stands for the host, the
+            # others wait for it rather than each probing a registry that has no API.
+            async with state.referrers_probe:
+                if state.referrers_api is None:
+                    found = await list_referrers(self.transport, repo, subject, _pull(repo), artifact_type)
+                    state.referrers_api = found is not None
+                    return found
         if state.referrers_api is False:
             return None
-        found = await list_referrers(self.transport, repo, subject, _pull(repo), artifact_type)
-        state.referrers_api = found is not None
-        return found
+        return await list_referrers(self.transport, repo, subject, _pull(repo), artifact_type)

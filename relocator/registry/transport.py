@@ -62,6 +62,7 @@ class HostState:
     # and whether the last manifest PUT with a subject was answered with OCI-Subject.
     referrers_api: bool | None = None
     subject_acknowledged: bool | None = None
+    referrers_probe: asyncio.Lock = field(default_factory=asyncio.Lock)  # the first lookup goes alone
     warned: set[str] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

@@ -19,6 +19,7 @@ from relocator.ui.render import QuietReporter
 from tests.commands.test_pkg import cli
 from tests.conftest import settings_for
 from tests.images import OCI_INDEX, OCI_MANIFEST, seed, valid_image
+from tests.proxy import FaultProxy
 from tests.referrers import (
     SPDX,
     Attached,
@@ -36,9 +37,9 @@ from tests.referrers import (
 from tests.registries import Registry
 
 
-async def _relocate(ref: str, **options: object) -> Report:
+async def _relocate(*refs: str, **options: object) -> Report:
     options_ = RelocateOptions(**options)  # type: ignore[arg-type]
-    _, report = await relocate(settings_for(), collect_inputs([], [ref]), options_, QuietReporter())
+    _, report = await relocate(settings_for(), collect_inputs([], list(refs)), options_, QuietReporter())
     return report
 
 
@@ -197,3 +198,19 @@ def test_a_bad_referrers_value_is_refused_in_one_line(verb: tuple[str, ...], tmp
     assert proc.stderr == ("relocator: error: --referrers 'sbom': want all, none, or artifact types such as "
                            "application/spdx+json (comma-separated)\n")
     assert not (tmp_path / "out.tar").exists() and not (tmp_path / "out.tar.partial").exists()
+
+
+async def test_a_host_without_the_api_is_asked_once(registry: Registry) -> None:
+    # Every manifest's lookup starts at once; the first answer (404: no API) must stand for the
+    # host, not one probe per concurrent lookup.
+    fixes = [attached(120 + i) for i in range(3)]
+    for i, fix in enumerate(fixes):
+        seed_attached(registry, f"ref-probe/a{i}", "v1", fix, fallback=True)
+    proxy = await FaultProxy(registry).start()
+    try:
+        report = await _relocate(*(f"{proxy.host}/ref-probe/a{i}:v1" for i in range(3)),
+                                 prefix=f"{registry.host}/ref-probe-dst")
+    finally:
+        await proxy.stop()
+    assert report.failed == {} and report.referrers == 3 * len(fixes[0].all)
+    assert proxy.hits["referrers"] == 1

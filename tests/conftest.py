@@ -49,9 +49,9 @@ def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
 
 @pytest.fixture(scope="session")
 def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenServer]:
-    """A JWT token server: alice may pull and push, reader may only pull."""
+    """A JWT token server: alice may pull, push and delete, reader may only pull."""
     server = TokenServer(tmp_path_factory.mktemp("tokens"), {
-        "alice": ("s3cret-token", {"pull", "push"}),
+        "alice": ("s3cret-token", {"pull", "push", "delete"}),
         "reader": ("s3cret-reader", {"pull"}),
     })
     yield server

@@ -43,6 +43,12 @@ def _push(repo: Repository) -> tuple[str, ...]:
     return (repository_scope(repo.path, ("pull", "push")),)
 
 
+def _delete(repo: Repository) -> tuple[str, ...]:
+    # distribution checks a DELETE against the ``delete`` action, not ``push`` (its access
+    # records per HTTP method; Docker Hub's token service grants it the same way).
+    return (repository_scope(repo.path, ("delete",)),)
+
+
 class RegistryClient:
     """Typed operations on registries, all through one Transport."""
 
@@ -251,7 +257,7 @@ class RegistryClient:
     async def delete_blob(self, repo: Repository, digest: Digest) -> None:
         """Delete a blob (registries may refuse with 405 or UNSUPPORTED)."""
         async with self.transport.stream(
-            "DELETE", repo.registry, f"/v2/{repo.path}/blobs/{digest}", scopes=_push(repo),
+            "DELETE", repo.registry, f"/v2/{repo.path}/blobs/{digest}", scopes=_delete(repo),
             ok=(202, 200, 204),
         ):
             pass
@@ -263,7 +269,7 @@ class RegistryClient:
             raise ValueError(f"{ref}: a manifest is deleted by digest")
         async with self.transport.stream(
             "DELETE", ref.repository.registry, f"/v2/{ref.repository.path}/manifests/{ref.digest}",
-            scopes=_push(ref.repository), ok=(202, 200, 204),
+            scopes=_delete(ref.repository), ok=(202, 200, 204),
         ):
             pass
 

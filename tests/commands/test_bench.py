@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.registries import Registry
+from tests.registries import Registry, TokenServer
 
 
 def bench(*args: str) -> subprocess.CompletedProcess[str]:
@@ -205,3 +205,22 @@ def test_mixed_batches_and_a_copy_to_another_registry(registry: Registry, fresh_
     assert report["repositories"]["copy"] == f"{fresh_registry.host}/mirror/app"
     assert fresh_registry.requests("PUT", "mirror/app/blobs/uploads/.*") == 5
     assert fresh_registry.requests("DELETE", "mirror/app/blobs/sha256:.*") == 5
+
+
+def test_cleanup_on_a_token_registry_asks_for_the_delete_action(token_registry: Registry,
+                                                                token_server: TokenServer) -> None:
+    # distribution checks a DELETE against the `delete` action (its access records per method),
+    # which a pull,push token does not carry.
+    env = {"RELOCATOR_REGISTRY_HOSTNAME_0": token_registry.host, "RELOCATOR_REGISTRY_USERNAME_0": "alice",
+           "RELOCATOR_REGISTRY_PASSWORD_0": "s3cret-token", "DOCKER_CONFIG": "/nonexistent"}
+    proc = subprocess.run([sys.executable, "-m", "relocator", "bench", f"{token_registry.host}/bench/tok",
+                           "--blob-size", "256KiB", "--count", "2", "--json"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, **env})
+    assert proc.returncode == 0, proc.stderr
+    notes = json.loads(proc.stdout)["notes"]
+    host = token_registry.host
+    deleted = [n for n in notes if n.startswith("deleted ")]
+    assert [n.rsplit(" from ", 1)[1] for n in deleted] == [
+        f"{host}/bench/tok-bench-copy", f"{host}/bench/tok-bench-mount", f"{host}/bench/tok"], notes
+    assert not any(n.startswith("could not delete") for n in notes)
+    assert any("repository:bench/tok:delete" in s for r in token_server.requests for s in r["scopes"])

@@ -219,8 +219,9 @@ def test_cleanup_on_a_token_registry_asks_for_the_delete_action(token_registry: 
     assert proc.returncode == 0, proc.stderr
     notes = json.loads(proc.stdout)["notes"]
     host = token_registry.host
-    deleted = [n for n in notes if n.startswith("deleted ")]
-    assert [n.rsplit(" from ", 1)[1] for n in deleted] == [
+    each = re.compile(r"deleted \d+ benchmark blobs .* from (\S+)")
+    deleted = [m.group(1) for n in notes if (m := each.fullmatch(n))]
+    assert deleted == [
         f"{host}/bench/tok-bench-copy", f"{host}/bench/tok-bench-mount", f"{host}/bench/tok"], notes
     assert not any(n.startswith("could not delete") for n in notes)
     assert any("repository:bench/tok:delete" in s for r in token_server.requests for s in r["scopes"])

@@ -127,7 +127,10 @@ def _inputs(src: Location, layout: LayoutSource | None) -> list[ImageInput]:
             label = f"{where}:{name.ref.tag}" if name.tag_only else f"{where}@{name.ref.digest}"
         inputs.setdefault(name.ref, ImageInput(label, name.ref, layout.where))
     if not inputs:
-        which = f"no image named {src.name!r}" if src.name else "no images"
+        count = len({e.position for e in layout.entries})
+        which = (f"no item {src.name}: manifest.json lists {count} (@0 to @{count - 1})"
+                 if src.name and src.name.startswith("@") and src.scheme == "docker-archive" and count
+                 else f"no image named {src.name!r}" if src.name else "no images")
         raise InputError(f"source {src.text!r}: {which}")
     return list(inputs.values())
 
@@ -148,6 +151,11 @@ def _picker(src: Location) -> Callable[[IndexEntry], bool]:
     name = src.name
     if src.scheme != "docker-archive":
         return lambda entry: name in _names_of(entry)
+    if name.startswith("@"):  # skopeo's docker-archive:FILE:@N, the Nth item of manifest.json
+        if not name[1:].isdecimal():
+            raise InputError(f"source {src.text!r}: @{name[1:]} is no item number (@0 is the first)")
+        position = int(name[1:])
+        return lambda entry: entry.position == position
     try:
         want = _normalized(name)
     except BadReference as exc:

@@ -40,10 +40,13 @@ UNNAMED = Repository("oci-layout", "unnamed")
 
 @dataclass(frozen=True, slots=True)
 class IndexEntry:
-    """One ``index.json`` descriptor and the reference name it carries (if any)."""
+    """One ``index.json`` descriptor and the reference name it carries (if any); ``position``, for
+    an image read from a Docker archive, is its item's place in ``manifest.json`` (0-based: what
+    skopeo's ``docker-archive:FILE:@N`` names)."""
 
     descriptor: Descriptor
     ref_name: str | None
+    position: int | None = None
 
 
 def clean_member_name(name: str) -> str:

@@ -53,7 +53,7 @@ def read_docker_archive(index: TarIndex, manifest_json: Any) -> Contents:
         for tag in image.repo_tags or (None,):
             annotations = entry_annotations(tag) if tag is not None else {}
             entries.append(IndexEntry(Descriptor(desc.media_type, desc.digest, desc.size,
-                                                 platform=desc.platform, annotations=annotations), tag))
+                                                 platform=desc.platform, annotations=annotations), tag, i))
     media_types = {e.descriptor.digest: DOCKER_MANIFEST for e in entries}
     return Contents(KIND, members, tuple(entries), media_types, (rebuilt_note(index.where),))
 

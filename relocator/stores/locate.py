@@ -1,7 +1,7 @@
 """Locations in skopeo's transport spellings, and the one function from a location to its store.
 
 ``docker://REF`` (or a bare reference) is a registry; ``oci:DIR[:NAME]`` an OCI image layout
-directory; ``oci-archive:FILE[:NAME]`` an OCI layout tarball; ``docker-archive:FILE[:NAME]`` a
+directory; ``oci-archive:FILE[:NAME]`` an OCI layout tarball; ``docker-archive:FILE[:NAME|:@N]`` a
 ``docker save`` archive (read only). A bare path that exists is read by its content (any layout,
 tarball, Docker archive or Carvel tarball). Source of the spellings: containers-transports(5).
 """
@@ -35,7 +35,7 @@ _FILE_SCHEMES: dict[str, Scheme] = {"oci": "oci", "oci-archive": "oci-archive",
 # bare reference, "dir:out" would be Docker Hub's library/dir tagged "out".
 _OTHER_TRANSPORTS = LOCAL_TRANSPORTS - _FILE_SCHEMES.keys()
 _SPELLINGS = ("docker://REF (or a bare reference), oci:DIR[:NAME], oci-archive:FILE[:NAME], "
-              "docker-archive:FILE[:NAME] (sources only)")
+              "docker-archive:FILE[:NAME|:@N] (sources only)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -266,3 +268,48 @@ def test_pkg_takes_the_oci_archive_spelling_copy_takes(registry: Registry, tmp_p
     raw = subprocess.run(["skopeo", "inspect", "--raw", f"oci-archive:{tmp_path / 'x.tar'}:"
                           f"{registry.host}/copy/pkg:v1"], capture_output=True, check=True).stdout
     assert sha256(raw) == image.digest
+
+
+def _merged_archive(parts: list[Path], out: Path) -> Path:
+    """One Docker archive holding every image of ``parts`` (as `docker save a b` writes it): the
+    members of all, manifest.json the items of each in order."""
+    items: list[object] = []
+    seen: set[str] = set()
+    with tarfile.open(out, "w") as merged:
+        for part in parts:
+            with tarfile.open(part) as tar:
+                for member in tar.getmembers():
+                    data = tar.extractfile(member)
+                    if member.name == "manifest.json":
+                        assert data is not None
+                        items.extend(json.load(data))
+                    elif member.name not in seen:
+                        seen.add(member.name)
+                        merged.addfile(member, data)
+        body = json.dumps(items).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(body)
+        merged.addfile(info, io.BytesIO(body))
+    return out
+
+
+def test_docker_archive_items_are_picked_by_position(registry: Registry, fresh_registry: Registry,
+                                                     tmp_path: Path) -> None:
+    # skopeo's docker-archive:FILE:@N names the Nth item of manifest.json, 0-based, tagged or not.
+    rng = random.Random(73)
+    parts = []
+    for i in range(2):
+        seed(registry, f"copy/pos{i}", "v1", valid_image(rng, (1000 + i,), docker=True))
+        parts.append(tmp_path / f"p{i}.tar")
+        skopeo("copy", "-q", "--src-tls-verify=false", f"docker://{registry.host}/copy/pos{i}:v1",
+               f"docker-archive:{parts[-1]}:example.com/pos{i}:v1")
+    both = _merged_archive(parts, tmp_path / "both.tar")
+    for n in range(2):
+        proc = cli("copy", f"docker-archive:{both}:@{n}", f"{fresh_registry.host}/pos/app:v{n}")
+        assert proc.returncode == 0, proc.stderr
+        assert skopeo_raw_manifest(fresh_registry, f"pos/app:v{n}") == rebuilt_docker_manifest(both, n)
+    for bad, why in (("@2", "no item @2: manifest.json lists 2 (@0 to @1)"),
+                     ("@x", "@x is no item number (@0 is the first)")):
+        proc = cli("copy", f"docker-archive:{both}:{bad}", f"{fresh_registry.host}/pos/app:v9")
+        assert proc.returncode == 2
+        assert proc.stderr == f"relocator: error: source 'docker-archive:{both}:{bad}': {why}\n"

@@ -8,8 +8,8 @@ from pathlib import Path
 from relocator.auth.credentials import ANY_HOST
 from relocator.commands.args import add_global_flags, add_registry_flags, int_list, settings_from
 from relocator.commands.args import size as parse_size
+from relocator.commands.benchoptions import BenchOptions, validate
 from relocator.commands.credentials import credential_store
-from relocator.commands.measure import BenchOptions, bench, validate
 from relocator.stores.files import write_atomic
 from relocator.ui import print_json, print_text
 from relocator.ui.bench import check_plot, render_chart, render_csv, render_table, save_plot
@@ -51,6 +51,10 @@ async def run(args: argparse.Namespace) -> int:
     validate(options)
     if args.plot is not None:
         check_plot()
+    # Here, after the checks: the measurements load the registry client (aiohttp), which
+    # building the parser and refusing bad input must not (tests/test_startup.py).
+    from relocator.commands.measure import bench
+
     report = await bench(settings_from(args), options)
     if args.json:
         print_json({"results": [r.to_json() for r in report.results], "notes": report.notes,

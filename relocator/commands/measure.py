@@ -11,39 +11,20 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 
-from relocator.auth import CredentialStore
+from relocator.commands.benchoptions import MAX_COUNT, BenchOptions, validate
 from relocator.commands.common import open_client
 from relocator.config import Settings
-from relocator.errors import InputError, RegistryError, RelocatorError
+from relocator.errors import RegistryError, RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 from relocator.oci import mediatypes as mt
 from relocator.registry import RegistryClient
 from relocator.registry.tracing import Timings
 from relocator.stats import PhaseResult
 
-__all__ = ["BenchOptions", "BenchReport", "bench", "validate"]
+__all__ = ["BenchReport", "bench"]
 
 MiB = 1024 * 1024
-_MAX_BLOB = 16 * 1024 * MiB
-_MAX_COUNT = 100_000
-_MAX_CONCURRENCY = 1024
 _EMPTY_CONFIG = b"{}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BenchOptions:
-    """What to measure."""
-
-    repository: str
-    blob_sizes: tuple[int, ...] = (16 * MiB,)
-    count: int = 16
-    duration: float | None = None
-    concurrency: tuple[int, ...] = (8,)
-    upload: str = "monolithic"
-    chunk_size: int = 5 * MiB
-    warmup: int = 2
-    keep: bool = False
-    credentials: CredentialStore | None = None  # from the command line's credential flags
 
 
 @dataclass(slots=True)
@@ -53,31 +34,6 @@ class BenchReport:
     results: list[PhaseResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     kept: list[Descriptor] = field(default_factory=list)
-
-
-def validate(options: BenchOptions) -> Repository:
-    """Refuse absurd input before any traffic."""
-    try:
-        repo = Repository.parse_arg(options.repository)
-    except InputError as exc:
-        raise InputError(f"bench: {exc}") from None
-    for size in options.blob_sizes:
-        if not 0 < size <= _MAX_BLOB:
-            raise InputError(f"--blob-size {size}: must be more than 0 and at most 16 GiB")
-    if not 0 < options.count <= _MAX_COUNT:
-        raise InputError(f"--count {options.count}: must be between 1 and {_MAX_COUNT}")
-    if options.duration is not None and not 0 < options.duration <= 86400:
-        raise InputError(f"--duration {options.duration}: must be more than 0 s and at most a day")
-    for c in options.concurrency:
-        if not 0 < c <= _MAX_CONCURRENCY:
-            raise InputError(f"--concurrency {c}: must be between 1 and {_MAX_CONCURRENCY}")
-    if options.upload not in ("monolithic", "chunked"):
-        raise InputError(f"--upload {options.upload!r}: monolithic or chunked")
-    if options.upload == "chunked" and not 0 < options.chunk_size <= _MAX_BLOB:
-        raise InputError(f"--chunk-size {options.chunk_size}: must be more than 0")
-    if options.warmup < 0:
-        raise InputError("--warmup must not be negative")
-    return repo
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +159,7 @@ async def _measure(client: RegistryClient, repo: Repository, chunk: int | None, 
         started = time.perf_counter()
         await _phase("probe", probe, conc, _pusher(client, repo, chunk), timings, size)
         per_batch = max(time.perf_counter() - started, 1e-3)
-        count = max(conc, min(_MAX_COUNT, int(options.duration / per_batch * conc)))
+        count = max(conc, min(MAX_COUNT, int(options.duration / per_batch * conc)))
     blobs = fresh(count)
     mount_repo = Repository(repo.registry, f"{repo.path}-mount")
     manifests: dict[Digest, Manifest] = {}

@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
@@ -23,9 +24,11 @@ from relocator.frontends.lockfile import render_imgpkg_lock, render_lock
 from relocator.frontends.yamldocs import Occurrence, SearchRules, YamlFile
 from relocator.oci import Reference
 from relocator.oci.reference import kbld_registry
-from relocator.registry import RegistryClient
 from relocator.stores.files import write_atomic
 from relocator.ui import print_error, print_raw
+
+if TYPE_CHECKING:  # a type only: the client is handed in; aiohttp loads with open_client
+    from relocator.registry import RegistryClient
 
 __all__ = ["ResolveError", "ResolveOptions", "kbld_form", "read_yaml_inputs", "register", "resolve", "run"]
 

@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from relocator.engine.events import Report
 from relocator.errors import InputError, RelocatorError
 from relocator.frontends.syncconfig import SyncConfig, SyncEntry
 from relocator.frontends.syncdiff import Action, TagState, expand, kept_tags
 from relocator.oci import Reference
-from relocator.registry import RegistryClient
 from relocator.ui import print_json, print_report, print_text
+
+if TYPE_CHECKING:  # a type only: the client is handed in; aiohttp loads with open_client
+    from relocator.registry import RegistryClient
 
 __all__ = ["labels", "list_tags", "print_summary", "result_rows"]
 

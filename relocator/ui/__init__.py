@@ -54,11 +54,13 @@ def print_note(text: str) -> None:
 
 def print_report(report: Report, *, stderr: bool = False) -> None:
     """The closing summary: a table on a terminal, plain lines otherwise."""
-    from relocator.ui.render import detail_lines, render_summary, summary_table
+    from relocator.ui.render import detail_lines, render_summary
 
     stream = sys.stderr if stderr else sys.stdout
     if stream.isatty():
         from rich.console import Console
+
+        from relocator.ui.live import summary_table
 
         console = Console(stderr=stderr)
         console.print(summary_table(report))

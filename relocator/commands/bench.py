@@ -13,6 +13,7 @@ from relocator.commands.credentials import credential_store
 from relocator.stores.files import write_atomic
 from relocator.ui import print_json, print_text
 from relocator.ui.bench import check_plot, render_chart, render_csv, render_table, save_plot
+from relocator.ui.jsonreport import report_json
 
 __all__ = ["register", "run"]
 
@@ -56,9 +57,11 @@ async def run(args: argparse.Namespace) -> int:
     from relocator.commands.measure import bench
 
     report = await bench(settings_from(args), options)
-    if args.json:
-        print_json({"results": [r.to_json() for r in report.results], "notes": report.notes,
-                    "kept": [d.to_json() for d in report.kept]})
+    if args.json:  # no image: the phases are the details, their bytes and seconds the throughput
+        print_json(report_json("bench", [], moved=sum(r.bytes for r in report.results),
+                               seconds=sum(r.seconds for r in report.results), notes=report.notes,
+                               details={"results": [r.to_json() for r in report.results],
+                                        "kept": [d.to_json() for d in report.kept]}))
     else:
         render_table(report.results)
         chart = render_chart(report.results)

@@ -68,6 +68,7 @@ async def copy(
         if shard is not None:
             plan = shard_plan(plan, *shard)
             report.images = [*(t.label for t in plan.targets), *plan.failed]
+        report.targets = {t.label: t for t in plan.targets}
         if isinstance(source, Preflight):  # a broken archive is bad input, before anything moves
             source.preflight(plan.failed, _needs(plan))
         report.failed.update(plan.failed)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import aiohttp
 
+from tests import reports
 from tests.registries import Registry
 
 
@@ -41,7 +41,7 @@ async def test_pull_counts_every_byte_of_blobs_that_are_really_there(fresh_regis
     proc = bench(f"{fresh_registry.host}/{repo}", "--blob-size", "4MiB", "--count", str(count),
                  "--concurrency", "4", "--keep", "--json")
     assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report = reports.load(proc.stdout)["details"]
     pull = next(r for r in report["results"] if r["phase"] == "pull")
     assert (pull["samples"], pull["errors"], pull["bytes"]) == (count, 0, count * size)
     # MB/s is bytes over seconds (both reported, seconds rounded to 0.1 ms): the figure is consistent.
@@ -59,7 +59,8 @@ def test_rows_ordered_latencies_sane_and_cleanup(fresh_registry: Registry, tmp_p
                  "--count", "6", "--concurrency", "4,1,2", "--upload", "chunked", "--chunk-size",
                  "256KiB", "--json", "--csv", str(csv_path))
     assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    full = reports.load(proc.stdout)
+    report = full["details"]
     rows = report["results"]
     phases = ["push", "head", "pull", "mount", "manifest put", "manifest get"]
     expected = [(size, c, p) for size in (1 << 20, 256 << 10) for c in (4, 1, 2) for p in phases]
@@ -73,7 +74,7 @@ def test_rows_ordered_latencies_sane_and_cleanup(fresh_registry: Registry, tmp_p
     assert fresh_registry.requests("PATCH", "bench/sweep/blobs/uploads/.*") >= 4 * 6 * 3
     assert csv_path.read_text().splitlines()[0].startswith("phase,blob_size,concurrency")
     assert len(csv_path.read_text().splitlines()) == len(rows) + 1
-    assert any("deleted" in n for n in report["notes"])
+    assert any("deleted" in n for n in full["notes"])
     assert fresh_registry.requests("DELETE", "bench/sweep/blobs/sha256:.*") > 0
 
 

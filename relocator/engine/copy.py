@@ -144,6 +144,9 @@ class _Held:
     def blob_done(self, desc: Descriptor, outcome: Outcome) -> None:
         self.inner.blob_done(desc, outcome)
 
+    def image_started(self, target: Target) -> None:
+        self.inner.image_started(target)
+
     def image_done(self, target: Target, error: str | None) -> None:
         if error is None:
             self.targets.append(target)

@@ -6,9 +6,9 @@ ui.print_report): rich costs about 25 ms of start-up that a cron run or a refuse
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -28,7 +28,7 @@ from rich.text import Text
 from relocator.engine.events import Outcome, Report
 from relocator.engine.target import Target
 from relocator.oci import Descriptor
-from relocator.ui.render import QuietReporter, blob_line, held_line, image_line
+from relocator.ui.render import QuietReporter, blob_line, held_line, image_line, in_flight_line
 
 __all__ = ["RichReporter", "summary_table"]
 
@@ -47,19 +47,45 @@ class _Amount(ProgressColumn):
         return self._count.render(task)
 
 
+class _Bars(Progress):
+    """rich's bars, and under them the line naming the images in flight (ui.render.in_flight_line)."""
+
+    def __init__(self, *columns: ProgressColumn, console: Console) -> None:
+        # Labels, in the order they started: a tuple replaced whole, never changed in place, as
+        # rich's refresh thread reads it while the event loop's thread moves on. Set first:
+        # rich renders already while it is set up.
+        self.in_flight: tuple[str, ...] = ()
+        self._terminal = console  # rich sets self.console up only after a first render
+        super().__init__(*columns, console=console, refresh_per_second=8, transient=False)
+
+    def start_image(self, label: str) -> None:
+        """Add ``label`` to the in-flight line."""
+        if label not in self.in_flight:
+            self.in_flight = (*self.in_flight, label)
+
+    def end_image(self, label: str) -> None:
+        """Take ``label`` off the in-flight line."""
+        self.in_flight = tuple(x for x in self.in_flight if x != label)
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield from super().get_renderables()
+        line = in_flight_line(self.in_flight, self._terminal.width)
+        if line is not None:
+            yield Text(line, overflow="ellipsis", no_wrap=True)
+
+
 class RichReporter(QuietReporter):
     """Progress bars for bytes, blobs and images, redrawn at a fixed rate on stderr, with the
-    time left; each finished or failed image prints its line above the bars (the line a
-    non-terminal run logs), so the terminal keeps a record."""
+    time left and the images in flight; each finished or failed image prints its line above the
+    bars (the line a non-terminal run logs), so the terminal keeps a record."""
 
     def __init__(self, into: str | None = None, *, verbose: int = 0) -> None:
         self.into = into
         self.verbose = verbose
         self.console = Console(stderr=True)
-        self.progress = Progress(
+        self.progress = _Bars(
             TextColumn("{task.description:>7}"), BarColumn(), _Amount(), TimeElapsedColumn(),
-            TextColumn("eta"), TimeRemainingColumn(),
-            console=self.console, refresh_per_second=8, transient=False,
+            TextColumn("eta"), TimeRemainingColumn(), console=self.console,
         )
         self._bytes: TaskID | None = None
         self._blobs: TaskID | None = None
@@ -88,13 +114,20 @@ class RichReporter(QuietReporter):
         if self.verbose:
             self.console.print(blob_line(desc, outcome), markup=False, highlight=False)
 
+    def image_started(self, target: Target) -> None:
+        """Name it in the in-flight line, at once (an image is a rare event next to bytes)."""
+        self.progress.start_image(target.label)
+        self.progress.refresh()
+
     def image_held(self, target: Target) -> None:
-        """With ``-v``, an image fetched into a file not yet committed."""
+        """No longer in flight (its bytes are in); with ``-v``, a line saying so."""
+        self.progress.end_image(target.label)
         if self.verbose:
             self.console.print(held_line(target, self.into), markup=False, highlight=False)
 
     def image_done(self, target: Target, error: str | None) -> None:
         """Advance the image bar; print the image's line above the bars."""
+        self.progress.end_image(target.label)
         if self._images is not None:
             self.progress.advance(self._images)
         line = image_line(target, error, self.into)

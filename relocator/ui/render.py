@@ -15,7 +15,7 @@ from relocator.engine.target import Target
 from relocator.oci import Descriptor
 
 __all__ = ["PlainReporter", "QuietReporter", "blob_line", "choose_reporter", "detail_lines", "held_line",
-           "image_line", "output_line", "render_summary"]
+           "image_line", "in_flight_line", "output_line", "render_summary"]
 
 
 class QuietReporter:
@@ -28,6 +28,9 @@ class QuietReporter:
         """Nothing."""
 
     def blob_done(self, desc: Descriptor, outcome: Outcome) -> None:
+        """Nothing."""
+
+    def image_started(self, target: Target) -> None:
         """Nothing."""
 
     def image_done(self, target: Target, error: str | None) -> None:
@@ -52,6 +55,23 @@ def image_line(target: Target, error: str | None, into: str | None) -> str:
 def held_line(target: Target, into: str | None) -> str:
     """``-v``: an image whose bytes are all in a file that is not finished yet."""
     return f"fetched {target.label} (done once {into or 'the output'} is written)"
+
+
+def in_flight_line(labels: Sequence[str], width: int) -> str | None:
+    """``in flight: app:v1, tool:1.0 +5``: the images under way (each by its last path component),
+    as many as fit in ``width`` characters, then how many more; None when there is none."""
+    if not labels:
+        return None
+    names = [label.rsplit("/", 1)[-1] for label in labels]
+    shown: list[str] = []
+    for i, name in enumerate(names):
+        rest = len(names) - i - 1
+        line = "in flight: " + ", ".join([*shown, name]) + (f" +{rest}" if rest else "")
+        if shown and len(line) > width:
+            break
+        shown.append(name)
+    more = len(names) - len(shown)
+    return "in flight: " + ", ".join(shown) + (f" +{more}" if more else "")
 
 
 def blob_line(desc: Descriptor, outcome: Outcome) -> str:

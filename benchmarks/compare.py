@@ -64,8 +64,8 @@ def compare(args: argparse.Namespace, regs: Registries, wrap: list[str]) -> None
     note = ""
     if p.returncode == 0:
         report = json.loads(p.stdout)
-        unique = unique or report["bytes_transferred"]
-        note = f"blobs {report['blobs']}"
+        unique = unique or report["throughput"]["bytes"]
+        note = f"blobs {report['counts']['blobs']}"
     rows.append(Row("relocator", s, rss, p.returncode == 0, note or p.stderr.strip()[-200:]))
     if src_log:
         text = src_log.read_bytes()[log_mark:].decode(errors="replace")

@@ -20,6 +20,8 @@ ROWS = {
     "relocator --version": [RELOCATOR, "--version"],
     "relocator relocate -i 'bad::ref' --prefix x.example": [
         RELOCATOR, "relocate", "-i", "bad::ref", "--prefix", "x.example"],
+    "relocator relocate -i 'bad::ref' --repository 127.0.0.1:5000/x": [
+        RELOCATOR, "relocate", "-i", "bad::ref", "--repository", "127.0.0.1:5000/x"],
     "relocator --help": [RELOCATOR, "--help"],
 }
 

@@ -83,10 +83,11 @@ def measure(args: argparse.Namespace, regs: Registries, wrap: list[str]) -> None
         log = src_log.read_bytes()[mark:].decode(errors="replace")
         gets = len(re.findall(r'"GET /v2/\S+/manifests/', log))
         heads = len(re.findall(r'"HEAD /v2/\S+/manifests/', log))
-    report = json.loads(p2.stdout)["sync"] if p2.returncode == 0 else {}
-    counts = report.get("counts", p2.stderr[-200:])
+    report = json.loads(p2.stdout) if p2.returncode == 0 else {}
+    counts = report["counts"]["outcomes"] if report else p2.stderr[-200:]
+    requests = report["details"]["manifest_requests"] if report else None
     print(f"relocator sync, nothing to do: {s2:.2f} s, exit {p2.returncode}, {counts}; "
-          f"its own count of manifest requests {report.get('manifest_requests')}; "
+          f"its own count of manifest requests {requests}; "
           f"source access log: {gets} manifest GETs, {heads} manifest HEADs "
           "(-1: no log; 0 and 0: a log without access lines)", file=sys.stderr)
     if args.noop:

@@ -187,7 +187,7 @@ def main() -> None:
 def _reported_seconds(proc: subprocess.CompletedProcess[str]) -> float:
     """The transfer time a relocator --json report gives (after start-up and planning)."""
     try:
-        return float(json.loads(proc.stdout)["seconds"])
+        return float(json.loads(proc.stdout)["throughput"]["seconds"])
     except (ValueError, KeyError):
         return float("nan")
 

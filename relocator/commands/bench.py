@@ -9,11 +9,12 @@ from pathlib import Path
 from relocator.auth.credentials import ANY_HOST
 from relocator.commands.args import add_global_flags, add_registry_flags, int_list, settings_from
 from relocator.commands.args import size as parse_size
+from relocator.commands.benchoptions import BenchOptions, validate
 from relocator.commands.credentials import credential_store
-from relocator.commands.measure import BenchOptions, bench, validate
 from relocator.stores.files import write_atomic
 from relocator.ui import print_json, print_text
 from relocator.ui.bench import check_plot, render_chart, render_csv, render_table, save_plot
+from relocator.ui.jsonreport import report_json
 
 __all__ = ["register", "run"]
 
@@ -58,10 +59,17 @@ async def run(args: argparse.Namespace) -> int:
     validate(options)
     if args.plot is not None:
         check_plot()
+    # Here, after the checks: the measurements load the registry client (aiohttp), which
+    # building the parser and refusing bad input must not (tests/test_startup.py).
+    from relocator.commands.measure import bench
+
     report = await bench(settings_from(args), options)
-    if args.json:
-        print_json({"results": [r.to_json() for r in report.results], "notes": report.notes,
-                    "kept": [d.to_json() for d in report.kept], "repositories": report.repositories})
+    if args.json:  # no image: the phases are the details, their bytes and seconds the throughput
+        print_json(report_json("bench", [], moved=sum(r.bytes for r in report.results),
+                               seconds=sum(r.seconds for r in report.results), notes=report.notes,
+                               details={"results": [r.to_json() for r in report.results],
+                                        "kept": [d.to_json() for d in report.kept],
+                                        "repositories": report.repositories}))
     else:
         render_table(report.results)
         chart = render_chart(report.results)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from relocator.auth import CredentialStore
 from relocator.config import Settings
@@ -13,9 +14,11 @@ from relocator.engine.plan import Plan
 from relocator.engine.platforms import ALL_PLATFORMS, PlatformSelection
 from relocator.frontends.lockfile import render_lock
 from relocator.oci.platform import Platform
-from relocator.registry import RegistryClient, Transport, open_session
-from relocator.registry.tracing import Timings
 from relocator.stores.files import write_atomic
+
+if TYPE_CHECKING:
+    from relocator.registry import RegistryClient
+    from relocator.registry.tracing import Timings
 
 __all__ = ["open_client", "write_lock_if_complete"]
 
@@ -25,7 +28,14 @@ async def open_client(
     settings: Settings, timings: Timings | None = None, credentials: CredentialStore | None = None,
 ) -> AsyncIterator[RegistryClient]:
     """The run's one RegistryClient on the run's one session (traced when ``timings`` is given),
-    with ``credentials`` (commands.credentials) or the usual lookup."""
+    with ``credentials`` (commands.credentials) or the usual lookup.
+
+    The one place a command loads the registry client, and with it aiohttp (about 100 ms of
+    imports): the parser, ``--help`` and input refused before any network use never pay for it
+    (tests/test_startup.py, benchmarks/startup.py).
+    """
+    from relocator.registry import RegistryClient, Transport, open_session
+
     session = open_session(settings, [timings.trace_config()] if timings is not None else None)
     try:
         yield RegistryClient(Transport(session, settings, credentials or CredentialStore()))

@@ -62,7 +62,7 @@ async def run(args: argparse.Namespace) -> int:
     check_destination(dst)
     _check_digest(src, dst)
     report = Report()
-    return await finish_after(_copy(args, src, dst, report), report, args.json)
+    return await finish_after("copy", _copy(args, src, dst, report), report, args.json)
 
 
 async def _copy(args: argparse.Namespace, src: Location, dst: Location, report: Report) -> None:

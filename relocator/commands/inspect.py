@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import time
 from typing import Any
 
 from relocator.auth import CredentialStore
@@ -17,10 +18,12 @@ from relocator.commands.args import add_global_flags, add_registry_flags, settin
 from relocator.commands.common import open_client
 from relocator.commands.credentials import credential_store
 from relocator.config import Settings
+from relocator.errors import InputError, RelocatorError
 from relocator.oci import Descriptor, Reference, Repository
 from relocator.oci.referrers import referrer_descriptor
 from relocator.stores.registry import RegistryStore
 from relocator.ui import print_json, print_note, print_text
+from relocator.ui.jsonreport import image_record, report_json
 
 __all__ = ["inspect", "register", "run"]
 
@@ -105,13 +108,43 @@ def _tree(referrers: list[dict[str, Any]], indent: str) -> None:
         _tree(entry["referrers"], indent + "   ")
 
 
+def _report(text: str, info: dict[str, Any] | None, error: str | None, seconds: float) -> dict[str, Any]:
+    """The JSON report (ui.jsonreport): one image, found (``details``: the ``inspect`` data but its
+    notes, which are the report's) or failed with the lookup's error."""
+    if info is None:
+        return report_json("inspect", [image_record(text, "failed", error=error)], seconds=seconds)
+    details = {k: v for k, v in info.items() if k != "notes"}
+    image = image_record(text, "found", source_digest=info["digest"])
+    return report_json("inspect", [image], referrers=_count(info), seconds=seconds, notes=info["notes"],
+                       details=details)
+
+
+def _count(info: dict[str, Any]) -> int:
+    """Referrers in the tree, at every depth, the children's included."""
+    def under(entries: list[dict[str, Any]]) -> int:
+        return sum(1 + under(e["referrers"]) for e in entries)
+
+    return under(info["referrers"]) + sum(under(c.get("referrers", [])) for c in info["children"])
+
+
 async def run(args: argparse.Namespace) -> int:
-    """Print the reference's digest, media type, children and referrers."""
-    info = await inspect(settings_from(args), args.reference,
-                         credential_store(args, sources=[ANY_HOST], destinations=()))
+    """Print the reference's digest, media type, children and referrers; with ``--json``, a lookup
+    that fails is a failed image in the report (exit 1)."""
+    settings = settings_from(args)
+    credentials = credential_store(args, sources=[ANY_HOST], destinations=())
+    Reference.parse_arg(args.reference)  # a malformed reference is bad input (exit 2), not a failed image
+    started = time.monotonic()
     if args.json:
-        print_json(info)
+        try:
+            info = await inspect(settings, args.reference, credentials)
+        except InputError:
+            raise
+        except RelocatorError as exc:
+            print_json(_report(args.reference, None, str(exc), time.monotonic() - started))
+            return 1
+        print_json(_report(args.reference, info, None, time.monotonic() - started))
         return 0
+    info = await inspect(settings, args.reference, credentials)
     print_text(f"{info['reference']}\t{info['digest']}\t{info['mediaType']}")
     _tree(info["referrers"], "  ")
     for child in info["children"]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from relocator.oci.dockerarchive import CONTAINERD_NAME, DOCKER_CONFIG, parse_co
 from relocator.oci.layout import IndexEntry
 from relocator.oci.referrers import Referrer, artifact_type
 from relocator.stores.layout_source import LayoutSource, open_layout
+from relocator.ui.jsonreport import image_record, report_json
 from relocator.ui.listing import print_listing
 
 __all__ = ["ListedEntry", "Listing", "ls", "register", "run"]
@@ -154,7 +156,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    """Print the listing; the reader's notes go to stderr."""
+    """Print the listing (or the JSON report: an image record per entry, ``details.entries`` the
+    rows); the reader's notes go to stderr (and into the report)."""
+    started = time.monotonic()
     listing = await ls(args.path)
-    print_listing([e.to_json() for e in listing.entries], listing.notes, as_json=args.json)
+    rows = [e.to_json() for e in listing.entries]
+    report = None
+    if args.json:
+        # A referrer is no image of the user's: it is a row of the entries, not an image record.
+        images = [image_record(e.name, "listed", source_digest=e.digest)
+                  for e in listing.entries if e.subject is None]
+        report = report_json("ls", images, seconds=time.monotonic() - started, notes=listing.notes,
+                             details={"path": listing.where, "format": listing.kind, "entries": rows})
+    print_listing(rows, listing.notes, report=report)
     return 0

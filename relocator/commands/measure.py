@@ -10,12 +10,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
-from relocator.auth import CredentialStore
 from relocator.commands.benchdata import GC_NOTE, BenchBlob, Ledger, cleanup, make_blob, side_repositories
+from relocator.commands.benchoptions import MAX_COUNT, BenchOptions, validate
 from relocator.commands.common import open_client
 from relocator.commands.scenarios import mixed_name, mixed_sizes, scenario_name
 from relocator.config import Settings
-from relocator.errors import InputError, RegistryError, RelocatorError
+from relocator.errors import RegistryError, RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 from relocator.oci import mediatypes as mt
 from relocator.registry import RegistryClient
@@ -24,32 +24,9 @@ from relocator.stats import PhaseResult
 
 __all__ = ["BenchOptions", "BenchReport", "bench", "validate"]
 
-MiB = 1024 * 1024
-_MAX_BLOB = 16 * 1024 * MiB
-_MAX_COUNT = 100_000
-_MAX_CONCURRENCY = 1024
 _EMPTY_CONFIG = b"{}"
 # Phases whose work is requests, not bytes: they report requests/s and latencies, no MB/s.
 _REQUEST_PHASES = frozenset({"head", "mount", "manifest put", "manifest get"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BenchOptions:
-    """What to measure: sizes in bytes, ``chunk_size`` None for one PATCH per blob (zb's chunked
-    push), ``copy_to`` a ``HOST/REPO`` to copy into (default: a repository named from ours)."""
-
-    repository: str
-    blob_sizes: tuple[int, ...] = (10 * MiB,)
-    count: int = 16
-    duration: float | None = None
-    concurrency: tuple[int, ...] = (8,)
-    upload: str = "monolithic"
-    chunk_size: int | None = None
-    warmup: int = 2
-    keep: bool = False
-    mixed: bool = False
-    copy_to: str | None = None
-    credentials: CredentialStore | None = None  # from the command line's credential flags
 
 
 @dataclass(slots=True)
@@ -61,35 +38,6 @@ class BenchReport:
     notes: list[str] = field(default_factory=list)
     kept: list[Descriptor] = field(default_factory=list)
     repositories: dict[str, str] = field(default_factory=dict)
-
-
-def validate(options: BenchOptions) -> tuple[Repository, Repository | None]:
-    """Refuse absurd input before any traffic; the repository and the ``--copy-to`` one."""
-    repos: list[Repository] = []
-    for flag, text in (("bench", options.repository), ("--copy-to", options.copy_to)):
-        try:
-            repos += [Repository.parse_arg(text)] if text is not None else []
-        except InputError as exc:
-            raise InputError(f"{flag}: {exc}") from None
-    for size in options.blob_sizes:
-        if not 0 < size <= _MAX_BLOB:
-            raise InputError(f"--blob-size {size}: must be more than 0 and at most 16 GiB")
-    if not 0 < options.count <= _MAX_COUNT:
-        raise InputError(f"--count {options.count}: must be between 1 and {_MAX_COUNT}")
-    if options.duration is not None and not 0 < options.duration <= 86400:
-        raise InputError(f"--duration {options.duration}: must be more than 0 s and at most a day")
-    for c in options.concurrency:
-        if not 0 < c <= _MAX_CONCURRENCY:
-            raise InputError(f"--concurrency {c}: must be between 1 and {_MAX_CONCURRENCY}")
-    if options.upload not in ("monolithic", "chunked"):
-        raise InputError(f"--upload {options.upload!r}: monolithic or chunked")
-    if options.chunk_size is not None and not 0 < options.chunk_size <= _MAX_BLOB:
-        raise InputError(f"--chunk-size {options.chunk_size}: must be more than 0 and at most 16 GiB")
-    if options.warmup < 0:
-        raise InputError("--warmup must not be negative")
-    if len(repos) == 2 and repos[1] == repos[0]:
-        raise InputError(f"--copy-to {options.copy_to}: the repository measured; name another")
-    return repos[0], repos[1] if len(repos) == 2 else None
 
 
 Op = Callable[[BenchBlob], Awaitable[int]]
@@ -165,7 +113,7 @@ class _Run:
             started = time.perf_counter()
             await _phase("probe", self.fresh([size] * conc), conc, self.pusher(), self.timings, size)
             per_batch = max(time.perf_counter() - started, 1e-3)
-            count = max(conc, min(_MAX_COUNT, int(self.options.duration / per_batch * conc)))
+            count = max(conc, min(MAX_COUNT, int(self.options.duration / per_batch * conc)))
         blobs = self.fresh([size] * count)
         rows = []
         for name, op in self.phases().items():

@@ -130,5 +130,5 @@ async def run(args: argparse.Namespace) -> int:
                          referrers=referrer_policy(args), platforms=platforms)
     reporter = choose_reporter(args.json, "stdout" if to_stdout else args.output)
     report = Report()
-    return await finish_after(pkg(settings_from(args), inputs, options, reporter, report), report, args.json,
-                              to_stderr=to_stdout)
+    return await finish_after("pkg", pkg(settings_from(args), inputs, options, reporter, report), report,
+                              args.json, to_stderr=to_stdout)

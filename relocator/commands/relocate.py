@@ -25,7 +25,7 @@ from relocator.commands.report import finish_after, inputs_or_refuse
 from relocator.config import Settings
 from relocator.engine.copy import copy
 from relocator.engine.dryrun import DryRunSink
-from relocator.engine.events import Outcome, Report, Reporter
+from relocator.engine.events import Report, Reporter
 from relocator.engine.plan import Kind, Plan
 from relocator.engine.platforms import ALL_PLATFORMS, PlatformSelection
 from relocator.engine.referrers import ALL, ReferrerPolicy
@@ -36,6 +36,7 @@ from relocator.stores.base import BlobSink
 from relocator.stores.registry import RegistryStore
 from relocator.stores.sources import ForeignLayers
 from relocator.ui import print_json, print_plan
+from relocator.ui.jsonreport import copy_report
 from relocator.ui.render import QuietReporter, choose_reporter
 
 __all__ = ["RelocateOptions", "dry_run", "register", "relocate", "run"]
@@ -69,22 +70,19 @@ async def relocate(
 
 
 async def dry_run(settings: Settings, inputs: list[ImageInput], options: RelocateOptions) -> dict[str, Any]:
-    """What a run would do, found by the real scheduler over a DryRunSink: images, unique blobs,
-    bytes to move, bytes already present, mounts. Nothing is written, no blob is read."""
+    """What a run would do, found by the real scheduler over a DryRunSink, as the JSON report
+    (ui.jsonreport, ``dry_run: true``): each image planned or failed, blob placements that would
+    be transferred, mounted or skipped, the bytes to move (``throughput.bytes``), the referrers;
+    ``details``: manifests, unique blobs, bytes already present. Nothing is written, no blob is
+    read."""
     plan, report, sink = await _copy(settings, inputs, options, QuietReporter(), dry_run=True)
     assert isinstance(sink, DryRunSink)
-    return {
-        "images": [{"image": t.label, "source": str(t.source), "destination": str(t.destination)}
-                   for t in plan.targets],
-        "failed": dict(sorted(report.failed.items())),
-        "referrers": plan.referrer_count(),
+    report.referrers = plan.referrer_count()
+    return copy_report("relocate", report, dry_run=True, details={
         "manifests": sum(1 for n in plan.nodes.values() if n.kind is not Kind.BLOB),
         "unique_blobs": sum(1 for n in plan.nodes.values() if n.kind is Kind.BLOB),
-        "bytes_to_move": report.bytes_moved,
         "bytes_present": sink.bytes_present,
-        "mounts": report.blobs[Outcome.MOUNTED],
-        "notes": list(report.notes),
-    }
+    })
 
 
 async def _copy(settings: Settings, inputs: list[ImageInput], options: RelocateOptions, reporter: Reporter,
@@ -139,7 +137,7 @@ async def run(args: argparse.Namespace) -> int:
             print_json(summary)
         else:
             print_plan(summary)
-        return 1 if summary["failed"] else 0
+        return 1 if summary["counts"]["outcomes"].get("failed") else 0
     report = Report()
-    return await finish_after(relocate(settings, inputs, options, choose_reporter(args.json), report),
-                              report, args.json)
+    work = relocate(settings, inputs, options, choose_reporter(args.json), report)
+    return await finish_after("relocate", work, report, args.json)

@@ -11,6 +11,7 @@ from relocator.engine.target import ImageInput
 from relocator.errors import InputError
 from relocator.frontends.inputs import collect_inputs
 from relocator.ui import print_error, print_json, print_report
+from relocator.ui.jsonreport import copy_report
 
 __all__ = ["finish", "finish_after", "inputs_or_refuse"]
 
@@ -23,12 +24,13 @@ def inputs_or_refuse(args: argparse.Namespace) -> list[ImageInput]:
     return inputs
 
 
-def finish(report: Report, as_json: bool, to_stderr: bool = False) -> int:
-    """Print the summary (or the JSON report) and return the exit code: 2 (bad input, with one
-    ``relocator: error:`` line naming it) if an image failed for the input's fault, such as a
-    tarball member whose bytes do not match its digest; else 1 if any image failed."""
+def finish(command: str, report: Report, as_json: bool, to_stderr: bool = False) -> int:
+    """Print the summary (or ``command``'s JSON report, ui.jsonreport) and return the exit code:
+    2 (bad input, with one ``relocator: error:`` line naming it) if an image failed for the
+    input's fault, such as a tarball member whose bytes do not match its digest; else 1 if any
+    image failed."""
     if as_json:
-        print_json(report.to_json(), stderr=to_stderr)
+        print_json(copy_report(command, report), stderr=to_stderr)
     else:
         print_report(report, stderr=to_stderr)
     if report.bad_input:
@@ -37,7 +39,7 @@ def finish(report: Report, as_json: bool, to_stderr: bool = False) -> int:
     return 1 if report.failed else 0
 
 
-async def finish_after(work: Awaitable[object], report: Report, as_json: bool,
+async def finish_after(command: str, work: Awaitable[object], report: Report, as_json: bool,
                        to_stderr: bool = False) -> int:
     """Await ``work`` (a copy filling ``report``), then ``finish``. Interrupted (SIGINT, SIGTERM),
     the summary of what finished and what did not is printed all the same, then CancelledError
@@ -45,6 +47,6 @@ async def finish_after(work: Awaitable[object], report: Report, as_json: bool,
     try:
         await work
     except asyncio.CancelledError:
-        finish(report, as_json, to_stderr)
+        finish(command, report, as_json, to_stderr)
         raise
-    return finish(report, as_json, to_stderr)
+    return finish(command, report, as_json, to_stderr)

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from relocator.commands.args import (
     add_global_flags,
@@ -46,13 +47,15 @@ from relocator.frontends.syncdiff import Action, TagState, diff, settled
 from relocator.frontends.syncmodel import lock_key
 from relocator.frontends.tagfilter import TagRules
 from relocator.oci import Reference
-from relocator.registry import RegistryClient
 from relocator.stores.files import write_atomic
 from relocator.stores.registry import RegistryStore
 from relocator.stores.runlock import run_lock, target_locks
 from relocator.stores.written import Written, load_written, save_written
 from relocator.ui import print_note
 from relocator.ui.render import QuietReporter, choose_reporter
+
+if TYPE_CHECKING:  # a type only: the client is handed in; aiohttp loads with open_client
+    from relocator.registry import RegistryClient
 
 __all__ = ["register", "run"]
 

@@ -6,15 +6,18 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from relocator.engine.events import Report
+from relocator.engine.events import Outcome, Report
 from relocator.errors import InputError, RelocatorError
 from relocator.frontends.syncconfig import SyncConfig, SyncEntry
 from relocator.frontends.syncdiff import Action, TagState, expand, kept_tags
 from relocator.oci import Reference
-from relocator.registry import RegistryClient
 from relocator.ui import print_json, print_report, print_text
+from relocator.ui.jsonreport import report_json
+
+if TYPE_CHECKING:  # a type only: the client is handed in; aiohttp loads with open_client
+    from relocator.registry import RegistryClient
 
 __all__ = ["labels", "list_tags", "print_summary", "result_rows"]
 
@@ -38,7 +41,8 @@ _NAMED = ("kept", "failed", "not finished")  # outcomes printed one line each
 
 def result_rows(states: list[TagState], report: Report, label: Callable[[TagState], str], *,
                 dry_run: bool) -> list[dict[str, Any]]:
-    """One result per tag: ``reference`` (the source tag), ``source_digest``, ``destination``,
+    """One result per tag, an image record of the JSON report (ui.jsonreport) and a line of
+    ``--results``: ``reference`` (the source tag), ``source_digest``, ``destination``,
     ``destination_digest_before`` (the target's digest the diff saw, null when absent),
     ``destination_digest`` (the target's digest now: the source's once copied), ``outcome`` and
     ``error``. Outcomes: added, updated (a dry run: add, update), unchanged, kept (left alone by
@@ -69,12 +73,16 @@ def result_rows(states: list[TagState], report: Report, label: Callable[[TagStat
 
 def print_summary(rows: list[dict[str, Any]], counts: Counter[str], requests: dict[str, dict[str, int]],
                   report: Report, *, dry_run: bool, as_json: bool, sharded: bool) -> None:
-    """The JSON report, or a line per tag kept back, failed (or, in a dry run, to change), the
-    counts, the manifest requests per source host and the engine's summary."""
+    """The JSON report (ui.jsonreport: ``rows`` are its image records; ``details``: the manifest
+    GETs and HEADs per source host; a dry run's ``throughput.bytes`` is what would move), or a line
+    per tag kept back, failed (or, in a dry run, to change), the counts, the manifest requests per
+    source host and the engine's summary."""
     if as_json:
-        print_json({"sync": {"dry_run": dry_run, "bytes_to_move": report.bytes_moved if dry_run else None,
-                             "counts": dict(sorted(counts.items())), "manifest_requests": requests,
-                             "images": rows}, **report.to_json()})
+        print_json(report_json("sync", rows, dry_run=dry_run,
+                               blobs={o.value: n for o, n in report.blobs.items()},
+                               referrers=report.referrers, moved=report.bytes_moved, seconds=report.seconds,
+                               interrupted=report.interrupted, notes=report.notes,
+                               details={"manifest_requests": requests}))
         return
     for row in rows:
         if row["outcome"] in _NAMED or (dry_run and row["outcome"] != "unchanged"):
@@ -113,8 +121,9 @@ async def list_tags(client: RegistryClient, config: SyncConfig, as_json: bool) -
         before = listed.get(name, [])
         if isinstance(before, list):  # an error already named for this pair stays
             listed[name] = list(dict.fromkeys([*before, *tags]))
-    if as_json:
-        print_json(listed)
+    if as_json:  # no image is copied: the kept tags of each pair are the details
+        nothing = {o.value: 0 for o in Outcome}
+        print_json(report_json("sync", [], dry_run=True, blobs=nothing, details={"tags": listed}))
     else:
         for name, kept in listed.items():
             print_text(f"{name}: {kept if isinstance(kept, str) else ' '.join(kept) or '(none)'}")

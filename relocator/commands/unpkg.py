@@ -131,4 +131,5 @@ async def run(args: argparse.Namespace) -> int:
                            names=tuple(collect_inputs(args.file, [])) if args.file else ())
     settings = settings_from(args, chunk_size=args.chunk_size)
     report = Report()
-    return await finish_after(unpkg(settings, options, choose_reporter(args.json), report), report, args.json)
+    return await finish_after("unpkg", unpkg(settings, options, choose_reporter(args.json), report), report,
+                              args.json)

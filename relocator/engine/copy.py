@@ -72,7 +72,7 @@ async def copy(
         if shard is not None:
             plan = shard_plan(plan, *shard)
             report.images = [*(t.label for t in plan.targets), *plan.failed]
-        report.source_digests = {t.label: t.source_root for t in plan.targets if t.source_root is not None}
+        report.targets = {t.label: t for t in plan.targets}
         if isinstance(source, Preflight):  # a broken archive is bad input, before anything moves
             source.preflight(plan.failed, _needs(plan))
         report.failed.update(plan.failed)
@@ -147,6 +147,9 @@ class _Held:
 
     def blob_done(self, desc: Descriptor, outcome: Outcome) -> None:
         self.inner.blob_done(desc, outcome)
+
+    def image_started(self, target: Target) -> None:
+        self.inner.image_started(target)
 
     def image_done(self, target: Target, error: str | None) -> None:
         if error is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from relocator.engine.target import Target
 from relocator.oci import Descriptor, Digest, Reference
@@ -27,6 +27,7 @@ class Reporter(Protocol):
     def plan_ready(self, targets: Sequence[Target], blob_bytes: int, blobs: int) -> None: ...
     def bytes_moved(self, n: int) -> None: ...
     def blob_done(self, desc: Descriptor, outcome: Outcome) -> None: ...
+    def image_started(self, target: Target) -> None: ...  # its first blob placement began
     def image_done(self, target: Target, error: str | None) -> None: ...
     def image_held(self, target: Target) -> None: ...  # fetched; done once its file is committed
     def close(self) -> None: ...
@@ -47,13 +48,11 @@ class Report:
     output: str | None = None  # the tarball or layout a committing sink writes ("-": stdout)
     written: bool = False  # it was committed, holding the ``done`` images and none of the failed
     images: list[str] = field(default_factory=list)  # the label of every image asked for, in order
+    targets: dict[str, Target] = field(default_factory=dict)  # what each planned image was, by label
     interrupted: bool = False  # stopped by SIGINT or SIGTERM before every image was through
     # Failed images whose cause is the user's input (InputError: a tarball whose bytes do not
     # match its descriptors), found only when the bytes streamed: bad input all the same.
     bad_input: set[str] = field(default_factory=set)
-    # Images whose source digest is not the one written (engine.platforms: a filtered index, one
-    # platform's image): label to the source's digest; ``done`` holds the written one.
-    source_digests: dict[str, Digest] = field(default_factory=dict)
 
     @property
     def without(self) -> list[str]:
@@ -75,23 +74,3 @@ class Report:
     def mb_per_s(self) -> float:
         """Throughput of transferred bytes in MB/s (10^6)."""
         return self.bytes_moved / 1e6 / self.seconds if self.seconds > 0 else 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        """The report as JSON-ready data; an interrupted run's adds ``interrupted: true`` and the
-        ``unfinished`` images."""
-        interrupted = {"interrupted": True, "unfinished": self.unfinished} if self.interrupted else {}
-        return {
-            "images": {"relocated": len(self.done), "failed": len(self.failed)},
-            "referrers": {"copied": self.referrers},
-            "blobs": {o.value: n for o, n in self.blobs.items()},
-            "bytes_transferred": self.bytes_moved,
-            "seconds": round(self.seconds, 3),
-            "mb_per_s": round(self.mb_per_s, 2),
-            "results": {k: str(v) for k, v in sorted(self.done.items())},
-            "source_digests": {k: str(v) for k, v in sorted(self.source_digests.items())},
-            "errors": dict(sorted(self.failed.items())),
-            "notes": list(self.notes),
-            "output": None if self.output is None else {
-                "path": self.output, "written": self.written, "without": self.without},
-            **interrupted,
-        }

@@ -16,8 +16,17 @@ from typing import Any
 
 from relocator.config import Limits
 from relocator.engine.events import Outcome, Report, Reporter
-from relocator.engine.plan import Kind, Node, Plan
+from relocator.engine.ordering import (
+    Key,
+    image_order,
+    image_ranks,
+    mount_origins,
+    primaries,
+    transfer_order,
+)
+from relocator.engine.plan import Node, Plan
 from relocator.engine.platforms import sparse_refused
+from relocator.engine.slots import PrioritySlots
 from relocator.engine.survivors import Survivors
 from relocator.engine.target import Target
 from relocator.errors import InputError, RegistryError, RelocatorError
@@ -34,34 +43,17 @@ from relocator.stores.base import (
 )
 from relocator.stores.budget import ByteBudget, SharesBudget
 
-__all__ = ["SETTLE_SECONDS", "ByteBudget", "Scheduler", "mount_origins", "primaries", "transfer_order"]
+__all__ = ["SETTLE_SECONDS", "ByteBudget", "Scheduler", "image_order", "mount_origins", "primaries",
+           "transfer_order"]
 
-Key = tuple[Repository, Digest]
 Link = tuple[Repository, Digest, Digest]  # where, subject, referrer
+
+# A manifest or referrer link waiting for a slot goes before every queued blob (engine.slots).
+_FIRST = -1
 
 # Once a run is interrupted, how long (seconds) transfers already under way get to finish: a
 # blob whose last bytes are arriving lands (a resumed pkg keeps it), a stalled one is not waited for.
 SETTLE_SECONDS = 2.0
-
-
-def transfer_order(wanted: dict[Key, Node]) -> list[Key]:
-    """Blob placements, largest first, ties by digest then repository: a pure, stable policy."""
-    blobs = [k for k, n in wanted.items() if n.kind is Kind.BLOB]
-    return sorted(blobs, key=lambda k: (-wanted[k].descriptor.size, k[1], k[0]))
-
-
-def primaries(order: list[Key]) -> dict[Digest, Repository]:
-    """The first destination repository of each blob uploads it; the others mount from it."""
-    first: dict[Digest, Repository] = {}
-    for repo, digest in order:
-        first.setdefault(digest, repo)
-    return first
-
-
-def mount_origins(repo: Repository, node: Node, primary: Repository) -> list[Repository]:
-    """Where ``repo`` may mount a blob from: this run's primary upload, then a source repository,
-    each only if on the same registry."""
-    return [o for o in (primary, *sorted(node.origins)) if o != repo and o.registry == repo.registry]
 
 
 @dataclass(slots=True)
@@ -73,6 +65,9 @@ class _Run:
     primary: dict[Digest, Repository] = field(default_factory=dict)  # see primaries()
     survivors: Survivors | None = None  # for a sink that Abandons
     started: set[Key] = field(default_factory=set)  # holding a slot: writing, or about to
+    rank: dict[Key, int] = field(default_factory=dict)  # each blob placement's place in the order
+    owners: dict[Key, list[Target]] = field(default_factory=dict)  # the images each placement is for
+    begun: set[str] = field(default_factory=set)  # images with a placement started (image_started)
 
 
 class Scheduler:
@@ -85,14 +80,14 @@ class Scheduler:
         self.limits = limits
         self.reporter = reporter
         self.fail_fast = fail_fast
-        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._slots: dict[str, PrioritySlots] = {}
         # One budget per run: a sink that spools for a writer (the tar stream) counts its spool
         # against it too, and admits blobs in the order its writer takes them.
         self._budget = sink.budget if isinstance(sink, SharesBudget) else ByteBudget(limits.bytes_in_flight)
 
-    def _slot(self, repo: Repository) -> asyncio.Semaphore:
+    def _slot(self, repo: Repository) -> PrioritySlots:
         """Concurrency is bounded per destination registry host."""
-        return self._slots.setdefault(repo.registry, asyncio.Semaphore(self.limits.concurrency))
+        return self._slots.setdefault(repo.registry, PrioritySlots(self.limits.concurrency))
 
     async def run(self, plan: Plan, report: Report | None = None) -> Report:
         """Copy every target into ``report`` (a new one if None); one failing image does not stop
@@ -109,10 +104,14 @@ class Scheduler:
         if isinstance(self.sink, Abandons):
             run.survivors = Survivors(plan)
         wanted = plan.placements()
-        order = transfer_order(wanted)
+        order = self._order(plan, wanted)
+        for target in plan.targets:
+            for digest in plan.closure(target.root):
+                run.owners.setdefault((target.destination.repository, digest), []).append(target)
         unique = {k[1]: wanted[k].descriptor.size for k in order}
         self.reporter.plan_ready(plan.targets, sum(unique.values()), len(order))
         run.primary = primaries(order)
+        run.rank = {key: i for i, key in enumerate(order)}
         for key in order:
             run.tasks[key] = asyncio.ensure_future(self._blob(run, key, wanted[key]))
         for key, node in wanted.items():
@@ -143,6 +142,13 @@ class Scheduler:
             await asyncio.gather(*run.tasks.values(), *run.links.values(), return_exceptions=True)
             run.report.seconds = time.monotonic() - started
         return run.report
+
+    def _order(self, plan: Plan, wanted: dict[Key, Node]) -> list[Key]:
+        """``Limits.order``; a sink that shares its budget (the tar stream) writes blobs largest
+        first (stores.tarwriter), so it keeps that order: others would wait in its spool."""
+        if self.limits.order == "image" and not isinstance(self.sink, SharesBudget):
+            return image_order(wanted, image_ranks(plan))
+        return transfer_order(wanted)
 
     async def _image(self, run: _Run, target: Target) -> None:
         repo = target.destination.repository
@@ -179,8 +185,12 @@ class Scheduler:
             except RelocatorError:
                 pass
         try:
-            async with self._slot(repo):
+            async with self._slot(repo).hold(run.rank[key]):
                 run.started.add(key)
+                for target in run.owners.get(key, ()):
+                    if target.label not in run.begun:  # the image's first placement: in flight
+                        run.begun.add(target.label)
+                        self.reporter.image_started(target)
                 outcome = await self._place_blob(repo, node, primary)
         except Exception:
             if run.survivors is not None:
@@ -246,7 +256,7 @@ class Scheduler:
             await _all([run.tasks[(repo, node.follows)]])  # a referrer after its subject
         ref = Reference(repo, digest=digest)
         manifest = run.plan.manifests[digest]
-        async with self._slot(repo):
+        async with self._slot(repo).hold(_FIRST):  # its children are in: finish the image
             run.started.add(key)
             if await self.sink.has_manifest(ref):
                 return Outcome.SKIPPED
@@ -263,7 +273,7 @@ class Scheduler:
         try:
             await _all([run.tasks[(repo, referrer.digest)]])
             if isinstance(self.sink, KeepsReferrers):
-                async with self._slot(repo):
+                async with self._slot(repo).hold(_FIRST):
                     note = await self.sink.add_referrer(Reference(repo, digest=subject), referrer,
                                                         run.plan.manifests[referrer.digest])
                 if note is not None and note not in run.report.notes:

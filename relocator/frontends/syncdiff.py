@@ -13,14 +13,17 @@ import asyncio
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from relocator.errors import InputError, RelocatorError
 from relocator.frontends.syncconfig import SyncEntry
 from relocator.frontends.tagfilter import keep_tags
 from relocator.oci import Digest, Reference
 from relocator.oci.referrers import is_referrer_tag
-from relocator.registry import RegistryClient
 from relocator.stores.written import Written
+
+if TYPE_CHECKING:  # a type only: the client is handed in; aiohttp loads with open_client
+    from relocator.registry import RegistryClient
 
 __all__ = ["Action", "TagState", "diff", "expand", "kept_tags", "settled"]
 

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from relocator.errors import NotFound, RegistryError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 from relocator.oci import mediatypes as mt
 from relocator.oci.referrers import fallback_tag, merge_referrers, referrers_list_problem
-from relocator.registry import RegistryClient
+
+if TYPE_CHECKING:  # a type only: the client is handed in; aiohttp loads with open_client
+    from relocator.registry import RegistryClient
 
 __all__ = ["FallbackLists"]
 

@@ -11,19 +11,21 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from relocator.errors import BadReference, InputError
 from relocator.oci import Reference
 from relocator.oci.layout import INDEX_JSON, parse_ref_name
 from relocator.oci.reference import DOCKER_TRANSPORT, LOCAL_TRANSPORTS
-from relocator.registry import RegistryClient
 from relocator.stores.base import BlobSink
 from relocator.stores.files import check_writable
 from relocator.stores.layout_source import LayoutSource, open_layout
 from relocator.stores.ocidir import OciDirStore
 from relocator.stores.registry import RegistryStore
 from relocator.stores.tarball import TarballFile
+
+if TYPE_CHECKING:  # a type only: the client is handed in; aiohttp loads with open_client
+    from relocator.registry import RegistryClient
 
 __all__ = ["Location", "Scheme", "check_destination", "open_source", "parse_location", "sink_for"]
 

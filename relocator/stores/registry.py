@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence, Set
 from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING
 
 from relocator.errors import NotFound, RegistryError, RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
@@ -16,9 +17,11 @@ from relocator.oci.referrers import (
     referrer_descriptor,
     referrers_list_problem,
 )
-from relocator.registry import RegistryClient
 from relocator.stores.base import Opener, ReferrerLookup
 from relocator.stores.fallback import FallbackLists
+
+if TYPE_CHECKING:  # a type only: the client is handed in; aiohttp loads with open_client
+    from relocator.registry import RegistryClient
 
 __all__ = ["RegistryStore"]
 

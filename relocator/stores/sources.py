@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING
 
 from relocator.errors import InputError, NotFound, RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
-from relocator.registry import RegistryClient
 from relocator.stores.base import BlobSource, ListsReferrers, Opener, Preflight, ReferrerLookup
+
+if TYPE_CHECKING:  # a type only: the client is handed in; aiohttp loads with open_client
+    from relocator.registry import RegistryClient
 
 __all__ = ["ForeignLayers"]
 

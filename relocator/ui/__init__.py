@@ -54,11 +54,13 @@ def print_note(text: str) -> None:
 
 def print_report(report: Report, *, stderr: bool = False) -> None:
     """The closing summary: a table on a terminal, plain lines otherwise."""
-    from relocator.ui.render import detail_lines, render_summary, summary_table
+    from relocator.ui.render import detail_lines, render_summary
 
     stream = sys.stderr if stderr else sys.stdout
     if stream.isatty():
         from rich.console import Console
+
+        from relocator.ui.live import summary_table
 
         console = Console(stderr=stderr)
         console.print(summary_table(report))
@@ -68,15 +70,17 @@ def print_report(report: Report, *, stderr: bool = False) -> None:
         stream.write(render_summary(report) + "\n")
 
 
-def print_plan(summary: dict[str, Any]) -> None:
-    """A dry run's plan for humans."""
-    for image in summary["images"]:
-        print_text(f"{image['image']} -> {image['destination']}")
-    for name, why in summary["failed"].items():
-        print_text(f"cannot plan {name}: {why}")
-    for note in summary.get("notes", []):
+def print_plan(report: dict[str, Any]) -> None:
+    """A dry run's plan for humans, from its JSON report (ui.jsonreport)."""
+    for image in report["images"]:
+        if image["outcome"] == "failed":
+            print_text(f"cannot plan {image['reference']}: {image['error']}")
+        else:
+            print_text(f"{image['reference']} -> {image['destination']}@{image['source_digest']}")
+    for note in report["notes"]:
         print_note(note)
-    print_text(f"{len(summary['images'])} images, {summary.get('referrers', 0)} referrers, "
-               f"{summary['manifests']} manifests, "
-               f"{summary['unique_blobs']} unique blobs; {summary['bytes_to_move'] / 1e6:.1f} MB to move, "
-               f"{summary['bytes_present'] / 1e6:.1f} MB already present, {summary['mounts']} mounts")
+    counts, details, moved = report["counts"], report["details"], report["throughput"]["bytes"]
+    print_text(f"{counts['outcomes'].get('planned', 0)} images, {counts['referrers']} referrers, "
+               f"{details['manifests']} manifests, {details['unique_blobs']} unique blobs; "
+               f"{moved / 1e6:.1f} MB to move, {details['bytes_present'] / 1e6:.1f} MB already present, "
+               f"{counts['blobs']['mounted']} mounts")

@@ -14,11 +14,13 @@ _COLUMNS = ("NAME", "DIGEST", "MEDIA TYPE", "PLATFORMS", "SIZE")
 _REFERRER_COLUMNS = ("REFERRER", "SUBJECT", "ARTIFACT TYPE", "TAG", "SIZE")
 
 
-def print_listing(rows: Sequence[dict[str, Any]], notes: Sequence[str], *, as_json: bool) -> None:
-    """Rows as ``ListedEntry.to_json`` gives them: JSON (a list) or a table on stdout; each note
-    on stderr as ``relocator: note: ...``, so stdout stays a clean list."""
-    if as_json:
-        print_json(list(rows))
+def print_listing(rows: Sequence[dict[str, Any]], notes: Sequence[str], *,
+                  report: dict[str, Any] | None = None) -> None:
+    """Rows as ``ListedEntry.to_json`` gives them as a table on stdout, or ``report`` (the JSON
+    report, ui.jsonreport) when given; each note on stderr as ``relocator: note: ...``, so stdout
+    stays clean."""
+    if report is not None:
+        print_json(report)
     else:
         sys.stdout.write(render_listing(rows))
     for note in notes:

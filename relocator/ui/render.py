@@ -1,6 +1,8 @@
-"""Reporters: rich progress on a terminal, plain lines for cron, silence for --json.
+"""Reporters: rich progress on a terminal (ui.live), plain lines for cron, silence for --json.
 
-Exactly one is chosen per run (``choose_reporter``); the engine only emits events.
+Exactly one is chosen per run (``choose_reporter``); the engine only emits events. rich is loaded
+only when a terminal gets the bars or the summary table, so a run off a terminal, ``--help`` and
+a refused input never import it.
 """
 
 from __future__ import annotations
@@ -8,30 +10,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
-from rich.text import Text
-
 from relocator.engine.events import Outcome, Report, Reporter
 from relocator.engine.target import Target
 from relocator.oci import Descriptor
 
-__all__ = ["PlainReporter", "QuietReporter", "RichReporter", "blob_line", "choose_reporter", "detail_lines",
-           "image_line", "output_line",
-           "render_summary", "summary_table"]
+__all__ = ["PlainReporter", "QuietReporter", "blob_line", "choose_reporter", "detail_lines", "held_line",
+           "image_line", "in_flight_line", "output_line", "render_summary"]
 
 
 class QuietReporter:
@@ -44,6 +28,9 @@ class QuietReporter:
         """Nothing."""
 
     def blob_done(self, desc: Descriptor, outcome: Outcome) -> None:
+        """Nothing."""
+
+    def image_started(self, target: Target) -> None:
         """Nothing."""
 
     def image_done(self, target: Target, error: str | None) -> None:
@@ -70,6 +57,23 @@ def image_line(target: Target, error: str | None, into: str | None) -> str:
 def held_line(target: Target, into: str | None) -> str:
     """``-v``: an image whose bytes are all in a file that is not finished yet."""
     return f"fetched {target.label} (done once {into or 'the output'} is written)"
+
+
+def in_flight_line(labels: Sequence[str], width: int) -> str | None:
+    """``in flight: app:v1, tool:1.0 +5``: the images under way (each by its last path component),
+    as many as fit in ``width`` characters, then how many more; None when there is none."""
+    if not labels:
+        return None
+    names = [label.rsplit("/", 1)[-1] for label in labels]
+    shown: list[str] = []
+    for i, name in enumerate(names):
+        rest = len(names) - i - 1
+        line = "in flight: " + ", ".join([*shown, name]) + (f" +{rest}" if rest else "")
+        if shown and len(line) > width:
+            break
+        shown.append(name)
+    more = len(names) - len(shown)
+    return "in flight: " + ", ".join(shown) + (f" +{more}" if more else "")
 
 
 def blob_line(desc: Descriptor, outcome: Outcome) -> str:
@@ -104,78 +108,6 @@ class PlainReporter(QuietReporter):
         sys.stderr.write(image_line(target, error, self.into) + "\n")
 
 
-class _Amount(ProgressColumn):
-    """Bytes and speed for the byte bar, a plain count for the others."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._download, self._speed, self._count = DownloadColumn(), TransferSpeedColumn(), (
-            MofNCompleteColumn())
-
-    def render(self, task: Task) -> Text:
-        if task.fields.get("bytes"):
-            return Text.assemble(self._download.render(task), " ", self._speed.render(task))
-        return self._count.render(task)
-
-
-class RichReporter(QuietReporter):
-    """Progress bars for bytes, blobs and images, redrawn at a fixed rate on stderr, with the
-    time left; each finished or failed image prints its line above the bars (the line a
-    non-terminal run logs), so the terminal keeps a record."""
-
-    def __init__(self, into: str | None = None, *, verbose: int = 0) -> None:
-        self.into = into
-        self.verbose = verbose
-        self.console = Console(stderr=True)
-        self.progress = Progress(
-            TextColumn("{task.description:>7}"), BarColumn(), _Amount(), TimeElapsedColumn(),
-            TextColumn("eta"), TimeRemainingColumn(),
-            console=self.console, refresh_per_second=8, transient=False,
-        )
-        self._bytes: TaskID | None = None
-        self._blobs: TaskID | None = None
-        self._images: TaskID | None = None
-        self._counted: set[object] = set()
-
-    def plan_ready(self, targets: Sequence[Target], blob_bytes: int, blobs: int) -> None:
-        """Start the bars."""
-        self.progress.start()
-        self._bytes = self.progress.add_task("bytes", total=blob_bytes, bytes=True)
-        self._blobs = self.progress.add_task("blobs", total=blobs)
-        self._images = self.progress.add_task("images", total=len(targets))
-
-    def bytes_moved(self, n: int) -> None:
-        """Advance the byte bar."""
-        if self._bytes is not None:
-            self.progress.advance(self._bytes, n)
-
-    def blob_done(self, desc: Descriptor, outcome: Outcome) -> None:
-        """Advance the blob bar; a digest's bytes count once, streamed or already there."""
-        if self._blobs is not None and self._bytes is not None:
-            self.progress.advance(self._blobs)
-            if desc.digest not in self._counted and outcome is not Outcome.TRANSFERRED:
-                self.progress.advance(self._bytes, desc.size)
-            self._counted.add(desc.digest)
-        if self.verbose:
-            self.console.print(blob_line(desc, outcome), markup=False, highlight=False)
-
-    def image_held(self, target: Target) -> None:
-        """With ``-v``, an image fetched into a file not yet committed."""
-        if self.verbose:
-            self.console.print(held_line(target, self.into), markup=False, highlight=False)
-
-    def image_done(self, target: Target, error: str | None) -> None:
-        """Advance the image bar; print the image's line above the bars."""
-        if self._images is not None:
-            self.progress.advance(self._images)
-        line = image_line(target, error, self.into)
-        self.console.print(Text(line, style="red" if error is not None else ""), highlight=False)
-
-    def close(self) -> None:
-        """Stop redrawing."""
-        self.progress.stop()
-
-
 def choose_reporter(json_output: bool, into: str | None = None) -> Reporter:
     """Rich on a terminal, plain lines otherwise (naming the tarball ``into``), silence for
     --json and -q (``ui.verbosity``)."""
@@ -185,6 +117,8 @@ def choose_reporter(json_output: bool, into: str | None = None) -> Reporter:
     if json_output or level < 0:
         return QuietReporter()
     if sys.stderr.isatty():
+        from relocator.ui.live import RichReporter
+
         return RichReporter(into, verbose=level)
     return PlainReporter(into, verbose=level)
 
@@ -226,17 +160,3 @@ def detail_lines(report: Report) -> list[str]:
     lines += [f"not finished: {name}" for name in report.unfinished if report.interrupted]
     lines += [f"note: {note}" for note in report.notes]
     return lines
-
-
-def summary_table(report: Report) -> Table:
-    """The closing summary as a rich table, for terminals."""
-    title = "relocator summary (interrupted)" if report.interrupted else "relocator summary"
-    table = Table(title=title, show_header=True)
-    for col in ("images ok", "failed", "referrers", "transferred", "mounted", "skipped", "MB", "seconds",
-                "MB/s"):
-        table.add_column(col, justify="right")
-    b = report.blobs
-    table.add_row(str(len(report.done)), str(len(report.failed)), str(report.referrers),
-                  str(b[Outcome.TRANSFERRED]), str(b[Outcome.MOUNTED]), str(b[Outcome.SKIPPED]),
-                  f"{report.bytes_moved / 1e6:.1f}", f"{report.seconds:.2f}", f"{report.mb_per_s:.1f}")
-    return table

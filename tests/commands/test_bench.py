@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
+from tests import reports
 from tests.registries import Registry, TokenServer
 
 
@@ -44,7 +44,7 @@ async def test_pull_counts_every_byte_of_blobs_that_are_really_there(fresh_regis
     proc = bench(f"{fresh_registry.host}/{repo}", "--blob-size", "4MiB", "--count", str(count),
                  "--concurrency", "4", "--keep", "--json")
     assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report = reports.load(proc.stdout)["details"]
     pull = next(r for r in report["results"] if r["phase"] == "pull")
     assert (pull["samples"], pull["errors"], pull["bytes"]) == (count, 0, count * size)
     # MB/s is bytes over seconds (both reported, seconds rounded to 0.1 ms): the figure is consistent.
@@ -62,7 +62,8 @@ def test_rows_ordered_latencies_sane_and_cleanup(fresh_registry: Registry, tmp_p
                  "--count", "6", "--concurrency", "4,1,2", "--upload", "chunked", "--chunk-size",
                  "256KiB", "--json", "--csv", str(csv_path))
     assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    full = reports.load(proc.stdout)
+    report = full["details"]
     rows = report["results"]
     phases = ["push", "head", "pull", "mount", "copy", "manifest put", "manifest get"]
     expected = [(size, c, p) for size in (1 << 20, 256 << 10) for c in (4, 1, 2) for p in phases]
@@ -79,8 +80,8 @@ def test_rows_ordered_latencies_sane_and_cleanup(fresh_registry: Registry, tmp_p
     assert fresh_registry.requests("PATCH", "bench/sweep/blobs/uploads/.*") >= 4 * 6 * 3
     assert csv_path.read_text().splitlines()[0].startswith("phase,blob_size,concurrency")
     assert len(csv_path.read_text().splitlines()) == len(rows) + 1
-    assert any("deleted" in n for n in report["notes"])
-    assert "only after the registry's garbage collection" in report["notes"][-1]
+    assert any("deleted" in n for n in full["notes"])
+    assert "only after the registry's garbage collection" in full["notes"][-1]
     assert fresh_registry.requests("DELETE", "bench/sweep/blobs/sha256:.*") > 0
 
 
@@ -136,7 +137,7 @@ def test_zb_scenario_names_and_request_phases_report_requests_per_second(fresh_r
     proc = bench(f"{fresh_registry.host}/bench/zb", "--blob-size", "1MiB", "--blob-size", "10MiB",
                  "--count", "3", "--concurrency", "2", "--json")
     assert proc.returncode == 0, proc.stderr
-    rows = json.loads(proc.stdout)["results"]
+    rows = reports.load(proc.stdout)["details"]["results"]
     names = [r["scenario"] for r in rows]
     # zot's zb names (cmd/zb/perf.go testSuite), its MB being a MiB, where the two overlap.
     for zb in ("Push Monolith 1MB", "Pull 1MB", "Push Monolith 10MB", "Pull 10MB"):
@@ -159,7 +160,7 @@ def test_chunked_push_without_a_chunk_size_is_zbs_one_patch(fresh_registry: Regi
     proc = bench(f"{fresh_registry.host}/bench/chunk", "--blob-size", "1MiB", "--count", "3",
                  "--concurrency", "1", "--upload", "chunked", "--warmup", "0", "--json")
     assert proc.returncode == 0, proc.stderr
-    push = json.loads(proc.stdout)["results"][0]
+    push = reports.load(proc.stdout)["details"]["results"][0]
     assert (push["phase"], push["scenario"]) == ("push", "Push Chunk Streamed 1MB")
     assert fresh_registry.requests("PATCH", "bench/chunk/blobs/uploads/.*") == 3  # one per blob
 
@@ -168,7 +169,8 @@ def test_side_repositories_are_named_from_ours_and_emptied(fresh_registry: Regis
     proc = bench(f"{fresh_registry.host}/team/app", "--blob-size", "256KiB", "--count", "3",
                  "--concurrency", "2", "--json")
     assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    full = reports.load(proc.stdout)
+    report = full["details"]
     host = fresh_registry.host
     assert report["repositories"] == {"repository": f"{host}/team/app",
                                       "mount": f"{host}/team/app-bench-mount",
@@ -184,7 +186,7 @@ def test_side_repositories_are_named_from_ours_and_emptied(fresh_registry: Regis
     root = fresh_registry.storage / "docker/registry/v2/repositories/team"
     assert sorted(p.name for p in root.iterdir()) == ["app", "app-bench-copy", "app-bench-mount"]
     assert list(root.rglob("link")) == []
-    notes = report["notes"]
+    notes = full["notes"]
     assert notes[:3] == [f"deleted 3 benchmark blobs and 0 manifests from {host}/team/app-bench-copy",
                          f"deleted 3 benchmark blobs and 0 manifests from {host}/team/app-bench-mount",
                          f"deleted 6 benchmark blobs and 3 manifests from {host}/team/app"]
@@ -194,7 +196,7 @@ def test_mixed_batches_and_a_copy_to_another_registry(registry: Registry, fresh_
     proc = bench(f"{registry.host}/bench/mixed", "--blob-size", "256KiB", "--count", "5",
                  "--concurrency", "2", "--mixed", "--copy-to", f"{fresh_registry.host}/mirror/app", "--json")
     assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report = reports.load(proc.stdout)["details"]
     mixed = [r for r in report["results"] if r["blob_size"] == 0]
     # zb's shares of 1, 10 and 100 MiB, allotted by proportion: 5 blobs are one of 1 MiB, four of 10.
     assert [(r["phase"], r["scenario"], r["samples"], r["bytes"]) for r in mixed] == [
@@ -217,7 +219,7 @@ def test_cleanup_on_a_token_registry_asks_for_the_delete_action(token_registry: 
                            "--blob-size", "256KiB", "--count", "2", "--json"], capture_output=True, text=True,
                           timeout=120, env={**os.environ, **env})
     assert proc.returncode == 0, proc.stderr
-    notes = json.loads(proc.stdout)["notes"]
+    notes = reports.load(proc.stdout)["notes"]
     host = token_registry.host
     each = re.compile(r"deleted \d+ benchmark blobs .* from (\S+)")
     deleted = [m.group(1) for n in notes if (m := each.fullmatch(n))]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import reports
 from tests.commands.test_pkg import cli
 from tests.commands.test_unpkg_names import edit_index, skopeo_layout
 from tests.images import random_index, seed, sha256, skopeo, skopeo_raw_manifest, valid_image
@@ -46,7 +47,7 @@ def test_copy_registry_to_registry_and_through_an_oci_archive(registry: Registry
     back = cli("copy", f"oci-archive:{archive}:app:v1", f"docker://{fresh_registry.host}/back/app:v1",
                "--json")
     assert back.returncode == 0, back.stderr
-    assert json.loads(back.stdout)["images"]["failed"] == 0
+    assert reports.errors(reports.load(back.stdout)) == {}
     assert sha256(skopeo_raw_manifest(fresh_registry, "back/app:v1")) == image.digest
 
 
@@ -116,7 +117,7 @@ def test_copy_from_docker_and_carvel_archives(registry: Registry, fresh_registry
     assert proc.stdout.count(note) == 1 and note not in proc.stderr  # once, in the summary
     assert skopeo_raw_manifest(fresh_registry, "saved/app:v1") == rebuilt_docker_manifest(saved)
     as_json = cli("copy", f"docker-archive:{saved}", f"{fresh_registry.host}/saved/app:v1", "--json")
-    assert [n for n in json.loads(as_json.stdout)["notes"] if n.startswith(note)] == [
+    assert [n for n in reports.load(as_json.stdout)["notes"] if n.startswith(note)] == [
         f"{note}, so each manifest is rebuilt and its digest can differ from the registry's"]
     assert note not in as_json.stderr
 
@@ -128,7 +129,7 @@ def test_copy_from_docker_and_carvel_archives(registry: Registry, fresh_registry
     for name in ("app:v1", "docker.io/library/app:v1", "index.docker.io/app:v1"):
         proc = cli("copy", f"docker-archive:{short}:{name}", f"{fresh_registry.host}/short/app:v1", "--json")
         assert proc.returncode == 0, (name, proc.stderr)
-        assert list(json.loads(proc.stdout)["results"]) == ["docker.io/library/app:v1"]
+        assert list(reports.copied(reports.load(proc.stdout))) == ["docker.io/library/app:v1"]
     # A two-component name is on Docker Hub (docker.io/docker/img), and no tag is latest, both
     # when skopeo writes RepoTags and when NAME is read.
     for saved_as, picks in (("docker/img:v2", ("docker/img:v2", "docker.io/docker/img:v2")),
@@ -163,7 +164,7 @@ def test_layout_to_layout_keeps_tag_only_and_unnamed_entries(registry: Registry,
         proc = cli("copy", f"oci:{layout}", dst, "--json")
         assert proc.returncode == 0, proc.stderr
         # A tag alone, or no name, is reported with the layout it came from.
-        assert set(json.loads(proc.stdout)["results"]) == {
+        assert set(reports.copied(reports.load(proc.stdout))) == {
             f"oci:{layout}:v1", f"oci:{layout}:v2", f"oci:{layout}@{images['gone'].digest}"}
         for tag in ("v1", "v2"):
             raw = subprocess.run(["skopeo", "inspect", "--raw", f"{dst}:{tag}"], capture_output=True,

@@ -7,6 +7,7 @@ import json
 import random
 from pathlib import Path
 
+from tests import reports
 from tests.commands.test_pkg import run_cli
 from tests.faults import DeadServer
 from tests.images import random_image, seed, skopeo_raw_manifest
@@ -65,7 +66,7 @@ async def test_a_source_refusing_connections_fails_every_image_at_once(fresh_reg
     assert proc.returncode == 1, proc.stderr
     down = f"{host}: not answering (cannot connect (Connection refused)); giving up on its remaining work"
     assert _warnings(proc.stderr) == [f"retrying {host} (1/2)", f"retrying {host} (2/2)", down]
-    assert json.loads(proc.stdout)["errors"] == dict.fromkeys(refs, down)
+    assert reports.errors(reports.load(proc.stdout)) == dict.fromkeys(refs, down)
 
 
 async def test_a_source_that_stops_answering_mid_run_fails_its_remaining_blobs_at_once(
@@ -80,7 +81,7 @@ async def test_a_source_that_stops_answering_mid_run_fails_its_remaining_blobs_a
         await proxy.stop()
     assert proc.returncode == 1, proc.stderr
     down = ": not answering (timed out waiting for data (--read-timeout)); giving up on its remaining work"
-    errors = json.loads(proc.stdout)["errors"]
+    errors = reports.errors(reports.load(proc.stdout))
     assert len(errors) == 3, errors
     for image, why in errors.items():  # named as the source's blob, whichever blob it met first
         assert why.startswith(f"source {image.removesuffix(':v1')}: blob sha256:") and why.endswith(down), why
@@ -101,11 +102,11 @@ async def test_a_source_sending_1_byte_per_second_fails_instead_of_hanging(regis
     finally:
         await proxy.stop()
     assert proc.returncode == 1, proc.stderr
-    report = json.loads(proc.stdout)
+    report = reports.load(proc.stdout)
     slow = f"{proxy.host}/trickle/app0"
-    assert list(report["errors"]) == [f"{slow}:v1"]
-    assert list(report["results"]) == [f"{proxy.host}/trickle/app1:v1"]
-    why = report["errors"][f"{slow}:v1"]
+    assert list(reports.errors(report)) == [f"{slow}:v1"]
+    assert list(reports.copied(report)) == [f"{proxy.host}/trickle/app1:v1"]
+    why = reports.errors(report)[f"{slow}:v1"]
     assert why.startswith(f"source {slow}: blob {layer}: too slow ("), why
     assert why.endswith(" under 1024 bytes/s; --read-timeout)"), why
     assert _warnings(proc.stderr) == [f"retrying {proxy.host} (1/1)"]  # a trickle is not a dead host
@@ -133,7 +134,7 @@ async def test_a_destination_resetting_every_connection_fails_every_image_at_onc
     finally:
         await dead.stop()
     assert proc.returncode == 1, proc.stderr
-    errors = json.loads(proc.stdout)["errors"]
+    errors = reports.errors(reports.load(proc.stdout))
     assert set(errors) == set(refs)
     assert len(set(errors.values())) == 1  # the same words for every image
     [why] = set(errors.values())

@@ -3,12 +3,12 @@ command line (oci/reference.py ``without_transport``): copy, inspect, bench, syn
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
 import pytest
 
+from tests import reports
 from tests.commands.test_pkg import cli
 from tests.images import seed, sha256, skopeo_raw_manifest, valid_image
 from tests.registries import Registry
@@ -21,12 +21,12 @@ def test_docker_transport_spelling_everywhere(registry: Registry, fresh_registry
 
     shown = cli("inspect", src, "--json")
     assert shown.returncode == 0, shown.stderr
-    assert json.loads(shown.stdout)["digest"] == image.digest
-    assert json.loads(shown.stdout)["reference"] == f"{registry.host}/spell/app:v1"
+    assert reports.load(shown.stdout)["details"]["digest"] == image.digest
+    assert reports.load(shown.stdout)["details"]["reference"] == f"{registry.host}/spell/app:v1"
 
     moved = cli("relocate", "-i", src, "--repository", f"docker://{fresh_registry.host}/spell/into", "--json")
     assert moved.returncode == 0, moved.stderr
-    assert json.loads(moved.stdout)["results"] == {
+    assert reports.copied(reports.load(moved.stdout)) == {
         f"{registry.host}/spell/app:v1": f"{fresh_registry.host}/spell/into@{image.digest}"}
     assert sha256(skopeo_raw_manifest(fresh_registry, f"spell/into@{image.digest}")) == image.digest
 
@@ -38,7 +38,7 @@ def test_docker_transport_spelling_everywhere(registry: Registry, fresh_registry
     listed = cli("sync", src.rsplit(":", 1)[0], f"docker://{fresh_registry.host}/spell/mirror", "--list-tags",
                  "--json")
     assert listed.returncode == 0, listed.stderr
-    assert json.loads(listed.stdout) == {
+    assert reports.load(listed.stdout)["details"]["tags"] == {
         f"{registry.host}/spell/app -> {fresh_registry.host}/spell/mirror": ["v1"]}
 
 

@@ -3,11 +3,11 @@ and as JSON."""
 
 from __future__ import annotations
 
-import json
 import random
 
 import pytest
 
+from tests import reports
 from tests.commands.test_pkg import cli
 from tests.images import OCI_INDEX, OCI_MANIFEST, Image, random_index, seed, valid_image
 from tests.referrers import PROVENANCE, SIGNATURE, SPDX, ReferrersFront, attached, legacy_tag, seed_attached
@@ -26,7 +26,7 @@ def test_children_are_listed_with_their_platforms(registry: Registry) -> None:
         f"{ref}\t{index.digest}\tapplication/vnd.oci.image.index.v1+json",
         f"  linux/amd64\t{amd64.digest}\t{len(amd64.raw)}\tapplication/vnd.oci.image.manifest.v1+json",
         f"  linux/arm64\t{arm64.digest}\t{len(arm64.raw)}\tapplication/vnd.oci.image.manifest.v1+json"]
-    report = json.loads(cli("inspect", "--json", ref).stdout)
+    report = reports.load(cli("inspect", "--json", ref).stdout)["details"]
     assert [c["platform"] for c in report["children"]] == [
         {"architecture": "amd64", "os": "linux"}, {"architecture": "arm64", "os": "linux"}]
 
@@ -55,7 +55,9 @@ def test_referrers_are_shown_as_a_tree(api: bool, registry: Registry,
         f"  linux/arm64\t{arm64.digest}\t{len(arm64.raw)}\t{OCI_MANIFEST}",
         line("    ", fix.sboms[1], SPDX),
         line("    ", fix.provenance[1], PROVENANCE)]
-    report = json.loads(cli("inspect", "--json", ref).stdout)
+    full = reports.load(cli("inspect", "--json", ref).stdout)
+    assert full["counts"]["referrers"] == 6  # every line of the tree above: the deepest counted too
+    report = full["details"]
     sbom = report["children"][0]["referrers"][0]
     assert (sbom["digest"], sbom["artifactType"], sbom["annotations"]) == (
         fix.sboms[0].digest, SPDX, {"org.example.sbom": "spdx"})

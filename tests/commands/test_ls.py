@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import reports
 from tests.images import Image, random_image, random_index, sha256, skopeo, skopeo_raw_manifest, valid_image
 from tests.registries import Registry
 from tests.stores.archives import (
@@ -53,7 +54,10 @@ _PLATFORMS = {"example.com/app:v1": ["linux/amd64"], "example.com/docker:v1": ["
 def _ls_json(path: Path) -> tuple[list[dict[str, object]], str]:
     proc = cli("ls", "--json", str(path))
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout), proc.stderr
+    report = reports.load(proc.stdout)
+    assert [(i["reference"], i["source_digest"]) for i in report["images"]] == [
+        (e["name"], e["digest"]) for e in report["details"]["entries"]]
+    return report["details"]["entries"], proc.stderr
 
 
 def test_ls_an_oci_layout_tar_gz_with_dot_names(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from tests import reports
 from tests.commands.test_pkg import ENV
 from tests.faults import serve
 from tests.images import (
@@ -216,7 +217,7 @@ async def test_registry_credentials_never_go_to_a_layer_url(url_registries: tupl
     proc = await cli("relocate", "-i", ref, "--prefix", dst.host, "--include-non-distributable-layers",
                "--json", env=env)
     assert proc.returncode == 1, proc.stderr
-    error = json.loads(proc.stdout)["errors"][ref]
+    error = reports.errors(reports.load(proc.stdout))[ref]
     assert error.startswith(f"source {src.host}/win/docker: blob {docker_remote}: 404 Not Found"), error
     assert f"from its urls: 127.0.0.1:{layers.port}: 401 Unauthorized" in error
     assert layers.seen == [(docker_remote, None)]  # asked once, with no Authorization

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pty
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,8 @@ def test_a_terminal_keeps_a_line_per_image_above_the_bars(registry: Registry,
     for i in range(3):
         assert f"done {registry.host}/out/tty{i}:v1 -> {fresh_registry.host}/tty/out/tty{i}:v1" in text
     assert "images" in text and "eta" in text  # the bars were drawn
+    # Under the bars, the images under way, by their last path component.
+    assert re.search(r"in flight: tty\d:v1", text), text
 
 
 def test_a_reader_that_goes_away_ends_the_run_quietly(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import reports
 from tests.images import (
     Image,
     random_image,
@@ -274,12 +275,12 @@ def test_killed_pkg_resumes_to_identical_bytes(tmp_path: Path) -> None:
         assert out.read_bytes() == whole.read_bytes()
         assert not partial.exists()
         # The resumed run kept the verified blobs and fetched only the rest, each once.
-        report = json.loads(done.stdout)
-        blobs = report["blobs"]
+        report = reports.load(done.stdout)
+        blobs = report["counts"]["blobs"]
         assert blobs["skipped"] >= 1 and blobs["transferred"] + blobs["skipped"] == 18
         gets = [ln for ln in src.log()[mark:].splitlines() if '"GET /v2/big/' in ln and "/blobs/" in ln]
         assert len(gets) == blobs["transferred"]
-        assert report["bytes_transferred"] <= total - total // 2 + 6 * 1024 * 1024
+        assert report["throughput"]["bytes"] <= total - total // 2 + 6 * 1024 * 1024
     finally:
         src.stop()
 

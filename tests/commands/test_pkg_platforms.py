@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
+from tests import reports
 from tests.commands.test_pkg import cli
 from tests.images import sha256, skopeo
 from tests.platforms import Multi, multi, raw, seed_multi
@@ -150,6 +151,6 @@ def test_copy_filter_between_registries(registry: Registry) -> None:
     new = raw(registry, "copyplat/dst:v2")
     assert [m["digest"] for m in json.loads(new)["manifests"]] == [fix.images[1].digest,
                                                                    fix.attestations[1].digest]
-    report = json.loads(proc.stdout)
-    assert report["source_digests"] == {f"docker://{registry.host}/copyplat/src:v1": fix.index.digest}
-    assert list(report["results"].values()) == [f"{registry.host}/copyplat/dst@{sha256(new)}"]
+    report = reports.load(proc.stdout)
+    assert reports.sources(report) == {f"docker://{registry.host}/copyplat/src:v1": fix.index.digest}
+    assert list(reports.copied(report).values()) == [f"{registry.host}/copyplat/dst@{sha256(new)}"]

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests import reports
 from tests.commands.test_pkg import ENV, cli
 from tests.images import OCI_INDEX, _request, sha256, skopeo_raw_manifest
 from tests.referrers import (
@@ -70,7 +71,7 @@ def test_pkg_verify_unpkg_keep_every_referrer(api: bool, registry: Registry, fre
     ref, out = f"{src.host}/tar/app:v1", tmp_path / "app.tar"
     proc = cli("pkg", "-i", ref, "-o", str(out), "--json")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["referrers"] == {"copied": 6}
+    assert reports.load(proc.stdout)["counts"]["referrers"] == 6
     _assert_stored(out, fix, ref)
     ok = cli("verify", str(out))
     assert ok.returncode == 0 and "ok: 1 references, 6 referrers" in ok.stdout, ok.stdout + ok.stderr
@@ -87,7 +88,7 @@ def test_pkg_verify_unpkg_keep_every_referrer(api: bool, registry: Registry, fre
                 (dst.registry(), ("--repository", f"{dst.host}/all/one"), "all/one", True)):
             unpkg = cli("unpkg", "-i", str(out), *flags, "--json")
             assert unpkg.returncode == 0, unpkg.stderr
-            assert json.loads(unpkg.stdout)["referrers"] == {"copied": 6}
+            assert reports.load(unpkg.stdout)["counts"]["referrers"] == 6
             _assert_found(reg, repo, fix, api=with_api)
     finally:
         dst.stop()
@@ -106,7 +107,8 @@ def test_copy_through_a_layout_directory_and_back(registry: Registry, fresh_regi
     assert back.returncode == 0, back.stderr
     _assert_found(fresh_registry, "dir/back", fix, api=False)
     direct = cli("copy", f"{registry.host}/dir/app:v1", f"{fresh_registry.host}/dir/direct:v1", "--json")
-    assert direct.returncode == 0 and json.loads(direct.stdout)["referrers"] == {"copied": 6}, direct.stderr
+    assert direct.returncode == 0, direct.stderr
+    assert reports.load(direct.stdout)["counts"]["referrers"] == 6
     _assert_found(fresh_registry, "dir/direct", fix, api=False)
 
 
@@ -142,7 +144,7 @@ def test_layouts_other_tools_wrote_give_up_their_referrers(regclient: bool, fres
     layout = _foreign_layout(tmp_path / "layout", fix, regclient=regclient)
     listing = cli("ls", str(layout), "--json")
     assert listing.returncode == 0, listing.stderr
-    rows = json.loads(listing.stdout)
+    rows = reports.load(listing.stdout)["details"]["entries"]
     assert [(e["name"], e["digest"]) for e in rows if "referrer" not in e] == [("v1", fix.index.digest)]
     assert _listed_referrers(rows) == _expected_referrers(fix)
     ok = cli("verify", str(layout))
@@ -178,8 +180,8 @@ def test_a_referrer_that_cannot_be_read_fails_its_image_alone(registry: Registry
     proc = cli("pkg", "-i", f"{registry.host}/half/good:v1", "-i", f"{registry.host}/half/bad:v1",
                "-o", str(out), "--json")
     assert proc.returncode == 1, proc.stderr
-    report = json.loads(proc.stdout)
-    why = report["errors"][f"{registry.host}/half/bad:v1"]
+    report = reports.load(proc.stdout)
+    why = reports.errors(report)[f"{registry.host}/half/bad:v1"]
     assert f"referrer {bad.provenance[1].digest} of {bad.index.children[1].digest}" in why and "404" in why
     # The tarball holds the good image and its referrers; nothing of the other is listed.
     _assert_stored(out, good, f"{registry.host}/half/good:v1")
@@ -234,8 +236,10 @@ def test_ls_lists_the_referrers_a_tarball_holds(registry: Registry, tmp_path: Pa
     assert cli("pkg", "-i", ref, "-o", str(out)).returncode == 0
     listing = cli("ls", str(out), "--json")
     assert listing.returncode == 0 and listing.stderr == "", listing.stderr
-    rows = json.loads(listing.stdout)
+    report = reports.load(listing.stdout)
+    rows = report["details"]["entries"]
     assert [(r["name"], r["digest"]) for r in rows if "referrer" not in r] == [(ref, fix.index.digest)]
+    assert [i["reference"] for i in report["images"]] == [ref]  # referrers are entries, not images
     assert _listed_referrers(rows) == _expected_referrers(fix)
     # The text: the images' table, a blank line, then one line per referrer under its own header.
     text = cli("ls", str(out))

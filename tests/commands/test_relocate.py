@@ -16,6 +16,7 @@ from relocator.engine.events import Outcome
 from relocator.frontends.inputs import collect_inputs
 from relocator.oci import Repository
 from relocator.ui.render import QuietReporter
+from tests import reports
 from tests.conftest import settings_for
 from tests.images import random_image, random_index, seed, sha256, skopeo, skopeo_raw_manifest
 from tests.registries import Registry
@@ -122,9 +123,9 @@ def test_cli_reads_yaml_and_exits_1_naming_failures(registry: Registry, fresh_re
                            "--prefix", f"{fresh_registry.host}/cli", "--json"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, proc.stderr
-    out = json.loads(proc.stdout)
-    assert out["images"] == {"relocated": len(refs), "failed": 1}
-    assert list(out["errors"]) == [f"{registry.host}/apps/missing:nope"]
+    out = reports.load(proc.stdout)
+    assert out["counts"]["outcomes"] == {"copied": len(refs), "failed": 1}
+    assert list(reports.errors(out)) == [f"{registry.host}/apps/missing:nope"]
     bad = subprocess.run([sys.executable, "-m", "relocator", "relocate", "-i", "Not/Valid",
                           "--prefix", fresh_registry.host], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "Not/Valid" in bad.stderr and len(bad.stderr.splitlines()) == 1
@@ -214,11 +215,13 @@ def test_dry_run_moves_nothing_and_counts_bytes(registry: Registry, fresh_regist
     before = fresh_registry.log()
     plan = _cli("relocate", *args, "--prefix", fresh_registry.host, "--dry-run", "--json")
     assert plan.returncode == 0, plan.stderr
-    summary = json.loads(plan.stdout)
-    assert len(summary["images"]) == 3 and summary["unique_blobs"] == len(unique)
+    summary = reports.load(plan.stdout)
+    assert summary["dry_run"] is True and summary["counts"]["outcomes"] == {"planned": 3}
+    assert summary["details"]["unique_blobs"] == len(unique)
     # The shared layer moves once and is mounted into the two other repositories.
-    assert summary["bytes_to_move"] == sum(unique.values()) and summary["mounts"] == 2
-    assert summary["bytes_present"] == 0
+    assert summary["throughput"]["bytes"] == sum(unique.values())
+    assert summary["counts"]["blobs"]["mounted"] == 2
+    assert summary["details"]["bytes_present"] == 0
     new_lines = fresh_registry.log()[len(before):]
     assert '"PUT ' not in new_lines and '"POST ' not in new_lines and '"PATCH ' not in new_lines
 
@@ -226,10 +229,10 @@ def test_dry_run_moves_nothing_and_counts_bytes(registry: Registry, fresh_regist
     assert done.returncode == 0, done.stderr
     assert "\x1b" not in done.stderr + done.stdout  # no escape codes without a terminal
     assert "done " in done.stderr and "3 done, 0 failed" in done.stdout
-    again = json.loads(_cli("relocate", *args, "--prefix", fresh_registry.host, "--dry-run",
-                            "--json").stdout)
-    assert again["bytes_to_move"] == 0 and again["mounts"] == 0
-    assert again["bytes_present"] == sum(unique.values()) + 2 * len(shared)
+    again = reports.load(_cli("relocate", *args, "--prefix", fresh_registry.host, "--dry-run",
+                              "--json").stdout)
+    assert again["throughput"]["bytes"] == 0 and again["counts"]["blobs"]["mounted"] == 0
+    assert again["details"]["bytes_present"] == sum(unique.values()) + 2 * len(shared)
 
 
 def test_tag_for_gc_and_fail_fast(registry: Registry, fresh_registry: Registry, tmp_path: Path) -> None:
@@ -245,7 +248,7 @@ def test_tag_for_gc_and_fail_fast(registry: Registry, fresh_registry: Registry, 
     failing = _cli("relocate", "-i", f"{registry.host}/gc/missing:v1", "-i", f"{registry.host}/gc/app:v1",
                    "--prefix", fresh_registry.host, "--fail-fast", "--lock-output", str(lock), "--json")
     assert failing.returncode == 1
-    errors = json.loads(failing.stdout)["errors"]
+    errors = reports.errors(reports.load(failing.stdout))
     assert "404" in errors[f"{registry.host}/gc/missing:v1"]
     assert "--fail-fast" in errors[f"{registry.host}/gc/app:v1"]
     assert fresh_registry.requests("PUT", "gc/app/manifests/.*") == 0
@@ -323,7 +326,7 @@ def test_shards_together_relocate_everything_once(registry: Registry, fresh_regi
         proc = _cli("relocate", *args, "--prefix", f"{fresh_registry.host}/sharded", "--shard", f"{i}/2",
                     "--json")
         assert proc.returncode == 0, proc.stderr
-        done += list(json.loads(proc.stdout)["results"])
+        done += list(reports.copied(reports.load(proc.stdout)))
     assert sorted(done) == sorted(refs)
     for ref, digest in digests.items():
         assert sha256(skopeo_raw_manifest(fresh_registry, f"sharded/{ref.split('/', 1)[1]}")) == digest

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from tests import reports
 from tests.commands.test_pkg import cli
 from tests.images import sha256
 from tests.platforms import multi, raw, seed_multi
@@ -44,9 +45,9 @@ def test_filter_writes_a_new_index_of_the_platform_and_its_attestation(registry:
     # The amd64 image's SBOM travels; the index's signature signs the whole index: it does not.
     assert set(by_tag(registry, "to/plat/filter", fix.images[0].digest)) == {fix.sboms[0].digest}
     assert tagged_digest(registry, "to/plat/filter", legacy_tag(fix.index)) is None
-    report = json.loads(proc.stdout)
-    assert report["results"] == {src: f"{registry.host}/to/plat/filter@{new_digest}"}
-    assert report["source_digests"] == {src: fix.index.digest}
+    report = reports.load(proc.stdout)
+    assert reports.copied(report) == {src: f"{registry.host}/to/plat/filter@{new_digest}"}
+    assert reports.sources(report) == {src: fix.index.digest}
     assert any("1 referrers of the source index" in n and fix.index.digest in n for n in report["notes"])
     [entry] = _lock(lock)
     assert entry["newImage"] == f"{registry.host}/to/plat/filter@{new_digest}"
@@ -94,7 +95,7 @@ def test_single_copies_the_platform_image_and_its_referrers(registry: Registry, 
     assert raw(registry, "to/plat/single:v1") == fix.images[1].raw
     assert set(by_tag(registry, "to/plat/single", fix.images[1].digest)) == {fix.sboms[1].digest}
     assert tagged_digest(registry, "to/plat/single", fix.attestations[1].digest) is None
-    assert json.loads(proc.stdout)["source_digests"] == {src: fix.index.digest}
+    assert reports.sources(reports.load(proc.stdout)) == {src: fix.index.digest}
     [entry] = _lock(lock)
     assert entry["newImage"] == f"{registry.host}/to/plat/single@{fix.images[1].digest}"
 
@@ -113,7 +114,7 @@ def test_all_is_the_default_and_moves_attestation_manifests_byte_identical(
     for image, sbom in zip(fix.images, fix.sboms, strict=True):
         assert set(by_api(reg, "to/plat/all", image.digest)) == {sbom.digest}
     assert tagged_digest(reg, "to/plat/all", legacy_tag(fix.index)) == fix.sig.digest
-    assert json.loads(proc.stdout)["source_digests"] == {}
+    assert reports.sources(reports.load(proc.stdout)) == {}
 
 
 def test_filter_through_the_referrers_api_copies_each_kept_platforms_sbom(

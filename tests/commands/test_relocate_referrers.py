@@ -16,6 +16,7 @@ from relocator.engine.events import Report
 from relocator.engine.referrers import NONE, ReferrerPolicy
 from relocator.frontends.inputs import collect_inputs
 from relocator.ui.render import QuietReporter
+from tests import reports
 from tests.commands.test_pkg import cli
 from tests.conftest import settings_for
 from tests.images import OCI_INDEX, OCI_MANIFEST, seed, valid_image
@@ -178,8 +179,9 @@ def test_the_dry_run_and_the_report_count_referrers_apart(registry: Registry,
     ref = f"{registry.host}/count/app:v1"
     plan = cli("relocate", "-i", ref, "--prefix", fresh_registry.host, "--dry-run", "--json")
     assert plan.returncode == 0, plan.stderr
-    summary = json.loads(plan.stdout)
-    assert (len(summary["images"]), summary["referrers"], summary["manifests"]) == (1, 6, 9)
+    summary = reports.load(plan.stdout)
+    assert len(summary["images"]) == 1
+    assert (summary["counts"]["referrers"], summary["details"]["manifests"]) == (6, 9)
     text = cli("relocate", "-i", ref, "--prefix", fresh_registry.host, "--dry-run")
     assert "1 images, 6 referrers, 9 manifests" in text.stdout, text.stdout
     assert tagged_digest(fresh_registry, "count/app", fix.sboms[0].digest) is None  # nothing moved

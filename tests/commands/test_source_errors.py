@@ -3,13 +3,13 @@ error, however the destination's upload saw it, and is not retried as a connecti
 
 from __future__ import annotations
 
-import json
 import random
 import tarfile
 from pathlib import Path
 
 import pytest
 
+from tests import reports
 from tests.commands.test_pkg import cli, run_cli
 from tests.images import random_image, seed
 from tests.proxy import FaultProxy
@@ -34,7 +34,7 @@ def test_a_blob_the_source_lacks_is_the_sources_404(fresh_registry: Registry, tm
 
         moved = cli("relocate", "-i", ref, "--prefix", fresh_registry.host, "--json")
         assert moved.returncode == 1, moved.stderr
-        error = json.loads(moved.stdout)["errors"][ref]
+        error = reports.errors(reports.load(moved.stdout))[ref]
         assert error.startswith(want), error
         assert "connection failed" not in error and fresh_registry.host not in error
         # One upload session per blob: the source's 404 is not retried as a broken upload.
@@ -43,7 +43,7 @@ def test_a_blob_the_source_lacks_is_the_sources_404(fresh_registry: Registry, tm
 
         packed = cli("pkg", "-i", ref, "-o", str(tmp_path / "gone.tar"), "--json")
         assert packed.returncode == 1, packed.stderr
-        assert json.loads(packed.stdout)["errors"][ref].startswith(want)
+        assert reports.errors(reports.load(packed.stdout))[ref].startswith(want)
         # The config blob came through before the layer failed, so the partial file stays for a
         # resume; the tarball itself never appears.
         assert not (tmp_path / "gone.tar").exists()
@@ -74,7 +74,7 @@ def test_a_corrupt_member_names_the_tarball_and_the_member(registry: Registry, f
         proc = cli("unpkg", "-i", str(torn), "--repository", f"{fresh_registry.host}/{repo}", "--json",
                    *chunked)
         assert proc.returncode == 2, proc.stderr
-        error = json.loads(proc.stdout)["errors"][ref]
+        error = reports.errors(reports.load(proc.stdout))[ref]
         assert error.startswith(want), error
         assert proc.stderr.splitlines() == [f"relocator: error: {error}"]
         assert "connection failed" not in proc.stderr
@@ -104,9 +104,9 @@ async def test_a_blob_the_source_serves_wrong_is_its_error_and_fetched_once(
     finally:
         await proxy.stop()
     assert proc.returncode == 1, proc.stderr
-    report = json.loads(proc.stdout)
-    assert list(report["results"]) == [refs[1]]
-    why = report["errors"][refs[0]]
+    report = reports.load(proc.stdout)
+    assert list(reports.copied(report)) == [refs[1]]
+    why = reports.errors(report)[refs[0]]
     assert why.startswith(f"source {proxy.host}/wrong/app0: blob {layer}: {says}"), why
     assert "connection failed" not in why and fresh_registry.host not in why
     assert proxy.hits["blob"] == 4  # each of the 4 blobs fetched once: the wrong one never again
@@ -126,7 +126,7 @@ async def test_a_source_body_that_keeps_breaking_is_tried_as_often_as_retries_al
     finally:
         await proxy.stop()
     assert proc.returncode == 1, proc.stderr
-    why = json.loads(proc.stdout)["errors"][ref]
+    why = reports.errors(reports.load(proc.stdout))[ref]
     assert why.startswith(f"source {proxy.host}/broken/app: blob {layer}: connection failed ("), why
     # The config once, the layer three times (its download resumed twice): the upload that was
     # streaming it does not start the source's retries over again (that made it nine).

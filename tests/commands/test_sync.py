@@ -16,6 +16,7 @@ import pytest
 
 from relocator.frontends.syncconfig import load_sync_config
 from relocator.frontends.syncmodel import lock_key
+from tests import reports
 from tests.commands.test_signals import _interrupt
 from tests.images import Image, seed, sha256, skopeo_raw_manifest, valid_image
 from tests.proxy import FaultProxy
@@ -90,9 +91,9 @@ mirrors:
     gets = registry.requests("GET", r"sync/(app|tool)/manifests/.*")
     again = sync(state, "-f", str(config), "--json")
     assert again.returncode == 1, again.stderr
-    report = json.loads(again.stdout)
-    assert report["sync"]["counts"] == {"failed": 1, "unchanged": 3}
-    assert report["sync"]["manifest_requests"][registry.host] == {"GET": 0, "HEAD": 3}
+    report = reports.load(again.stdout)
+    assert report["counts"]["outcomes"] == {"failed": 1, "unchanged": 3}
+    assert report["details"]["manifest_requests"][registry.host] == {"GET": 0, "HEAD": 3}
     assert registry.requests("GET", r"sync/(app|tool)/manifests/.*") == gets
 
     # Two tags move at the source: the mutable one is updated, the immutable one kept and named.
@@ -126,9 +127,10 @@ def test_dry_run_and_list_tags_copy_nothing(registry: Registry, fresh_registry: 
     assert listed.stdout.strip() == f"{src} -> {dst}: 1.19.0 1.20.0 1.21.0-alpine"
     dry = sync(tmp_path, src, dst, "--latest", "1", "--json", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    report = json.loads(dry.stdout)["sync"]
-    assert report["counts"] == {"add": 2}  # 2.0.0, the newest version, and latest (not a version)
-    assert report["bytes_to_move"] == sum(len(b) for t in ("2.0.0", "latest") for b in app[t].blobs.values())
+    report = reports.load(dry.stdout)
+    assert report["counts"]["outcomes"] == {"add": 2}  # 2.0.0, the newest version, and latest (a tag)
+    assert report["dry_run"] and report["throughput"]["bytes"] == sum(
+        len(b) for t in ("2.0.0", "latest") for b in app[t].blobs.values())
     assert tags_at(fresh_registry, "mirror/app") == []
 
 
@@ -316,7 +318,8 @@ def test_one_source_fans_out_to_two_targets_and_list_tags_merges_entries(
     skopeo_file = tmp_path / "skopeo.yaml"
     skopeo_file.write_text(f"{registry.host}:\n  images:\n    sync/app: [1.19.0, 2.0.0]\n")
     listed = sync(tmp_path / "state", "-f", str(skopeo_file), "--dest", f"{dst}/sk", "--list-tags", "--json")
-    assert json.loads(listed.stdout) == {f"{src} -> {dst}/sk/app": ["1.19.0", "2.0.0"]}, listed.stderr
+    tags = reports.load(listed.stdout)["details"]["tags"]
+    assert tags == {f"{src} -> {dst}/sk/app": ["1.19.0", "2.0.0"]}, listed.stderr
 
 
 def test_a_registry_alone_on_the_command_line_is_its_whole_catalog(fresh_registry: Registry,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from tests import reports
 from tests.commands.test_sync import results, sync, tags_at
 from tests.referrers import (
     attached,
@@ -35,7 +35,7 @@ def test_sync_carries_referrers_and_skips_their_tags(registry: Registry, fresh_r
     proc = sync(tmp_path / "state", "-f", str(config), "--results", str(out), "--json")
     assert proc.returncode == 0, proc.stderr
     assert set(results(out)) == {f"{registry.host}/syncref/app:v1", f"{registry.host}/syncref/plain:v1"}
-    assert json.loads(proc.stdout)["referrers"] == {"copied": 6}
+    assert reports.load(proc.stdout)["counts"]["referrers"] == 6
     assert "not applied" not in proc.stderr
     for subject, referrer in fix.linked:
         assert by_tag(fresh_registry, "app", subject)[referrer.digest] == descriptor_of(referrer)

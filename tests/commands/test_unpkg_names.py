@@ -9,6 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests import reports
 from tests.commands.test_pkg import cli
 from tests.images import Image, seed, sha256, skopeo, skopeo_raw_manifest, valid_image
 from tests.registries import Registry
@@ -57,7 +58,7 @@ def test_skopeo_tags_are_tags(registry: Registry, fresh_registry: Registry, tmp_
     assert done.returncode == 0, done.stderr
     for tag, image in images.items():
         assert sha256(skopeo_raw_manifest(fresh_registry, f"names/all:{tag}")) == image.digest
-    assert json.loads(done.stdout)["results"] == {
+    assert reports.copied(reports.load(done.stdout)) == {
         tag: f"{fresh_registry.host}/names/all@{image.digest}" for tag, image in images.items()}
     assert _catalog(fresh_registry) == ["names/all"]  # nothing under library/v1 or library/v2
 
@@ -77,7 +78,7 @@ def test_docker_save_names_are_kept(fresh_registry: Registry, tmp_path: Path) ->
     assert bundled.returncode == 0, bundled.stderr
     assert sha256(skopeo_raw_manifest(fresh_registry, "bundle:v2")) == app.digest
     assert sha256(skopeo_raw_manifest(fresh_registry, "bundle:1.0")) == tool.digest
-    labels = set(json.loads(bundled.stdout)["results"])
+    labels = set(reports.copied(reports.load(bundled.stdout)))
     assert labels == {"docker.io/library/app:v2", "example.com/team/tool:1.0"}
 
 

@@ -2,7 +2,8 @@
 # End to end against real local registries: start two docker-registry processes on ephemeral
 # ports, seed a two-platform image into the first with skopeo, relocate it into the second with
 # relocator, copy it through an OCI archive into the second again, check with skopeo that the
-# digest never changed, and mirror the repository with sync (a second sync only HEADs).
+# digest never changed, mirror the repository with sync (a second sync only HEADs), and relocate
+# one platform of the index (a new index, checked with skopeo).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 py="$here/.venv/bin/python"
@@ -49,3 +50,12 @@ export RELOCATOR_STATE_DIR="$work/state"
 "$here/.venv/bin/relocator" sync "$src/demo/app" "$dst/synced/app" --results "$work/results.jsonl"
 "$here/.venv/bin/relocator" sync "$src/demo/app" "$dst/synced/app"
 cat "$work/results.jsonl"
+
+echo "only linux/arm64 of the index (--platform; a new index, so both digests are reported):"
+"$here/.venv/bin/relocator" relocate -i "$src/demo/app:v1" --prefix "$dst/arm" --platform linux/arm64 \
+    --lock-output "$work/arm.lock"
+cat "$work/arm.lock"
+platforms="$(skopeo inspect --raw --tls-verify=false "docker://$dst/arm/demo/app:v1" \
+    | "$py" -c 'import json,sys; print(" ".join(m["platform"]["architecture"] for m in json.load(sys.stdin)["manifests"]))')"
+[ "$platforms" = "arm64" ] || { echo "expected only arm64, skopeo sees: $platforms" >&2; exit 1; }
+echo "skopeo sees $dst/arm/demo/app:v1 as an index of: $platforms"

@@ -14,9 +14,10 @@ never silently (issue 11):
   ``crane copy --platform`` and ``skopeo copy`` without ``--all`` do.
 
 Pure: ``choose`` decides from an index's bytes; engine.plan fetches and walks. Matching is
-oci.platform's (image-spec fields, crane's rules); an entry without a platform is kept only in
-``all``. Only the top index of an image is filtered: a nested index entry is an entry like any
-other, kept when its own platform matches.
+oci.platform's (image-spec fields, crane's rules, containerd's architecture normalisation); an
+entry without a platform is kept only in ``all``. Only the top index of an image is filtered: a
+nested index entry is an entry like any other, kept when its own platform matches (``single`` then
+chooses again inside it, engine.plan).
 """
 
 from __future__ import annotations

@@ -55,8 +55,12 @@ class PlatformSelection:
               flag: str = "--platform") -> PlatformSelection:
         """``texts`` as given to ``--platform`` (each may hold several, comma-separated), ``mode``
         as given to ``--platform-mode``. Raises InputError (one line naming the value) for a bad
-        platform, ``all`` beside a platform, an unknown mode, a mode without platforms, or
-        ``single`` with more than one platform."""
+        platform or an empty one between commas, ``all`` beside a platform, an unknown mode, a mode
+        without platforms, or ``single`` with more than one platform."""
+        for text in texts:
+            if "," in text and not all(t.strip() for t in text.split(",")):
+                # Else the error would name '' and not what the user wrote (a comma too many).
+                raise InputError(f"{flag} {text!r}: an empty item in the comma-separated list")
         items = [t.strip() for text in texts for t in text.split(",")]
         named = [t for t in items if t != "all"]
         if named and len(named) < len(items):

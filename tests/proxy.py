@@ -39,6 +39,7 @@ class FaultProxy:
     stall_matching: str | None = None  # any request whose path holds this gets no answer
     hits: Counter[str] = field(default_factory=Counter)
     released: asyncio.Event = field(default_factory=asyncio.Event)
+    faulted: asyncio.Event = field(default_factory=asyncio.Event)  # set at the first fault served
     runner: web.AppRunner | None = None
     session: aiohttp.ClientSession | None = None
     port: int = 0
@@ -103,6 +104,7 @@ class FaultProxy:
             return resp
 
     async def _fault(self, request: web.Request, fault: str) -> web.StreamResponse:
+        self.faulted.set()
         if fault == "404":
             return web.json_response({"errors": [{"code": "BLOB_UNKNOWN", "message": "blob unknown"}]},
                                      status=404)

@@ -4,6 +4,7 @@ under the names zot's ``zb`` gives the scenarios they share (commands.scenarios)
 from __future__ import annotations
 
 import argparse
+import asyncio
 from pathlib import Path
 
 from relocator.auth.credentials import ANY_HOST
@@ -50,7 +51,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    """Measure, print the table (or JSON), write CSV and plot if asked; exit 1 if any request failed."""
+    """Measure, print the table (or JSON), write CSV and plot if asked; exit 1 if any request failed.
+    Interrupted, the phases that finished are printed (``interrupted`` in the JSON) after the
+    clean-up, then CancelledError goes on to cli.py, which exits 130 or 143."""
     options = BenchOptions(repository=args.repository, blob_sizes=tuple(args.blob_size or [10 << 20]),
                            count=args.count, duration=args.duration, concurrency=tuple(args.concurrency),
                            upload=args.upload, chunk_size=args.chunk_size, warmup=args.warmup,
@@ -67,6 +70,7 @@ async def run(args: argparse.Namespace) -> int:
     if args.json:  # no image: the phases are the details, their bytes and seconds the throughput
         print_json(report_json("bench", [], moved=sum(r.bytes for r in report.results),
                                seconds=sum(r.seconds for r in report.results), notes=report.notes,
+                               interrupted=report.interrupted,
                                details={"results": [r.to_json() for r in report.results],
                                         "kept": [d.to_json() for d in report.kept],
                                         "repositories": report.repositories}))
@@ -79,6 +83,8 @@ async def run(args: argparse.Namespace) -> int:
             print_text(note)
     if args.csv is not None:
         write_atomic(args.csv, render_csv(report.results))
-    if args.plot is not None:
+    if args.plot is not None and report.results:
         save_plot(report.results, args.plot)
+    if report.interrupted:
+        raise asyncio.CancelledError  # commands.signals turns it into Interrupted: exit 130 or 143
     return 1 if any(r.errors for r in report.results) else 0

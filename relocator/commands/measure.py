@@ -38,6 +38,7 @@ class BenchReport:
     notes: list[str] = field(default_factory=list)
     kept: list[Descriptor] = field(default_factory=list)
     repositories: dict[str, str] = field(default_factory=dict)
+    interrupted: bool = False  # SIGINT or SIGTERM: ``results`` holds the phases that finished
 
 
 Op = Callable[[BenchBlob], Awaitable[int]]
@@ -84,9 +85,17 @@ class _Run:
     copy_repo: Repository
     timings: Timings
     config: Descriptor
+    on_result: Callable[[PhaseResult], None] | None = None
     ledger: Ledger = field(default_factory=Ledger)
     nonce: bytes = field(default_factory=lambda: os.urandom(8))
     index: int = 0
+    rows: list[PhaseResult] = field(default_factory=list)  # every phase measured, as it finishes
+
+    def row(self, result: PhaseResult) -> None:
+        """Keep a finished phase's row (and hand it to ``on_result``)."""
+        self.rows.append(result)
+        if self.on_result is not None:
+            self.on_result(result)
 
     def fresh(self, sizes: list[int]) -> list[BenchBlob]:
         """New blobs of these sizes, none of them ever pushed before."""
@@ -105,7 +114,7 @@ class _Run:
 
         return push
 
-    async def measure(self, conc: int, size: int) -> list[PhaseResult]:
+    async def measure(self, conc: int, size: int) -> None:
         """Every phase at one blob size and concurrency, each over the same fresh blobs."""
         count = self.options.count
         if self.options.duration is not None:
@@ -115,15 +124,13 @@ class _Run:
             per_batch = max(time.perf_counter() - started, 1e-3)
             count = max(conc, min(MAX_COUNT, int(self.options.duration / per_batch * conc)))
         blobs = self.fresh([size] * count)
-        rows = []
         for name, op in self.phases().items():
             if name == "pull":
                 # A registry on this machine may still be writing back what the push phase stored;
                 # flush first so the pull is not measured against the disk (harmless when remote).
                 await asyncio.to_thread(os.sync)
             scenario = scenario_name(name, size, self.options.upload, self.options.chunk_size)
-            rows.append(await _phase(name, blobs, conc, op, self.timings, size, scenario))
-        return rows
+            self.row(await _phase(name, blobs, conc, op, self.timings, size, scenario))
 
     def phases(self) -> dict[str, Op]:
         client, repo = self.client, self.repo
@@ -176,12 +183,12 @@ class _Run:
 
         return pull
 
-    async def mixed(self, conc: int) -> list[PhaseResult]:
+    async def mixed(self, conc: int) -> None:
         """zb's mixed batches: a push of ``--count`` blobs in its shares of 1, 10 and 100 MiB, then
         a pull of ``--count`` in its pull shares, each size's pushed blobs pulled in turn."""
         pushed = self.fresh(mixed_sizes(self.options.upload, self.options.count))
         name = mixed_name(self.options.upload)
-        push = await _phase("push", pushed, conc, self.pusher(), self.timings, 0, name)
+        self.row(await _phase("push", pushed, conc, self.pusher(), self.timings, 0, name))
         by_size: dict[int, list[BenchBlob]] = {}
         for b in pushed:
             by_size.setdefault(b.desc.size, []).append(b)
@@ -192,7 +199,26 @@ class _Run:
             pulls.append(pool[turn.get(size, 0) % len(pool)])
             turn[size] = turn.get(size, 0) + 1
         await asyncio.to_thread(os.sync)
-        return [push, await _phase("pull", pulls, conc, self.puller(), self.timings, 0, mixed_name("pull"))]
+        self.row(await _phase("pull", pulls, conc, self.puller(), self.timings, 0, mixed_name("pull")))
+
+    async def everything(self) -> None:
+        """The preflight, then every measurement in the order asked for (``bench``)."""
+        client, repo, options = self.client, self.repo, self.options
+        # Preflight: a push session proves the registry answers and grants push, before any blob.
+        location = await client.uploader.start(repo)
+        await client.uploader.cancel(repo, location)
+        # The empty config may be the user's too (any artifact's): deleted only if bench added it.
+        if await client.head_blob(repo, self.config.digest) is None:
+            await client.push_blob(repo, self.config, lambda offset: _once(_EMPTY_CONFIG[offset:]))
+            self.ledger.blob(repo, self.config)
+        for size in options.blob_sizes:
+            for conc in options.concurrency:
+                if options.warmup:
+                    warm = self.fresh([size] * options.warmup)
+                    await _phase("warmup", warm, conc, self.pusher(), self.timings, size)
+                await self.measure(conc, size)
+        for conc in options.concurrency if options.mixed else ():
+            await self.mixed(conc)
 
 
 async def bench(settings: Settings, options: BenchOptions,
@@ -200,6 +226,10 @@ async def bench(settings: Settings, options: BenchOptions,
     """Measure every phase for each blob size and concurrency, in the order given, then zb's
     mixed batches if asked; delete what was written unless ``keep`` (one note per repository,
     and that the space comes back at the registry's garbage collection).
+
+    Interrupted (SIGINT, SIGTERM: the task is cancelled, commands.signals), it stops measuring,
+    still deletes what it wrote and returns the rows finished, with ``interrupted`` set; the
+    caller reports them and lets the cancellation go on. A second signal cuts the clean-up short.
 
     Raises InputError (before any traffic) for bad options; RegistryError when the registry
     refuses the first push session (no push rights); a failed request is counted in its row."""
@@ -210,40 +240,22 @@ async def bench(settings: Settings, options: BenchOptions,
     timings = Timings()
     report = BenchReport(repositories={"repository": str(repo), "mount": str(mount_repo),
                                        "copy": str(copy_repo)})
+    config = Descriptor(mt.OCI_EMPTY, Digest.of(_EMPTY_CONFIG), len(_EMPTY_CONFIG))
     async with open_client(settings, timings, options.credentials) as client:
-        # Preflight: a push session proves the registry answers and grants push, before any blob.
-        location = await client.uploader.start(repo)
-        await client.uploader.cancel(repo, location)
-        config = Descriptor(mt.OCI_EMPTY, Digest.of(_EMPTY_CONFIG), len(_EMPTY_CONFIG))
-        run = _Run(client, options, repo, mount_repo, copy_repo, timings, config)
-        # The empty config may be the user's too (any artifact's): deleted only if bench added it.
-        if await client.head_blob(repo, config.digest) is None:
-            await client.push_blob(repo, config, lambda offset: _once(_EMPTY_CONFIG[offset:]))
-            run.ledger.blob(repo, config)
-        rows: list[PhaseResult] = []
-        for size in options.blob_sizes:
-            for conc in options.concurrency:
-                if options.warmup:
-                    warm = run.fresh([size] * options.warmup)
-                    await _phase("warmup", warm, conc, run.pusher(), timings, size)
-                rows += _emit(await run.measure(conc, size), on_result)
-        for conc in options.concurrency if options.mixed else ():
-            rows += _emit(await run.mixed(conc), on_result)
-        report.results = rows
+        run = _Run(client, options, repo, mount_repo, copy_repo, timings, config, on_result)
+        try:
+            await run.everything()
+        except asyncio.CancelledError:
+            # Benchmark blobs are the user's clutter: an interrupted run deletes them too.
+            report.interrupted = True
+        report.results = run.rows
         if options.keep:
-            report.kept = list(run.ledger.blobs[repo])
+            report.kept = list(run.ledger.blobs.get(repo, ()))
             where = ", ".join(map(str, run.ledger.blobs))
             report.notes.append(f"kept the benchmark blobs and manifests in {where}")
-        else:
+        elif run.ledger.blobs or run.ledger.manifests:
             report.notes += [*await cleanup(client, run.ledger), GC_NOTE]
     return report
-
-
-def _emit(rows: list[PhaseResult], on_result: Callable[[PhaseResult], None] | None) -> list[PhaseResult]:
-    if on_result is not None:
-        for row in rows:
-            on_result(row)
-    return rows
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:

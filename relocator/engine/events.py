@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from relocator.engine.target import Target
-from relocator.oci import Descriptor, Digest, Reference
+from relocator.oci import Descriptor, Reference
 
 __all__ = ["Outcome", "Report", "Reporter"]
 

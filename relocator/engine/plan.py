@@ -7,7 +7,8 @@ manifest in it, so they go wherever their subject goes.
 
 Platforms (engine.platforms) are chosen at an image's top index, before its walk: ``filter`` walks
 a new index built here (its bytes in ``Plan.manifests``, pushed like any other), ``single`` the
-chosen entry's image, ``sparse`` the source index with its other entries in ``Plan.omitted``.
+chosen entry's image (chosen again inside a nested index), ``sparse`` the source index with its
+other entries in ``Plan.omitted``.
 The referrers of a source index that is not copied are not either (a note says how many).
 """
 
@@ -190,6 +191,11 @@ async def build_plan(
             return top  # every entry chosen: the index as it is, its digest kept
         if selection.mode is Mode.SINGLE:
             root = await fetch(Reference(repo, digest=choice.kept[0].digest))
+            if root.is_index:
+                # The entry chosen is a nested index: single promises one platform's image, so
+                # choose again inside it, as crane does (remote.Descriptor.Image resolves an
+                # index child with the same platform).
+                root = await select(repo, root, selection, policy, where)
         else:
             root = filtered_index(top, choice.kept)
         if policy.enabled and isinstance(source, ListsReferrers):

@@ -14,9 +14,10 @@ never silently (issue 11):
   ``crane copy --platform`` and ``skopeo copy`` without ``--all`` do.
 
 Pure: ``choose`` decides from an index's bytes; engine.plan fetches and walks. Matching is
-oci.platform's (image-spec fields, crane's rules); an entry without a platform is kept only in
-``all``. Only the top index of an image is filtered: a nested index entry is an entry like any
-other, kept when its own platform matches.
+oci.platform's (image-spec fields, crane's rules, containerd's architecture normalisation); an
+entry without a platform is kept only in ``all``. Only the top index of an image is filtered: a
+nested index entry is an entry like any other, kept when its own platform matches (``single`` then
+chooses again inside it, engine.plan).
 """
 
 from __future__ import annotations
@@ -54,8 +55,12 @@ class PlatformSelection:
               flag: str = "--platform") -> PlatformSelection:
         """``texts`` as given to ``--platform`` (each may hold several, comma-separated), ``mode``
         as given to ``--platform-mode``. Raises InputError (one line naming the value) for a bad
-        platform, ``all`` beside a platform, an unknown mode, a mode without platforms, or
-        ``single`` with more than one platform."""
+        platform or an empty one between commas, ``all`` beside a platform, an unknown mode, a mode
+        without platforms, or ``single`` with more than one platform."""
+        for text in texts:
+            if "," in text and not all(t.strip() for t in text.split(",")):
+                # Else the error would name '' and not what the user wrote (a comma too many).
+                raise InputError(f"{flag} {text!r}: an empty item in the comma-separated list")
         items = [t.strip() for text in texts for t in text.split(",")]
         named = [t for t in items if t != "all"]
         if named and len(named) < len(items):

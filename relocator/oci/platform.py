@@ -14,6 +14,14 @@ Sources:
   is a dot-separated prefix of (``10.0.17763`` matches ``10.0.17763.5576``), because Windows
   indexes list the full build and revision while a user names the release; the spec leaves
   the comparison to the implementation.
+- Before comparing, both sides' ``architecture`` and ``variant`` are normalised as containerd's
+  ``normalizeArch`` does (containerd/platforms database.go): ``arm64`` is ``arm64/v8`` (``v8``,
+  ``8`` and ``v8.0`` are the baseline, written as no variant), ``amd64`` is ``amd64/v1``, ``arm``
+  without a variant is ``arm/v7``, and ``x86_64``, ``aarch64``, ``i386``, ``armhf`` and ``armel``
+  are the same architectures under other names. go-containerregistry compares the strings as
+  they are, so ``crane --platform linux/arm64/v8`` misses an index that lists ``linux/arm64``;
+  published indexes use both forms (Docker Hub's official images list ``arm64/v8``, many
+  others ``arm64`` alone), and a user naming either means the same machines.
 - buildx attestation manifests (docker/buildx docs "attestation storage"): an index entry whose
   annotations say ``vnd.docker.reference.type: attestation-manifest`` and whose
   ``vnd.docker.reference.digest`` is the image entry it attests; its own platform is
@@ -91,15 +99,41 @@ class Platform:
         return out
 
     def satisfies(self, wanted: Platform) -> bool:
-        """True if this (listed) platform is what ``wanted`` (asked for) names (module docstring)."""
-        if (self.os, self.architecture) != (wanted.os, wanted.architecture):
+        """True if this (listed) platform is what ``wanted`` (asked for) names (module docstring:
+        architectures and variants compared after containerd's normalisation)."""
+        arch, variant = _normal(self.architecture, self.variant)
+        wanted_arch, wanted_variant = _normal(wanted.architecture, wanted.variant)
+        if (self.os, arch) != (wanted.os, wanted_arch):
             return False
-        if wanted.variant and self.variant != wanted.variant:
+        if wanted.variant and variant != wanted_variant:
             return False
         if wanted.os_version and not (self.os_version == wanted.os_version or (
                 self.os_version or "").startswith(wanted.os_version + ".")):
             return False
         return set(wanted.os_features) <= set(self.os_features)
+
+
+# containerd/platforms database.go normalizeArch: other names of an architecture, and the variant
+# each architecture means when none is written ("" for arm64's v8 and amd64's v1, arm's v7).
+_ARCH_NAMES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "i386": "386",
+               "armhf": "arm", "armel": "arm"}
+_IMPLIED_VARIANT = {"armhf": "v7", "armel": "v6"}
+_VARIANT_NAMES = {
+    "amd64": {"v1": ""},
+    "arm64": {"8": "", "v8": "", "v8.0": "", "9": "v9", "9.0": "v9", "v9.0": "v9"},
+    "arm": {"": "v7", "5": "v5", "6": "v6", "7": "v7", "8": "v8"},
+}
+
+
+def _normal(architecture: str, variant: str | None) -> tuple[str, str]:
+    """``(architecture, variant)`` in containerd's normal form: ``("aarch64", "8")`` and
+    ``("arm64", None)`` both give ``("arm64", "")``, ``("arm", None)`` gives ``("arm", "v7")``."""
+    arch, var = architecture.lower(), (variant or "").lower()
+    implied = _IMPLIED_VARIANT.get(arch)
+    arch = _ARCH_NAMES.get(arch, arch)
+    if implied is not None or arch == "386":  # these names fix the variant, whatever is written
+        return arch, implied or ""
+    return arch, _VARIANT_NAMES.get(arch, {}).get(var, var)
 
 
 def attested_digest(annotations: Mapping[str, str]) -> Digest | None:

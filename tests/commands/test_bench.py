@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import urllib.error
@@ -14,6 +16,8 @@ from pathlib import Path
 import aiohttp
 
 from tests import reports
+from tests.commands.test_pkg import ENV
+from tests.proxy import FaultProxy
 from tests.registries import Registry, TokenServer
 
 
@@ -227,3 +231,29 @@ def test_cleanup_on_a_token_registry_asks_for_the_delete_action(token_registry: 
         f"{host}/bench/tok-bench-copy", f"{host}/bench/tok-bench-mount", f"{host}/bench/tok"], notes
     assert not any(n.startswith("could not delete") for n in notes)
     assert any("repository:bench/tok:delete" in s for r in token_server.requests for s in r["scopes"])
+
+
+async def test_sigterm_mid_bench_reports_the_phases_done_and_deletes_its_blobs(
+        fresh_registry: Registry) -> None:
+    """Interrupted, bench still prints its report (``interrupted``: true, the phases that finished)
+    and deletes what it pushed, as a finished run does; then it exits 143."""
+    proxy = await FaultProxy(fresh_registry, blob_faults={"*": "stall"}).start()  # the pull phase hangs
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "relocator", "bench", f"{proxy.host}/bench/sig", "--blob-size", "64KiB",
+            "--count", "3", "--warmup", "1", "--json", env=ENV, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        async with asyncio.timeout(120):  # a guard against a hang, never the assertion
+            await proxy.faulted.wait()  # the first pull is hanging: push and head are done
+            proc.send_signal(signal.SIGTERM)
+            out, err = await proc.communicate()
+    finally:
+        await proxy.stop()
+    assert proc.returncode == 128 + signal.SIGTERM, err.decode()
+    assert err.decode().splitlines() == ["relocator: error: interrupted by SIGTERM"]
+    report = reports.load(out)
+    assert report["interrupted"] is True
+    assert [r["phase"] for r in report["details"]["results"]] == ["push", "head"]
+    # The empty config, the warm-up blob and the three measured ones: all deleted again.
+    assert f"deleted 5 benchmark blobs and 0 manifests from {proxy.host}/bench/sig" in report["notes"]
+    assert fresh_registry.requests("DELETE", "bench/sig/blobs/sha256:.*") == 5

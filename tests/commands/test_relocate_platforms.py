@@ -13,8 +13,8 @@ from ruamel.yaml import YAML
 
 from tests import reports
 from tests.commands.test_pkg import cli
-from tests.images import sha256
-from tests.platforms import multi, raw, seed_multi
+from tests.images import OCI_INDEX, Image, seed, sha256
+from tests.platforms import AMD64, ARM64, multi, raw, seed_multi
 from tests.referrers import ReferrersFront, by_api, by_tag, legacy_tag, tagged_digest
 from tests.registries import Registry
 
@@ -98,6 +98,42 @@ def test_single_copies_the_platform_image_and_its_referrers(registry: Registry, 
     assert reports.sources(reports.load(proc.stdout)) == {src: fix.index.digest}
     [entry] = _lock(lock)
     assert entry["newImage"] == f"{registry.host}/to/plat/single@{fix.images[1].digest}"
+
+
+def test_arm64_v8_names_an_arm64_entry_listed_without_variant(registry: Registry) -> None:
+    """containerd's normalisation: ``arm64`` is ``arm64/v8``; the fixture lists ``linux/arm64``."""
+    fix = multi(209)
+    seed_multi(registry, "plat/v8", "v1", fix)
+    src = f"{registry.host}/plat/v8:v1"
+    proc = cli("relocate", "-i", src, "--prefix", f"{registry.host}/to", "--platform", "linux/arm64/v8",
+               "--platform-mode", "single", "--json")
+    assert proc.returncode == 0, proc.stdout
+    assert raw(registry, "to/plat/v8:v1") == fix.images[1].raw
+    proc = cli("relocate", "-i", src, "--prefix", f"{registry.host}/to-x86", "--platform", "linux/x86_64",
+               "--platform-mode", "single")
+    assert proc.returncode == 0, proc.stdout
+    assert raw(registry, "to-x86/plat/v8:v1") == fix.images[0].raw
+
+
+def test_single_chooses_again_inside_a_nested_index(registry: Registry) -> None:
+    """An index whose linux/amd64 entry is itself an index (of arm64 and amd64): single writes
+    the amd64 image alone, not the nested index with both platforms."""
+    fix = multi(210)
+    amd, arm = fix.images
+    inner = Image(json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        arm.descriptor(ARM64), amd.descriptor(AMD64)]}).encode(), OCI_INDEX, children=[arm, amd])
+    windows = {"os": "windows", "architecture": "amd64", "os.version": "10.0.17763.5576"}
+    outer = Image(json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        inner.descriptor(AMD64), fix.attestations[0].descriptor(windows)]}).encode(), OCI_INDEX,
+        children=[inner, fix.attestations[0]])
+    seed(registry, "plat/nested", "v1", outer)
+    src = f"{registry.host}/plat/nested:v1"
+    proc = cli("relocate", "-i", src, "--prefix", f"{registry.host}/to", "--platform", "linux/amd64",
+               "--platform-mode", "single", "--json")
+    assert proc.returncode == 0, proc.stdout
+    assert raw(registry, "to/plat/nested:v1") == amd.raw
+    assert reports.copied(reports.load(proc.stdout)) == {src: f"{registry.host}/to/plat/nested@{amd.digest}"}
+    assert tagged_digest(registry, "to/plat/nested", inner.digest) is None
 
 
 def test_all_is_the_default_and_moves_attestation_manifests_byte_identical(

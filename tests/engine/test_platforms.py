@@ -96,6 +96,9 @@ def test_filtered_index_is_compact_keeps_fields_and_drops_subject() -> None:
     (["all"], "filter", "--platform-mode filter: name the platforms to copy"),
     (["linux/amd64", "linux/arm64"], "single", "--platform-mode single copies one platform's image; "
                                                "--platform names 2: linux/amd64, linux/arm64"),
+    # the text as written, not the empty piece between its commas
+    (["linux/amd64,"], None, "--platform 'linux/amd64,': an empty item in the comma-separated list"),
+    (["linux/amd64,,linux/arm64"], None, "--platform 'linux/amd64,,linux/arm64': an empty item"),
 ])
 def test_selection_rules(texts: list[str], mode: str | None, message: str) -> None:
     with pytest.raises(InputError) as caught:

@@ -42,7 +42,6 @@ def test_every_field_round_trips_through_an_index_entry() -> None:
 @pytest.mark.parametrize(("listed", "wanted", "matches"), [
     (Platform("linux", "amd64"), Platform("linux", "amd64"), True),
     (Platform("linux", "arm64", "v8"), Platform("linux", "arm64"), True),  # no variant asked: any
-    (Platform("linux", "arm64"), Platform("linux", "arm64", "v8"), False),
     (Platform("linux", "arm", "v6"), Platform("linux", "arm", "v7"), False),
     (Platform("linux", "amd64"), Platform("windows", "amd64"), False),
     (Platform("windows", "amd64", os_version="10.0.17763.5576"),
@@ -57,6 +56,33 @@ def test_every_field_round_trips_through_an_index_entry() -> None:
 ])
 def test_satisfies_follows_the_spec_fields(listed: Platform, wanted: Platform, matches: bool) -> None:
     assert listed.satisfies(wanted) is matches
+
+
+@pytest.mark.parametrize(("listed", "wanted", "matches"), [
+    # containerd's normalizeArch: arm64 without a variant is v8, amd64 is v1, arm is v7
+    ("linux/arm64", "linux/arm64/v8", True),
+    ("linux/arm64/v8", "linux/arm64/v8", True),
+    ("linux/arm64/8", "linux/arm64/v8", True),
+    ("linux/arm64/v9", "linux/arm64/v8", False),
+    ("linux/arm64", "linux/arm64/v9", False),
+    ("linux/amd64", "linux/amd64/v1", True),
+    ("linux/amd64/v3", "linux/amd64/v2", False),  # a v2 machine cannot run v3 code
+    ("linux/amd64", "linux/amd64/v3", False),
+    ("linux/amd64/v2", "linux/amd64", True),  # no variant asked: any
+    ("linux/arm", "linux/arm/v7", True),
+    ("linux/arm", "linux/arm/v6", False),
+    ("linux/arm/v6", "linux/arm", True),
+    # other names of the same architectures, on either side
+    ("linux/x86_64", "linux/amd64", True),
+    ("linux/amd64", "linux/x86_64", True),
+    ("linux/aarch64", "linux/arm64/v8", True),
+    ("linux/armhf", "linux/arm/v7", True),
+    ("linux/i386", "linux/386", True),
+    ("windows/arm64", "windows/arm64/v8:10.0.20348", False),  # os.version still asked for
+])
+def test_satisfies_normalises_architectures_as_containerd_does(listed: str, wanted: str,
+                                                               matches: bool) -> None:
+    assert Platform.parse(listed).satisfies(Platform.parse(wanted)) is matches
 
 
 def test_attested_digest_reads_buildx_annotations_only() -> None:

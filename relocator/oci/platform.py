@@ -67,7 +67,7 @@ class Platform:
         """``os/arch[/variant][:osversion]`` (crane's spelling), e.g. ``linux/arm64/v8`` or
         ``windows/amd64:10.0.17763``. Raises InputError naming the text and the expected shape."""
         spec, sep, os_version = text.strip().partition(":")
-        parts = spec.split("/")
+        parts = spec.lower().split("/")  # containerd's Parse lowercases: Linux/AMD64 is linux/amd64
         if (not 2 <= len(parts) <= 3 or not all(_PART.fullmatch(p) for p in parts)
                 or (sep and not _OS_VERSION.fullmatch(os_version))):
             raise InputError(f"--platform {text!r}: want os/arch[/variant][:osversion], "

@@ -22,11 +22,16 @@ def test_parse_and_str_are_inverse(text: str, platform: Platform) -> None:
     assert str(platform) == text
 
 
-@pytest.mark.parametrize("text", ["linux", "linux/", "/amd64", "linux/amd64/v7/x", "Linux/AMD64",
+@pytest.mark.parametrize("text", ["linux", "linux/", "/amd64", "linux/amd64/v7/x",
                                   "linux/amd64:", "linux/amd 64", "all"])
 def test_bad_text_is_one_input_error(text: str) -> None:
     with pytest.raises(InputError, match=r"^--platform .*: want os/arch\[/variant\]\[:osversion\]"):
         Platform.parse(text)
+
+
+def test_case_is_ignored_as_containerd_parses_it() -> None:
+    assert Platform.parse("Linux/AMD64") == Platform("linux", "amd64")
+    assert Platform.parse("Windows/AMD64:10.0.17763") == Platform("windows", "amd64", os_version="10.0.17763")
 
 
 def test_every_field_round_trips_through_an_index_entry() -> None:

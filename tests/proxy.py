@@ -137,3 +137,30 @@ class FaultProxy:
             except TimeoutError:
                 pass
         return resp
+
+
+@dataclass
+class ThrottlingProxy(FaultProxy):
+    """A FaultProxy that answers 429 (no ``Retry-After``, as a registry's load shedder might) to
+    any request arriving while ``most`` are in flight already, after holding it ``shed_after``
+    seconds (a queue that gives up: so a refused request stays in flight, and what is in flight
+    is what the client sends at once); ``arrivals`` holds, for each request in order, how many
+    were in flight with it and whether it was refused."""
+
+    most: int = 3
+    shed_after: float = 0.05
+    in_flight: int = 0
+    arrivals: list[tuple[int, bool]] = field(default_factory=list)
+
+    async def forward(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        try:
+            refused = self.in_flight > self.most
+            self.arrivals.append((self.in_flight, refused))
+            if refused:
+                await asyncio.sleep(self.shed_after)
+                return web.json_response(
+                    {"errors": [{"code": "TOOMANYREQUESTS", "message": "too many requests"}]}, status=429)
+            return await super().forward(request)
+        finally:
+            self.in_flight -= 1

@@ -80,7 +80,11 @@ class UnsupportedMediaType(InputError):
 
 
 class RegistryError(RelocatorError):
-    """An error status from a registry, with its OCI error codes."""
+    """An error status from a registry, with its OCI error codes. ``eased``: a throttling answer
+    (429, 503) the client has already adapted to by sending fewer requests at once to the host
+    (registry.throttle), so another try is not the same try again."""
+
+    eased: bool = False
 
     def __init__(
         self,

@@ -33,6 +33,7 @@ class FaultServer:
     tags: list[str] = field(default_factory=list)
     hits: Counter[str] = field(default_factory=Counter)
     ranges: list[str] = field(default_factory=list)
+    range_answer: str = "206"  # to a Range: "206", "200" (ignores it) or "late" (a 206 from 1 byte on)
     runner: web.AppRunner | None = None
     port: int = 0
 
@@ -66,6 +67,9 @@ class FaultServer:
         if rng:
             self.ranges.append(rng)
             start = int(rng.removeprefix("bytes=").split("-")[0])
+            if self.range_answer == "200":
+                return web.Response(body=self.blob)
+            start += self.range_answer == "late"
             body = self.blob[start:]
             return web.Response(status=206, body=body, headers={
                 "Content-Range": f"bytes {start}-{len(self.blob) - 1}/{len(self.blob)}"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -28,7 +29,9 @@ class FaultProxy:
     Content-Length), the connection reset halfway through the body, the body at ``slow_rate``
     bytes/s, or no answer at all until ``stop``;
     any request whose path holds ``stall_matching`` gets no answer either. ``hits["blob"]``
-    counts blob GETs, faulted or not, ``hits["referrers"]`` Referrers API requests."""
+    counts blob GETs, faulted or not, ``hits["referrers"]`` Referrers API requests. ``moved``
+    counts the body bytes forwarded either way (request and answer), and ``on_moved`` is called
+    after each piece with the count."""
 
     upstream: Registry
     refuse_mounts: bool = False
@@ -38,6 +41,8 @@ class FaultProxy:
     slow_rate: float = 1.0
     stall_matching: str | None = None  # any request whose path holds this gets no answer
     hits: Counter[str] = field(default_factory=Counter)
+    moved: int = 0
+    on_moved: Callable[[int], None] | None = None
     released: asyncio.Event = field(default_factory=asyncio.Event)
     faulted: asyncio.Event = field(default_factory=asyncio.Event)  # set at the first fault served
     runner: web.AppRunner | None = None
@@ -85,7 +90,7 @@ class FaultProxy:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         if "Content-Length" in request.headers:
             headers["Content-Length"] = request.headers["Content-Length"]
-        data = request.content if request.body_exists else None
+        data = self._counted(request.content) if request.body_exists else None
         url = f"{self.upstream.url}{request.path_qs}"
         async with self.session.request(request.method, url, headers=headers, data=data,
                                         allow_redirects=False) as up:
@@ -100,8 +105,19 @@ class FaultProxy:
             await resp.prepare(request)
             async for chunk in up.content.iter_chunked(64 * 1024):
                 await resp.write(chunk)
+                self._count(len(chunk))
             await resp.write_eof()
             return resp
+
+    async def _counted(self, body: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+        async for chunk in body.iter_chunked(64 * 1024):
+            self._count(len(chunk))
+            yield chunk
+
+    def _count(self, n: int) -> None:
+        self.moved += n
+        if self.on_moved is not None:
+            self.on_moved(self.moved)
 
     async def _fault(self, request: web.Request, fault: str) -> web.StreamResponse:
         self.faulted.set()
@@ -141,3 +157,30 @@ class FaultProxy:
             except TimeoutError:
                 pass
         return resp
+
+
+@dataclass
+class ThrottlingProxy(FaultProxy):
+    """A FaultProxy that answers 429 (no ``Retry-After``, as a registry's load shedder might) to
+    any request arriving while ``most`` are in flight already, after holding it ``shed_after``
+    seconds (a queue that gives up: so a refused request stays in flight, and what is in flight
+    is what the client sends at once); ``arrivals`` holds, for each request in order, how many
+    were in flight with it and whether it was refused."""
+
+    most: int = 3
+    shed_after: float = 0.05
+    in_flight: int = 0
+    arrivals: list[tuple[int, bool]] = field(default_factory=list)
+
+    async def forward(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        try:
+            refused = self.in_flight > self.most
+            self.arrivals.append((self.in_flight, refused))
+            if refused:
+                await asyncio.sleep(self.shed_after)
+                return web.json_response(
+                    {"errors": [{"code": "TOOMANYREQUESTS", "message": "too many requests"}]}, status=429)
+            return await super().forward(request)
+        finally:
+            self.in_flight -= 1

@@ -80,14 +80,17 @@ class StreamVerifier:
     Feed each chunk to ``check`` before handing it on; ``check`` raises on the chunk that
     completes the expected size if the digest is wrong, and on any chunk past the size.
     Call ``finish`` when the stream ends to catch a short stream.
+
+    ``prefix`` resumes a stream: (a hasher that has already taken the blob's first N bytes, N);
+    the chunks fed then start at byte N, and the whole blob's digest is still what is checked.
     """
 
-    def __init__(self, digest: Digest, size: int, what: str = "blob") -> None:
+    def __init__(self, digest: Digest, size: int, what: str = "blob", *,
+                 prefix: tuple[Hasher, int] | None = None) -> None:
         self.digest = digest
         self.size = size
         self.what = what
-        self.seen = 0
-        self._hasher = digest.hasher()
+        self._hasher, self.seen = prefix if prefix is not None else (digest.hasher(), 0)
         self._verified = False
 
     def check(self, chunk: bytes) -> None:
@@ -132,8 +135,9 @@ class AsyncVerifier:
     blob) in worker threads, one batch in flight per stream; otherwise each chunk on the loop.
     """
 
-    def __init__(self, digest: Digest, size: int, what: str = "blob", *, threaded: bool = True) -> None:
-        self._verifier = StreamVerifier(digest, size, what)
+    def __init__(self, digest: Digest, size: int, what: str = "blob", *, threaded: bool = True,
+                 prefix: tuple[Hasher, int] | None = None) -> None:
+        self._verifier = StreamVerifier(digest, size, what, prefix=prefix)
         self._threaded = threaded
         self._batch = _BIG_HASH_BATCH if size >= _BIG_BLOB else _HASH_BATCH
         self._pending: list[bytes] = []

@@ -35,6 +35,21 @@ class MountResult:
     location: str | None = None
 
 
+def _range_skip(status: int, content_range: str | None, offset: int) -> int | None:
+    """Bytes to drop from the front of the answer to ``Range: bytes=OFFSET-`` (none asked at 0):
+    a 200 is the whole blob (the server ignored Range, RFC 9110 14.2), a 206 starts where its
+    ``Content-Range: bytes FIRST-LAST/SIZE`` says (RFC 9110 14.4: a single-range 206 carries it).
+    None when the bytes asked for are not in the answer (a 206 starting after OFFSET, or one
+    whose Content-Range cannot be read)."""
+    if status != 206 or not offset:
+        return offset if status == 200 else 0
+    unit, _, spec = (content_range or "").partition(" ")
+    first = spec.partition("-")[0].strip()
+    if unit.strip().lower() != "bytes" or not first.isdigit() or int(first) > offset:
+        return None
+    return offset - int(first)
+
+
 def _pull(repo: Repository) -> tuple[str, ...]:
     return (repository_scope(repo.path, ("pull",)),)
 
@@ -193,7 +208,12 @@ class RegistryClient:
             async with self.transport.stream(
                 "GET", repo.registry, path, scopes=_pull(repo), headers=headers, ok=(200, 206)
             ) as resp:
-                skip = offset if resp.status == 200 else 0  # the server ignored Range
+                skip = _range_skip(resp.status, resp.headers.get("Content-Range"), offset)
+                if skip is None:
+                    raise RegistryError(
+                        f"{repo.registry}: {desc.digest}: asked for bytes {offset}- and got "
+                        f"Content-Range {resp.headers.get('Content-Range')!r}", status=resp.status,
+                        method="GET")
                 floor = self._floor(repo)
                 try:
                     with translate_errors("GET", str(resp.url), repo.registry):

@@ -87,6 +87,10 @@ def reason(error: RelocatorError, host: str) -> str:
     return head if bracket and tail.endswith("]") else text
 
 
+def _eased(error: RelocatorError) -> bool:
+    return isinstance(error, RegistryError) and error.eased and error.temporary
+
+
 class HostHealth:
     """One host's circuit breaker: up until an operation has had no answer on every attempt, then
     down for the rest of the run (a run is minutes long: nothing waits to probe it again).
@@ -158,6 +162,13 @@ class Retrier:
             self.health.check()  # another operation found it down meanwhile
             if self._unanswered >= self.attempts:
                 raise self.health.trip(error) from None
+        if _eased(error):
+            # The host's limit was cut for (or since) this answer: the next try goes out at the
+            # lower limit, so it spends no attempt. Bounded: at the floor of 1 nothing is eased.
+            self.failures -= 1
+            if retry_after is None and isinstance(error, RateLimited):
+                retry_after = error.retry_after
+            return retry_after or backoff(self.policy, self.failures + 1, self._rand)
         if not error.temporary or self.failures >= self.attempts:
             return None
         if retry_after is None and isinstance(error, RateLimited):
@@ -169,10 +180,14 @@ class Retrier:
     async def wait(self, delay: float, error: RelocatorError) -> None:
         """Log one WARNING line (host, retry number of the retries there may be, delay, reason),
         then sleep ``delay`` seconds: ``retrying HOST (1/4) in 0.4 s: 503 Service Unavailable``."""
-        log.warning(
-            "retrying %s (%d/%d) in %.1f s: %s",
-            self.host, self.failures, self.attempts - 1, delay, reason(error, self.host),
-        )
+        if _eased(error):
+            log.warning("retrying %s at its lowered limit in %.1f s: %s", self.host, delay,
+                        reason(error, self.host))
+        else:
+            log.warning(
+                "retrying %s (%d/%d) in %.1f s: %s",
+                self.host, self.failures, self.attempts - 1, delay, reason(error, self.host),
+            )
         await self._sleep(delay)
 
     async def wait_or_raise(self, error: RelocatorError, retry_after: float | None = None) -> None:

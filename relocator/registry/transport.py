@@ -1,5 +1,6 @@
-"""send(): auth, retries (the policy lives in retry.py), the per-host 429 pause and circuit
-breaker, timeouts on every phase of a request (stalls.py), error mapping."""
+"""send(): auth, retries (the policy lives in retry.py), the per-host 429 pause, circuit
+breaker and adaptive in-flight limit (throttle.py), timeouts on every phase of a request
+(stalls.py), error mapping."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import aiohttp
@@ -21,9 +21,11 @@ from relocator.errors import AuthError, RateLimited, RelocatorError, TransportEr
 from relocator.oci.reference import hub_api_host
 from relocator.registry.bodies import read_body
 from relocator.registry.errormap import error_from, redact_url, translate_errors
+from relocator.registry.hosts import HostState
 from relocator.registry.realm import fetch_token, who
 from relocator.registry.retry import HostHealth, Retrier, retry_after
 from relocator.registry.stalls import SendWatch, SpeedFloor, answer_timeout, pieces
+from relocator.registry.throttle import HostLimit, Ticket
 
 __all__ = ["Body", "HostState", "Transport"]
 
@@ -47,26 +49,6 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-@dataclass(slots=True)
-class HostState:
-    """What this run has learned about one registry host: the per-host capability record."""
-
-    health: HostHealth
-    base_url: str = ""
-    challenge: Challenge | None = None
-    credential: Credential | None = None
-    paused_until: float = 0.0
-    mount_works: bool | None = None
-    chunk_min: int = 0
-    # Referrers (distribution-spec 1.1): whether GET /referrers/ is served (None: not asked yet),
-    # and whether the last manifest PUT with a subject was answered with OCI-Subject.
-    referrers_api: bool | None = None
-    subject_acknowledged: bool | None = None
-    referrers_probe: asyncio.Lock = field(default_factory=asyncio.Lock)  # the first lookup goes alone
-    warned: set[str] = field(default_factory=set)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
 class Transport:
     """Sends registry requests with auth and retries; the only place that maps aiohttp errors."""
 
@@ -83,7 +65,9 @@ class Transport:
         """The capability record of ``host``."""
         state = self._hosts.get(host)
         if state is None:
-            state = self._hosts[host] = HostState(HostHealth(host))
+            # The ceiling is the connection pool's per-host size (session.py).
+            ceiling = self.settings.limits.concurrency + 4
+            state = self._hosts[host] = HostState(HostHealth(host), HostLimit(host, ceiling))
         return state
 
     def retrier(self, host: str) -> Retrier:
@@ -150,12 +134,15 @@ class Transport:
         ok: tuple[int, ...] = (200,),
         retry: bool = True,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """Send with auth and retries; yield the unread response of an ``ok`` status."""
-        resp = await self._send(method, host, path_or_url, scopes, headers or {}, params, body, ok, retry)
+        """Send with auth and retries; yield the unread response of an ``ok`` status. It holds one
+        of the host's slots (throttle.py) until released."""
+        resp, ticket = await self._send(method, host, path_or_url, scopes, headers or {}, params, body,
+                                        ok, retry)
         try:
             yield resp
         finally:
             resp.release()
+            self.host(host).limit.release(ticket)
 
     async def _send(
         self,
@@ -168,7 +155,7 @@ class Transport:
         body: Body,
         ok: tuple[int, ...],
         retry: bool,
-    ) -> aiohttp.ClientResponse:
+    ) -> tuple[aiohttp.ClientResponse, Ticket]:
         url = await self.url(host, path_or_url)
         if params:
             url += ("&" if urlsplit(url).query else "?") + urlencode(params)
@@ -186,16 +173,25 @@ class Transport:
             auth = await self._authorization(host, state, scopes) if own else ""
             if auth:
                 req_headers["Authorization"] = auth
+            ticket = await state.limit.acquire()
             try:
-                resp = await self._request(method, url, host, req_headers, body)
-            except RelocatorError as exc:
+                resp = await self._request(method, url, host, req_headers, body, state.limit)
+            except BaseException as exc:
+                state.limit.release(ticket)
+                if not isinstance(exc, RelocatorError):
+                    raise
                 await retrier.wait_or_raise(exc)
                 continue
             log.debug("%s %s -> %d", method, redact_url(url), resp.status)
+            eased = state.limit.answered(ticket, resp.status)
             if resp.status in ok:
                 self._warn(state, resp)
-                return resp
-            error = await error_from(resp, method, url, host, SpeedFloor(host, self.settings))
+                return resp, ticket
+            try:
+                error = await error_from(resp, method, url, host, SpeedFloor(host, self.settings))
+            finally:
+                state.limit.release(ticket)
+            error.eased = eased
             # Only the registry's own origin may tell us how to authenticate: another host's
             # challenge would send our credentials to a realm of its choosing.
             answered_by_registry = _same_origin(resp.url, state.base_url)
@@ -217,11 +213,13 @@ class Transport:
             await retrier.wait_or_raise(error, retry_after(resp.status, resp.headers.get("Retry-After")))
 
     async def _request(self, method: str, url: str, host: str, headers: dict[str, str],
-                       body: Body) -> aiohttp.ClientResponse:
+                       body: Body, limit: HostLimit) -> aiohttp.ClientResponse:
         """One try, returning at the response head: the body opened afresh and watched while it
         goes out (SendWatch), the head awaited for the read timeout, longer after a large body
         (answer_timeout). A failure before the head is a TransportError with ``no_answer``."""
-        data: AsyncIterator[bytes] | bytes | None = body() if callable(body) else body
+        # A streamed body's writer task holds this request's slot: what it opens on the same
+        # host (a blob copied within the registry) must not wait for a second one.
+        data: AsyncIterator[bytes] | bytes | None = limit.lending(body()) if callable(body) else body
         if isinstance(data, bytes) and len(data) > _LARGE_BODY:
             # aiohttp writes large bytes in one blocking call; slices let the watch see progress.
             headers.setdefault("Content-Length", str(len(data)))

@@ -8,8 +8,10 @@ import tempfile
 from pathlib import Path
 
 from relocator.errors import InputError
+from relocator.oci.digest import Hasher
 
-__all__ = ["check_writable", "file_mode", "fsync_dir", "hash_range", "write_atomic"]
+__all__ = ["check_writable", "file_mode", "fsync_dir", "hash_range", "hasher_of_range",
+           "write_atomic"]
 
 _mode: int | None = None
 
@@ -77,6 +79,13 @@ def fsync_dir(directory: Path) -> None:
 
 def hash_range(fd: int, offset: int, size: int, algorithm: str = "sha256") -> str | None:
     """Hex digest of ``size`` bytes at ``offset`` of an open file; None if the file ends first."""
+    h = hasher_of_range(fd, offset, size, algorithm)
+    return None if h is None else h.hexdigest()
+
+
+def hasher_of_range(fd: int, offset: int, size: int, algorithm: str = "sha256") -> Hasher | None:
+    """A hash object of ``algorithm`` that has taken ``size`` bytes at ``offset`` of an open file
+    (blocking: run it in a thread), to go on hashing what follows; None if the file ends first."""
     h = hashlib.new(algorithm)
     position, end = offset, offset + size
     while position < end:
@@ -85,4 +94,4 @@ def hash_range(fd: int, offset: int, size: int, algorithm: str = "sha256") -> st
             return None
         h.update(block)
         position += len(block)
-    return h.hexdigest()
+    return h

@@ -8,6 +8,13 @@ writes the run makes), the manifests and the end-of-archive blocks follow at ``c
 the same for the same images at any concurrency; a resumed run keeps every span whose header and
 digest check out and fetches the rest.
 
+A blob cut off mid-way is not fetched again from its start: the journal beside the partial file
+(``stores.journal``) counts each blob's bytes as they are written, and a resumed run re-hashes that
+prefix from the file and asks the source for the rest only (``opener(offset)``: a registry is sent
+``Range: bytes=N-``). The sink checks the whole blob's digest itself, since a source verifies only
+what it streams from 0; a resumed blob that fails the check (a prefix a power cut lost) is
+fetched once more from its first byte.
+
 When some images did not finish, ``close`` copies what the others need into the tar laid out for
 them alone (``TarLayout.keeping``: no holes, which a tar reader would take for the end) and
 renames that into place; the partial file goes, since its layout is the whole plan's.
@@ -18,15 +25,17 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-from collections.abc import Sequence, Set
+from collections.abc import AsyncIterator, Sequence, Set
 from pathlib import Path
 
-from relocator.errors import InputError, RelocatorError
+from relocator.errors import InputError, IntegrityError, RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
+from relocator.oci.digest import AsyncVerifier
 from relocator.oci.layout import IndexNames
 from relocator.oci.referrers import Referrer, referrer_entry
 from relocator.stores.base import Opener
-from relocator.stores.files import fsync_dir, hash_range
+from relocator.stores.files import fsync_dir, hash_range, hasher_of_range
+from relocator.stores.journal import Journal
 from relocator.stores.tarwriter import FileOutput, Member, TarLayout, TarWriter, padding, tar_header
 
 __all__ = ["Member", "TarLayout", "TarballFile", "padding", "tar_header"]
@@ -49,6 +58,8 @@ class TarballFile:
         self.layout = TarLayout.build((), ())
         self.names = IndexNames(str(path), name)
         self.resumed: set[Digest] = set()
+        self.prefixes: dict[Digest, int] = {}  # a blob cut off by an earlier run: its bytes in the file
+        self._journal: Journal | None = None
         self._present: set[Digest] = set()
         self._dropped: set[Digest] = set()  # abandoned: no image that can finish needs them
         self._failed: dict[Digest, Exception] = {}  # a failed blob stays failed (Abandons)
@@ -73,22 +84,28 @@ class TarballFile:
             self._close_fd()
             raise InputError(f"{self.partial}: another relocator pkg is writing it") from None
         try:
-            if os.fstat(self._fd).st_size == self.layout.size:
+            same = os.fstat(self._fd).st_size == self.layout.size
+            if same:
                 self.resumed = await asyncio.to_thread(_verified_spans, self._fd, self.layout)
             else:
                 os.ftruncate(self._fd, 0)
+            self._journal = Journal(self.partial.with_name(self.partial.name + ".journal"), self.layout,
+                                    fresh=not same)
+            self.prefixes = {d: n for d, n in self._journal.counted().items() if d not in self.resumed}
             _check_space(self._fd, self.layout, self.resumed, self.partial)
             # Sparse until written: a member without its header is one still to fetch.
             os.ftruncate(self._fd, self.layout.size)
         except (OSError, InputError) as exc:
-            if not self.resumed:
+            if not self.resumed and not self.prefixes:
                 self.partial.unlink(missing_ok=True)  # nothing worth keeping: leave nothing behind
+                if self._journal is not None:
+                    self._journal.remove()
             self._close_fd()
             if isinstance(exc, InputError):
                 raise
             raise InputError(f"{self.partial}: cannot write ({exc.strerror})") from None
         self._present |= self.resumed
-        self._kept = bool(self.resumed)
+        self._kept = bool(self.resumed or self.prefixes)
         self._out = FileOutput(self._fd, self.partial)
         self._writer = TarWriter(self.layout, self._out)
 
@@ -114,13 +131,49 @@ class TarballFile:
             raise RelocatorError(f"{digest}: not in the planned tar layout")
         self._present.add(digest)
         try:
-            await self._writer.fill(member, opener(0))
+            await self._fill(desc, opener)
         except BaseException as exc:
             self._present.discard(digest)
             if isinstance(exc, Exception):
                 self._failed[digest] = exc
+            if isinstance(exc, IntegrityError):
+                self._count(digest, 0)  # bytes of the wrong blob: nothing to resume from
             raise
         self._kept = True
+
+    async def _fill(self, desc: Descriptor, opener: Opener) -> None:
+        """Resume from the journal's count when there is one, else stream the blob from 0."""
+        member = self.layout.blobs[desc.digest]
+        start = self.prefixes.pop(desc.digest, 0)
+        if start:
+            try:
+                await self._writer.fill(member, self._resumed(desc, opener, start), start=start,
+                                        written=lambda n: self._count(desc.digest, n))
+                return
+            except IntegrityError:
+                pass  # the prefix on disk is not the one counted (or the source changed): start over
+        await self._writer.fill(member, opener(0), written=lambda n: self._count(desc.digest, n))
+
+    async def _resumed(self, desc: Descriptor, opener: Opener, start: int) -> AsyncIterator[bytes]:
+        """The blob's bytes from ``start``, checked with the prefix in the file against its digest
+        (a source verifies only what it streams from 0)."""
+        member = self.layout.blobs[desc.digest]
+        hasher = await asyncio.to_thread(hasher_of_range, self._fd, member.data_offset, start,
+                                         desc.digest.algorithm)
+        if hasher is None:
+            raise RelocatorError(f"{self.partial}: ends inside {desc.digest}")
+        verifier = AsyncVerifier(desc.digest, desc.size, threaded=True, prefix=(hasher, start))
+        if start < desc.size:
+            async for chunk in opener(start):
+                await verifier.feed(chunk)  # raises before the chunk that completes a wrong blob
+                yield chunk
+        await verifier.finish()
+
+    def _count(self, digest: Digest, n: int) -> None:
+        """Journal ``n`` bytes of ``digest`` in the file; any is worth keeping for a resume."""
+        if self._journal is not None:
+            self._journal.record(digest, n)
+        self._kept = self._kept or n > 0
 
     def abandon(self, digests: Set[Digest]) -> None:
         """Fetch none of ``digests`` from now on; ``close`` leaves out what no finished image needs."""
@@ -156,6 +209,7 @@ class TarballFile:
             if keep is None:
                 if not self._kept:
                     self.partial.unlink(missing_ok=True)  # nothing a resume could use
+                    self._drop_journal()
                 else:
                     self.kept = self.partial
                 return
@@ -174,6 +228,7 @@ class TarballFile:
         size = self._writer.finish(self.names.index(keep))
         os.ftruncate(self._fd, size)
         await asyncio.to_thread(os.fsync, self._fd)
+        self._drop_journal()  # first: killed before the rename, every blob still has its header
         os.replace(self.partial, self.path)
         await asyncio.to_thread(fsync_dir, self.path.parent)
 
@@ -199,10 +254,19 @@ class TarballFile:
             raise
         finally:
             os.close(fd)
+        self._drop_journal()
         self.partial.unlink(missing_ok=True)
         await asyncio.to_thread(fsync_dir, self.path.parent)
 
+    def _drop_journal(self) -> None:
+        if self._journal is not None:
+            self._journal.remove()
+            self._journal = None
+
     def _close_fd(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

@@ -19,7 +19,7 @@ import asyncio
 import io
 import os
 import tarfile
-from collections.abc import AsyncIterator, Iterable, Set
+from collections.abc import AsyncIterator, Callable, Iterable, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -150,17 +150,21 @@ class TarWriter:
         members already written must lie where ``layout`` puts them."""
         self.layout = layout
 
-    async def fill(self, member: Member, chunks: AsyncIterator[bytes]) -> None:
-        """Stream a blob's verified chunks into its span, then its padding, then its header: on a
-        file a header marks a member whose bytes are all in (a resume trusts nothing else).
-        Needs an output that seeks."""
-        position = flushed = member.data_offset
+    async def fill(self, member: Member, chunks: AsyncIterator[bytes], *, start: int = 0,
+                   written: Callable[[int], None] | None = None) -> None:
+        """Stream a blob's verified chunks into its span from byte ``start`` of the blob on, then
+        its padding, then its header: on a file a header marks a member whose bytes are all in.
+        ``written(n)`` is called after each chunk is out, ``n`` the blob's bytes in the span so
+        far (the resume journal counts them). Needs an output that seeks."""
+        position = flushed = member.data_offset + start
         limit = member.data_offset + member.size
         async for chunk in chunks:
             if position + len(chunk) > limit:
                 raise RelocatorError(f"{member.name}: more bytes than its {member.size}")
             self.out.write_at(position, chunk)  # page-cache writes: cheaper than a thread hop
             position += len(chunk)
+            if written is not None:
+                written(position - member.data_offset)
             if position - flushed >= _WRITEBACK:
                 self.out.settle(flushed, position)
                 flushed = position

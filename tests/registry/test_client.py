@@ -191,3 +191,20 @@ def test_skopeo_sees_seeded_index(registry: Registry) -> None:
     seed(registry, "client/skopeo", "v1", index)
     out = skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{registry.host}/client/skopeo:v1")
     assert sha256(out.encode()) == index.digest
+
+
+async def test_blob_get_from_an_offset_is_a_206_of_the_rest(registry: Registry,
+                                                            make_client: MakeClient) -> None:
+    # What a resumed pkg relies on: distribution 2.8.2 answers Range on a blob GET with 206.
+    image = random_image(random.Random(62), (300_000,))
+    seed(registry, "client/range", "v1", image)
+    data = max(image.blobs.values(), key=len)
+    client = make_client(registry)
+    repo = Repository(registry.host, "client/range")
+    desc = Descriptor(DOCKER_LAYER, Digest.parse(sha256(data)), len(data))
+    mark = len(registry.log())
+    got = b"".join([c async for c in client.blob_opener(repo, desc)(123_457)])
+    assert got == data[123_457:]
+    wanted = f"GET /v2/client/range/blobs/{desc.digest}"
+    lines = [ln for ln in registry.log()[mark:].splitlines() if wanted in ln]
+    assert len(lines) == 1 and '" 206 ' in lines[0], lines

@@ -301,3 +301,25 @@ async def test_a_redirect_loop_names_no_url_query(make_client: MakeClient,
     assert "TooManyRedirects" in str(info.value) and "SECRET" not in str(info.value)
     assert len(retry_lines(caplog)) == 2
     assert not any("SECRET" in r.getMessage() for r in caplog.records if r.name.startswith("relocator"))
+
+
+@pytest.mark.parametrize("answer", ["206", "200"])
+async def test_blob_from_an_offset_takes_a_206_or_skips_a_whole_200(
+        faults: FaultServer, make_client: MakeClient, answer: str) -> None:
+    faults.range_answer = answer
+    client = make_client()
+    desc = Descriptor("application/octet-stream", Digest.parse(faults.digest), len(faults.blob))
+    got = b"".join([c async for c in client.blob_opener(Repository(faults.host, "f/blob"), desc)(1000)])
+    assert got == faults.blob[1000:]
+    assert faults.ranges == ["bytes=1000-"]
+
+
+async def test_a_206_that_starts_after_the_offset_asked_for_is_refused(
+        faults: FaultServer, make_client: MakeClient) -> None:
+    faults.range_answer = "late"
+    client = make_client()
+    desc = Descriptor("application/octet-stream", Digest.parse(faults.digest), len(faults.blob))
+    with pytest.raises(RegistryError, match=r"asked for bytes 1000- and got Content-Range 'bytes 1001-"):
+        async for _ in client.blob_opener(Repository(faults.host, "f/blob"), desc)(1000):
+            pass
+    assert faults.hits["blob"] == 1  # not retried: the server's answer will not change

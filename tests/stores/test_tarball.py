@@ -151,3 +151,85 @@ def test_refuses_to_start_without_room(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"big\.tar\.partial: needs .* MB more, .* MB free there"):
         asyncio.run(tar.prepare([huge], []))
     assert list(tmp_path.iterdir()) == []
+
+
+def _cut_opener(data: bytes, opened: list[int], cut: int | None = None) -> object:
+    """Streams ``data`` from an offset in 16 KiB chunks, noting each offset asked for; with
+    ``cut``, the stream breaks (an interrupted run) once that many bytes have gone out."""
+    async def chunks(offset: int) -> AsyncIterator[bytes]:
+        opened.append(offset)
+        for i in range(offset, len(data), 16_384):
+            if cut is not None and i >= cut:
+                raise ConnectionResetError("cut off")
+            yield data[i:i + 16_384]
+    return chunks
+
+
+def _interrupted(tmp_path: Path, damage: bool) -> tuple[list[int], bytes, bytes, set[Digest]]:
+    """pkg's largest blob cut off at 160 KiB, then resumed (``damage``: with one byte of its
+    prefix flipped in between); the offsets asked of the source, both tars, the blobs resumed."""
+    blobs = _blobs()
+    manifest = _manifest(blobs)
+    layout = _layout(blobs, manifest)
+    big = max(blobs, key=lambda d: len(blobs[d]))
+    opened: list[int] = []
+    whole, out = tmp_path / "whole.tar", tmp_path / "out.tar"
+
+    async def go() -> set[Digest]:
+        tar = await _open(whole, blobs, manifest)
+        await _write(tar, blobs)
+        await tar.close(_everything(blobs, manifest))
+
+        broken = await _open(out, blobs, manifest)
+        with pytest.raises(ConnectionResetError):
+            await broken.write_blob(REPO, Descriptor.for_bytes(LAYER, blobs[big]),
+                                    _cut_opener(blobs[big], [], cut=160 * 1024))  # type: ignore[arg-type]
+        await broken.close(None)
+        if damage:
+            _flip(tmp_path / "out.tar.partial", layout.blobs[big].data_offset + 1000)
+
+        again = await _open(out, blobs, manifest)
+        prefixes = dict(again.prefixes)
+        for digest, data in blobs.items():
+            await again.write_blob(REPO, Descriptor.for_bytes(LAYER, data),
+                                   _cut_opener(data, opened if digest == big else []))  # type: ignore[arg-type]
+        await again.close(_everything(blobs, manifest))
+        assert prefixes == {big: 160 * 1024}
+        return set(prefixes)
+
+    resumed = asyncio.run(go())
+    return opened, whole.read_bytes(), out.read_bytes(), resumed
+
+
+def test_a_blob_cut_off_resumes_from_the_bytes_the_journal_counted(tmp_path: Path) -> None:
+    opened, whole, out, _ = _interrupted(tmp_path, damage=False)
+    assert opened == [160 * 1024]  # only the rest was asked for
+    assert out == whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tar", "whole.tar"]  # no journal left
+
+
+def test_a_resumed_blob_whose_prefix_was_damaged_is_fetched_again_from_0(tmp_path: Path) -> None:
+    opened, whole, out, _ = _interrupted(tmp_path, damage=True)
+    assert opened == [160 * 1024, 0]  # the whole blob's digest failed: fetched once more, from 0
+    assert out == whole
+
+
+def test_a_journal_of_another_layout_is_not_read(tmp_path: Path) -> None:
+    blobs = _blobs()
+    manifest = _manifest(blobs)
+    layout = _layout(blobs, manifest)
+    out = tmp_path / "out.tar"
+    # A partial file of the right size beside a journal written for another plan.
+    (tmp_path / "out.tar.partial").write_bytes(bytes(layout.size))
+    (tmp_path / "out.tar.partial.journal").write_bytes(b"relocator tar journal 1 " + b"0" * 64 + b"\n"
+                                                       + (1000).to_bytes(8, "big") * len(blobs))
+
+    async def go() -> dict[Digest, int]:
+        tar = await _open(out, blobs, manifest)
+        prefixes = dict(tar.prefixes)
+        await _write(tar, blobs)
+        await tar.close(_everything(blobs, manifest))
+        return prefixes
+
+    assert asyncio.run(go()) == {}
+    assert not (tmp_path / "out.tar.partial.journal").exists()

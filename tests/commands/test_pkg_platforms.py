@@ -16,7 +16,7 @@ from tests import reports
 from tests.commands.test_pkg import cli
 from tests.images import sha256, skopeo
 from tests.platforms import Multi, multi, raw, seed_multi
-from tests.referrers import by_tag, tagged_digest
+from tests.referrers import by_tag, legacy_tag, tagged_digest
 from tests.registries import Registry
 from tests.stores.archives import REF_NAME
 
@@ -154,3 +154,26 @@ def test_copy_filter_between_registries(registry: Registry) -> None:
     report = reports.load(proc.stdout)
     assert reports.sources(report) == {f"docker://{registry.host}/copyplat/src:v1": fix.index.digest}
     assert list(reports.copied(report).values()) == [f"{registry.host}/copyplat/dst@{sha256(new)}"]
+
+
+def test_every_platform_attestation_and_referrer_travels_through_pkg_unpkg_and_copy(
+        registry: Registry, tmp_path: Path) -> None:
+    # Issue 11's fixture end to end without --platform: the index, both images, the buildx
+    # attestation manifests inside it, each image's SBOM and the index's cosign signature arrive
+    # with their own digests, found the way a verifier finds them (fallback tag, legacy tag).
+    fix = multi(320)
+    seed_multi(registry, "allplat/src", "v1", fix)
+    out = tmp_path / "all.tar"
+    assert cli("pkg", "-i", f"{registry.host}/allplat/src:v1", "-o", str(out)).returncode == 0
+    assert cli("verify", str(out)).returncode == 0
+    unpkg = cli("unpkg", "-i", str(out), "--repository", f"{registry.host}/allplat/back")
+    assert unpkg.returncode == 0, unpkg.stderr
+    copied = cli("copy", f"oci-archive:{out}", f"docker://{registry.host}/allplat/copied:v1")
+    assert copied.returncode == 0, copied.stderr
+    for repo in ("allplat/back", "allplat/copied"):
+        assert raw(registry, f"{repo}@{fix.index.digest}") == fix.index.raw
+        for manifest in (*fix.images, *fix.attestations):
+            assert raw(registry, f"{repo}@{manifest.digest}") == manifest.raw
+        for image, sbom in zip(fix.images, fix.sboms, strict=True):
+            assert set(by_tag(registry, repo, image.digest)) == {sbom.digest}
+        assert tagged_digest(registry, repo, legacy_tag(fix.index)) == fix.sig.digest

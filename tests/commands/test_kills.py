@@ -21,6 +21,11 @@ from tests.proxy import FaultProxy
 from tests.registries import Registry
 
 KILLS = 10
+# How a SIGKILLed child's status reads. Python 3.11's asyncio child watcher reports 255 ("Unknown
+# child process pid, will report returncode 255") when waitpid finds the child already reaped,
+# which happened once in the full suite; relocator itself never exits 255 (0/1/2/130/141/143),
+# and _run kills only a process still running.
+_KILLED = (-signal.SIGKILL, 255)
 _ACCEPT = ", ".join(["application/vnd.oci.image.manifest.v1+json", OCI_INDEX,
                      "application/vnd.docker.distribution.manifest.v2+json",
                      "application/vnd.docker.distribution.manifest.list.v2+json"])
@@ -115,7 +120,7 @@ async def test_pkg_killed_at_ten_moments_resumes_to_the_same_tar(registry: Regis
             where.mkdir()
             out = where / "out.tar"
             code, moved, err = await _run(proxy, ["pkg", *inputs, "-o", str(out)], kill_at)
-            assert code == -signal.SIGKILL, (kill_at, code, err)
+            assert code in _KILLED, (kill_at, code, err)
             assert not out.exists()  # nothing under its final name before the end
             code, again, err = await _run(proxy, ["pkg", *inputs, "-o", str(out)], None)
             assert code == 0, err
@@ -151,7 +156,7 @@ async def test_relocate_killed_at_ten_moments_never_tags_an_incomplete_image(
             prefix = f"k{i}"
             code, _, err = await _run(proxy, ["relocate", *inputs, "--prefix", f"{proxy.host}/{prefix}"],
                                       kill_at)
-            assert code == -signal.SIGKILL, (kill_at, code, err)
+            assert code in _KILLED, (kill_at, code, err)
             for name in images:
                 repo = f"{prefix}/{name.split(':')[0]}"
                 assert _incomplete(fresh_registry, repo) == {}, f"kill at {kill_at} of {total} bytes"

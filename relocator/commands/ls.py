@@ -25,6 +25,7 @@ from relocator.oci import Descriptor, Digest, Manifest, Platform
 from relocator.oci import mediatypes as mt
 from relocator.oci.dockerarchive import CONTAINERD_NAME, DOCKER_CONFIG, parse_config
 from relocator.oci.layout import IndexEntry
+from relocator.oci.platform import attested_digest
 from relocator.oci.referrers import Referrer, artifact_type
 from relocator.stores.layout_source import LayoutSource, open_layout
 from relocator.ui.jsonreport import image_record, report_json
@@ -50,12 +51,16 @@ class ListedEntry:
     subject: Digest | None = None
     artifact_type: str | None = None
     tag: str | None = None
+    left_out: tuple[str, ...] = ()  # platforms an index lists that a sparse copy left out
 
     def to_json(self) -> dict[str, Any]:
-        """``{"name", "digest", "mediaType", "platforms", "size"}``, name null when unnamed; a
-        referrer's row adds ``"referrer": {"subject", "artifactType", "tag"}`` (an image has none)."""
+        """``{"name", "digest", "mediaType", "platforms", "size"}``, name null when unnamed; a sparse
+        index's adds ``"left_out"``, the platforms it lists but the layout lacks; a referrer's row
+        adds ``"referrer": {"subject", "artifactType", "tag"}`` (an image has none)."""
         row: dict[str, Any] = {"name": self.name, "digest": str(self.digest), "mediaType": self.media_type,
                                "platforms": list(self.platforms), "size": self.size}
+        if self.left_out:
+            row["left_out"] = list(self.left_out)
         if self.subject is not None:
             row["referrer"] = {"subject": str(self.subject), "artifactType": self.artifact_type,
                                "tag": self.tag}
@@ -96,15 +101,23 @@ async def ls(path: Path) -> Listing:
 async def _entry(source: LayoutSource, entry: IndexEntry, cache: dict[Digest, Manifest]) -> ListedEntry:
     desc = entry.descriptor
     manifest = await _manifest(source, desc, cache)
+    left_out: list[str] = []
     if manifest.is_index:
-        platforms = [str(c.platform) for c in manifest.children if c.platform is not None]
+        # A sparse copy's index lists entries the layout lacks on purpose: not its platforms.
+        # buildx attestation manifests (unknown/unknown) are not platforms of the image.
+        gone = source.left_out
+        listed = [c for c in manifest.children
+                  if c.platform is not None and attested_digest(c.annotations) is None]
+        platforms = [str(c.platform) for c in listed if c.digest not in gone]
+        left_out = [str(c.platform) for c in listed if c.digest in gone]
     else:
         platform = await _config_platform(source, manifest) or desc.platform
         platforms = [str(platform)] if platform is not None else []
     size = await _size(source, Descriptor(manifest.media_type, desc.digest, desc.size), set(), cache)
     # Docker 25 names an entry by tag alone in ref.name and in full in containerd's annotation.
     name = desc.annotations.get(CONTAINERD_NAME) or entry.ref_name
-    return ListedEntry(name, desc.digest, manifest.media_type, tuple(platforms), size)
+    return ListedEntry(name, desc.digest, manifest.media_type, tuple(platforms), size,
+                       left_out=tuple(left_out))
 
 
 async def _referrer(source: LayoutSource, subject: Digest, referrer: Referrer,

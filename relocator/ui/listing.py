@@ -32,7 +32,7 @@ def render_listing(rows: Sequence[dict[str, Any]]) -> str:
     (rows with a ``referrer`` object) follow in a second table, after a blank line, giving each
     one's digest, subject, artifactType and cosign tag (``-`` where it has none)."""
     images = [r for r in rows if "referrer" not in r]
-    text = _table(_COLUMNS, [(r["name"] or "-", r["digest"], r["mediaType"], ",".join(r["platforms"]) or "-",
+    text = _table(_COLUMNS, [(r["name"] or "-", r["digest"], r["mediaType"], _platforms(r),
                               human_size(r["size"])) for r in images])
     referrers = [r for r in rows if "referrer" in r]
     if referrers:
@@ -60,3 +60,9 @@ def human_size(n: int) -> str:
         if value < 1000 or unit == "TB":
             break
     return f"{value:.1f} {unit}"
+
+
+def _platforms(row: dict[str, Any]) -> str:
+    """The platforms column: what the entry holds, then what a sparse copy left out."""
+    held = ",".join(row["platforms"]) or "-"
+    return f"{held} (left out: {','.join(row['left_out'])})" if row.get("left_out") else held

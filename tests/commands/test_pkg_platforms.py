@@ -85,6 +85,11 @@ def test_pkg_sparse_records_what_it_left_out_verify_accepts_unpkg_knows(registry
     proc = cli("verify", str(out))
     assert proc.returncode == 0, proc.stdout
     assert "2 platform manifests left out on purpose" in proc.stdout
+    # ls names the platforms it holds, and apart those it lists but left out.
+    rows = reports.load(cli("ls", str(out), "--json").stdout)["details"]["entries"]
+    [row] = [r for r in rows if "referrer" not in r]
+    assert (row["platforms"], row["left_out"]) == (["linux/amd64"], ["linux/arm64"])
+    assert "linux/amd64 (left out: linux/arm64)" in cli("ls", str(out)).stdout
     # Into a registry that checks an index's entries: the one refusal line, nothing tagged.
     proc = cli("unpkg", "-i", str(out), "--prefix", f"{registry.host}/back")
     assert proc.returncode == 1

@@ -156,7 +156,9 @@ async def build_plan(
             raise RelocatorError(f"{repo}@{digest}: index refers to itself")
         plan.manifests[digest] = manifest
         children = wanted_children(manifest, include_non_distributable)
-        skip = plan.omitted.get(digest, frozenset()) | absent(digest)
+        # Only an index's entries are left out on purpose (a sparse copy's); an image's layers never.
+        skip = ((plan.omitted.get(digest, frozenset()) | absent(digest)) & {c.digest for c in children}
+                if manifest.is_index else frozenset())
         if skip:
             plan.omitted[digest] = skip
             children = tuple(c for c in children if c.digest not in skip)
@@ -292,6 +294,9 @@ def _done(manifest: Manifest) -> asyncio.Future[Manifest]:
     return future
 
 
+_MAX_CONFIG = 4 << 20  # an image config is a few KiB; a bigger one is not read whole to check
+
+
 async def _check_image(source: ManifestSource, repo: Repository, image: Manifest,
                        selection: PlatformSelection) -> None:
     """An image (not an index) named with platforms is copied if its config's platform is one of
@@ -301,6 +306,9 @@ async def _check_image(source: ManifestSource, repo: Repository, image: Manifest
     config = image.config
     if not isinstance(source, _ReadsBlobs) or config is None:
         return
+    if config.size > _MAX_CONFIG:
+        raise InputError(f"an image, not an index, whose config of {config.size} bytes is too large to read "
+                         f"for its platform (at most {_MAX_CONFIG})")
     chunks = []
     async with source.open_blob(repo, config) as stream:
         async for chunk in stream:

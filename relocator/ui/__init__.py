@@ -76,7 +76,9 @@ def print_plan(report: dict[str, Any]) -> None:
         if image["outcome"] == "failed":
             print_text(f"cannot plan {image['reference']}: {image['error']}")
         else:
-            print_text(f"{image['reference']} -> {image['destination']}@{image['source_digest']}")
+            # The digest written: a platform selection's own, not the source index's.
+            written = image["destination_digest"] or image["source_digest"]
+            print_text(f"{image['reference']} -> {image['destination']}@{written}")
     for note in report["notes"]:
         print_note(note)
     counts, details, moved = report["counts"], report["details"], report["throughput"]["bytes"]

@@ -135,6 +135,35 @@ def test_verify_still_reports_a_missing_entry_that_is_not_recorded(registry: Reg
         f"{cut}: manifest {d}: missing" for d in (fix.images[1].digest, fix.attestations[1].digest))
 
 
+def test_a_layer_listed_as_left_out_is_still_a_missing_blob(registry: Registry, tmp_path: Path) -> None:
+    # The annotation names index entries left out on purpose; a tarball that lists an image's
+    # layer there (and lacks it) is missing a blob, named before anything is pushed.
+    fix = multi(306)
+    out = tmp_path / "s.tar"
+    _pkg(registry, "pkgplat/layer", fix, out, "--platform", "linux/amd64", "--platform-mode", "sparse")
+    layer = json.loads(fix.images[0].raw)["layers"][0]["digest"]
+    cut = tmp_path / "cut.tar"
+    with tarfile.open(out) as tar, tarfile.open(cut, "w") as new:
+        for member in tar.getmembers():
+            data = tar.extractfile(member)
+            if member.name == "blobs/sha256/" + layer.split(":")[1]:
+                continue
+            if member.name == "index.json" and data is not None:
+                doc = json.load(data)
+                for e in doc["manifests"]:
+                    if OMITTED in e.get("annotations", {}):
+                        e["annotations"][OMITTED] += "," + layer
+                body = json.dumps(doc).encode()
+                member.size = len(body)
+                new.addfile(member, io.BytesIO(body))
+            else:
+                new.addfile(member, data)
+    proc = cli("unpkg", "-i", str(cut), "--prefix", f"{registry.host}/cut", "--platform", "linux/amd64")
+    assert proc.returncode in (1, 2)
+    assert layer in proc.stderr and "refuses the index" not in proc.stderr, proc.stderr
+    assert tagged_digest(registry, "cut/pkgplat/layer", "v1") is None
+
+
 def test_pkg_single_names_the_platform_image(registry: Registry, tmp_path: Path) -> None:
     fix = multi(304)
     out = tmp_path / "one.tar"

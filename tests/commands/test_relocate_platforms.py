@@ -68,6 +68,11 @@ def test_filter_output_line_gives_both_digests(registry: Registry) -> None:
     assert raw(registry, f"line-to@{sha256(expected)}") == expected
     assert (f"done {registry.host}/plat/line:v1 -> {registry.host}/line-to@{sha256(expected)} "
             f"(platforms chosen from {fix.index.digest})") in proc.stderr
+    # The dry run's plan names the digest the run writes, not the source index's.
+    dry = cli("relocate", "-i", f"{registry.host}/plat/line:v1", "--repository", f"{registry.host}/line-to",
+              "--platform", "linux/arm64", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"{registry.host}/line-to@{sha256(expected)}" in dry.stdout, dry.stdout
 
 
 def test_sparse_is_refused_by_distribution_in_one_line(registry: Registry) -> None:

@@ -8,8 +8,9 @@ from dataclasses import dataclass, replace
 from relocator.errors import BadReference, InputError
 from relocator.oci.digest import Digest
 
-__all__ = ["DOCKER_HUB", "DOCKER_TRANSPORT", "LOCAL_TRANSPORTS", "Reference", "Repository",
-           "canonical_registry", "hub_api_host", "hub_config_key", "kbld_registry", "without_transport"]
+__all__ = ["ARCHIVE_SUFFIXES", "DOCKER_HUB", "DOCKER_TRANSPORT", "LOCAL_TRANSPORTS", "Reference",
+           "Repository", "canonical_registry", "hub_api_host", "hub_config_key", "kbld_registry",
+           "without_transport"]
 
 # Docker Hub's names, owned here alone: the canonical name references use, the host its API
 # answers on, the key `docker login` writes in config.json, and the name kbld prints.
@@ -47,7 +48,7 @@ DOCKER_TRANSPORT = "docker://"
 # Hub's ``library/oci`` tagged ``DIR``, or a "registry" ``oci:DIR`` with a port that is no number.
 LOCAL_TRANSPORTS = frozenset({"oci", "oci-archive", "docker-archive", "containers-storage", "dir",
                               "docker-daemon", "ostree", "sif", "tarball"})
-_FILE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")  # a name ending so is a file, not a repository
 
 
 def without_transport(text: str) -> str:
@@ -64,7 +65,7 @@ def without_transport(text: str) -> str:
     if sep and scheme in LOCAL_TRANSPORTS:
         raise BadReference(text, f"{scheme}: names local storage, not a registry: relocator copy, "
                                  "unpkg, ls and verify read layouts and archives")
-    if text.endswith(_FILE_SUFFIXES):
+    if text.endswith(ARCHIVE_SUFFIXES):
         raise BadReference(text, "a file name, not a registry image: relocator copy, unpkg, ls and "
                                  f"verify read tarballs (write docker://{text} for a repository so named)")
     return text

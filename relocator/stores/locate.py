@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from relocator.errors import BadReference, InputError
 from relocator.oci import Reference
 from relocator.oci.layout import INDEX_JSON, parse_ref_name
-from relocator.oci.reference import DOCKER_TRANSPORT, LOCAL_TRANSPORTS
+from relocator.oci.reference import ARCHIVE_SUFFIXES, DOCKER_TRANSPORT, LOCAL_TRANSPORTS
 from relocator.stores.base import BlobSink
 from relocator.stores.files import check_writable
 from relocator.stores.layout_source import LayoutSource, open_layout
@@ -30,7 +30,6 @@ if TYPE_CHECKING:  # a type only: the client is handed in; aiohttp loads with op
 __all__ = ["Location", "Scheme", "check_destination", "open_source", "parse_location", "sink_for"]
 
 Scheme = Literal["docker", "oci", "oci-archive", "docker-archive", "path"]
-_ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 _FILE_SCHEMES: dict[str, Scheme] = {"oci": "oci", "oci-archive": "oci-archive",
                                      "docker-archive": "docker-archive"}
 # The other transports of containers-transports(5) (and containers/image's tarball): read as a
@@ -81,7 +80,7 @@ def parse_location(text: str, *, role: str) -> Location:
                          "oci:DIR[:NAME], an OCI layout tarball oci-archive:FILE[:NAME]")
     if os.path.exists(text) or text.startswith(("/", "./", "../")):
         return Location("path", text, path=Path(text))
-    if text.endswith(_ARCHIVE_SUFFIXES):
+    if text.endswith(ARCHIVE_SUFFIXES):
         # A file name, not Docker Hub's library/out.tar: docker://out.tar says that if meant.
         if role == "source":
             raise InputError(f"source {text!r}: no such file (write {DOCKER_TRANSPORT}{text} for a "

@@ -248,6 +248,9 @@ async def build_plan(
             root = top
             if not selection.all:
                 root = await select(item.ref.repository, top, selection, policy, item.text)
+            if root is top and top.is_index:  # the source index itself: whole, or sparse
+                sparse = not selection.all and selection.mode is Mode.SPARSE
+                uses.setdefault(top.digest, {})[item.text] = str(selection) if sparse else "all"
             # A filtered index is not at the source: nothing there refers to it.
             await walk(item.ref.repository, root, frozenset(), policy,
                        own_referrers=root is top or selection.mode is not Mode.FILTER)
@@ -261,9 +264,21 @@ async def build_plan(
         return Target(item.text, pinned, place.with_digest(root.digest), root.digest,
                       None if root is top else top.digest)
 
+    # Which inputs copy each source index as it is, and with which platforms: one plan holds an
+    # index's entries once, so one run cannot copy it whole for one input and sparse for another.
+    uses: dict[Digest, dict[str, str]] = {}
     items = list(inputs)
     results = await asyncio.gather(*(one(i) for i in items))
-    plan.targets = [t for t in results if t is not None]
+    clashing = set()
+    for digest, by_label in uses.items():
+        if len(set(by_label.values())) > 1:
+            asked = ", ".join(f"{label}: {how}" for label, how in sorted(by_label.items()))
+            for label in by_label:
+                clashing.add(label)
+                plan.failed[label] = (f"the index {digest} is asked for with different platforms in one run "
+                                      f"({asked}): --platform-mode sparse keeps its digest, so copy these "
+                                      "in separate runs")
+    plan.targets = [t for t in results if t is not None and t.label not in clashing]
     return plan
 
 

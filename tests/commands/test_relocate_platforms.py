@@ -209,3 +209,32 @@ def test_an_image_with_platform_is_kept_when_its_config_matches_else_failed(regi
     assert proc.returncode == 1
     assert (f"failed: {amd}: an image, not an index, and not for linux/arm64: its config says "
             "linux/amd64\n") in proc.stdout
+
+
+async def test_one_index_whole_and_sparse_in_one_run_fails_both_by_name(registry: Registry) -> None:
+    # A plan holds an index's entries once: copied whole for one input and sparse for another
+    # (sync entries with their own platforms:), one would get the other's entries.
+    from relocator.commands.common import open_client
+    from relocator.engine.plan import build_plan
+    from relocator.engine.platforms import PlatformSelection
+    from relocator.engine.target import ImageInput
+    from relocator.oci import Reference
+    from relocator.stores.registry import RegistryStore
+    from tests.conftest import settings_for
+
+    fix = multi(207)
+    seed_multi(registry, "plat/clash", "v1", fix)
+    ref = Reference.parse(f"{registry.host}/plat/clash:v1")
+    sparse = PlatformSelection.parse(["linux/amd64"], "sparse")
+    inputs = [ImageInput("whole", ref, "-i", destination=Reference.parse(f"{registry.host}/clash/a:v1")),
+              ImageInput("sparse", ref, "-i", destination=Reference.parse(f"{registry.host}/clash/b:v1"),
+                         platforms=sparse),
+              ImageInput("filtered", ref, "-i", destination=Reference.parse(f"{registry.host}/clash/c:v1"),
+                         platforms=PlatformSelection.parse(["linux/amd64"]))]
+    async with open_client(settings_for()) as client:
+        store = RegistryStore(client)
+        plan = await build_plan(store, inputs, lambda r: r)
+    assert [t.label for t in plan.targets] == ["filtered"]  # a new index: no clash
+    assert set(plan.failed) == {"whole", "sparse"}
+    clash = "with different platforms in one run (sparse: linux/amd64 (sparse), whole: all)"
+    assert clash in plan.failed["whole"] and clash in plan.failed["sparse"]

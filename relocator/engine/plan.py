@@ -16,17 +16,23 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
-from relocator.engine.platforms import ALL_PLATFORMS, Mode, PlatformSelection, choose, filtered_index
+from relocator.engine.imagecheck import check_image
+from relocator.engine.platforms import (
+    ALL_PLATFORMS,
+    Mode,
+    PlatformSelection,
+    choose,
+    clashes,
+    filtered_index,
+)
 from relocator.engine.referrers import ALL, NONE, ReferrerPolicy, kinds_of
 from relocator.engine.target import ImageInput, Target
-from relocator.errors import InputError, RelocatorError
+from relocator.errors import RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
-from relocator.oci.dockerarchive import parse_config
 from relocator.oci.referrers import Referrer, referrer_descriptor
 from relocator.stores.base import KnowsOmitted, ListsReferrers, ReferrerLookup
 
@@ -45,14 +51,6 @@ class ManifestSource(Protocol):
     """Where manifests are read from while planning."""
 
     async def get_manifest(self, ref: Reference) -> Manifest: ...
-
-
-@runtime_checkable
-class _ReadsBlobs(Protocol):
-    """A source that can read an image's config while planning (stores.base.BlobSource)."""
-
-    def open_blob(self, repo: Repository, desc: Descriptor) -> AbstractAsyncContextManager[
-            AsyncIterator[bytes]]: ...
 
 
 _WHAT = {Mode.FILTER: "filtered index", Mode.SINGLE: "single-platform image", Mode.SPARSE: "index"}
@@ -183,7 +181,7 @@ async def build_plan(
                      where: str) -> Manifest:
         """What is copied of ``top`` under ``selection``: it, a new index, or one entry's image."""
         if not top.is_index:
-            await _check_image(source, repo, top, selection)
+            await check_image(source, repo, top, selection)
             return top
         choice = choose(top, selection, absent(top.digest))
         if selection.mode is Mode.SPARSE:
@@ -269,15 +267,8 @@ async def build_plan(
     uses: dict[Digest, dict[str, str]] = {}
     items = list(inputs)
     results = await asyncio.gather(*(one(i) for i in items))
-    clashing = set()
-    for digest, by_label in uses.items():
-        if len(set(by_label.values())) > 1:
-            asked = ", ".join(f"{label}: {how}" for label, how in sorted(by_label.items()))
-            for label in by_label:
-                clashing.add(label)
-                plan.failed[label] = (f"the index {digest} is asked for with different platforms in one run "
-                                      f"({asked}): --platform-mode sparse keeps its digest, so copy these "
-                                      "in separate runs")
+    clashing = clashes(uses)
+    plan.failed.update(clashing)
     plan.targets = [t for t in results if t is not None and t.label not in clashing]
     return plan
 
@@ -307,29 +298,3 @@ def _done(manifest: Manifest) -> asyncio.Future[Manifest]:
     future: asyncio.Future[Manifest] = asyncio.get_running_loop().create_future()
     future.set_result(manifest)
     return future
-
-
-_MAX_CONFIG = 4 << 20  # an image config is a few KiB; a bigger one is not read whole to check
-
-
-async def _check_image(source: ManifestSource, repo: Repository, image: Manifest,
-                       selection: PlatformSelection) -> None:
-    """An image (not an index) named with platforms is copied if its config's platform is one of
-    them (kbld and crane copy it unchecked; a named platform is a promise about what lands).
-    Raises InputError naming the platform the config gives, or saying it gives none. A source
-    that cannot read blobs while planning (none here does) is trusted."""
-    config = image.config
-    if not isinstance(source, _ReadsBlobs) or config is None:
-        return
-    if config.size > _MAX_CONFIG:
-        raise InputError(f"an image, not an index, whose config of {config.size} bytes is too large to read "
-                         f"for its platform (at most {_MAX_CONFIG})")
-    chunks = []
-    async with source.open_blob(repo, config) as stream:
-        async for chunk in stream:
-            chunks.append(chunk)
-    found = parse_config(b"".join(chunks)).platform
-    if not selection.wants(found):
-        has = f"its config says {found}" if found is not None else "its config names no platform"
-        raise InputError(f"an image, not an index, and not for {', '.join(map(str, selection.platforms))}: "
-                         f"{has}")

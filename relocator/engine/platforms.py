@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from relocator.errors import InputError, RegistryError, RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Repository
 from relocator.oci.platform import Platform, attested_digest
 
-__all__ = ["ALL_PLATFORMS", "Choice", "Mode", "PlatformSelection", "choose", "filtered_index",
+__all__ = ["ALL_PLATFORMS", "Choice", "Mode", "PlatformSelection", "choose", "clashes", "filtered_index",
            "sparse_refused"]
 
 
@@ -159,3 +159,19 @@ def sparse_refused(repo: Repository, digest: Digest, exc: RegistryError) -> Relo
     return RelocatorError(f"{repo.registry} refuses the index {digest} without the platforms left out "
                           f"({why}): --platform-mode sparse needs a registry that takes an index whose "
                           "entries it lacks; use --platform-mode filter (a new index) or single")
+
+
+def clashes(uses: Mapping[Digest, Mapping[str, str]]) -> dict[str, str]:
+    """The images to fail, with why: ``uses`` maps each source index copied as it is to the
+    images (labels) doing so and the platforms each asks for (``all``, or a sparse selection's
+    text). A plan holds an index's entries once, so one run cannot copy it whole for one image
+    and sparse for another, or sparse with two selections: each image involved fails."""
+    failed = {}
+    for digest, by_label in uses.items():
+        if len(set(by_label.values())) > 1:
+            asked = ", ".join(f"{label}: {how}" for label, how in sorted(by_label.items()))
+            for label in by_label:
+                failed[label] = (f"the index {digest} is asked for with different platforms in one run "
+                                 f"({asked}): --platform-mode sparse keeps its digest, so copy these in "
+                                 "separate runs")
+    return failed

@@ -40,6 +40,7 @@ from relocator.stores.base import (
     Mounter,
     Opener,
     RecordsOmitted,
+    close_stream,
 )
 from relocator.stores.budget import ByteBudget, SharesBudget
 
@@ -239,13 +240,16 @@ class Scheduler:
 
         async def reading(offset: int) -> AsyncIterator[bytes]:
             failed.clear()
+            chunks = source.blob_opener(origin, desc)(offset)
             try:
-                async for chunk in source.blob_opener(origin, desc)(offset):
+                async for chunk in chunks:
                     reporter.bytes_moved(len(chunk))
                     yield chunk
             except RelocatorError as exc:
                 failed.append(exc)
                 raise
+            finally:
+                await close_stream(chunks)  # closed with this stream, not by the garbage collector
 
         return reading
 

@@ -10,9 +10,11 @@ from typing import Protocol, runtime_checkable
 
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 from relocator.oci.referrers import Referrer
+from relocator.registry.bodies import close_stream
 
 __all__ = ["Abandons", "BlobSink", "BlobSource", "Commits", "KeepsPartial", "KeepsReferrers", "KnowsOmitted",
-           "ListsReferrers", "Mounter", "Opener", "Preflight", "RecordsOmitted", "ReferrerLookup"]
+           "ListsReferrers", "Mounter", "Opener", "Preflight", "RecordsOmitted", "ReferrerLookup",
+           "close_stream"]
 
 # Opens a blob's verified bytes from an offset; every retry calls it again.
 Opener = Callable[[int], AsyncIterator[bytes]]

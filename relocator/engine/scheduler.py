@@ -240,8 +240,9 @@ class Scheduler:
 
         async def reading(offset: int) -> AsyncIterator[bytes]:
             failed.clear()
-            chunks = source.blob_opener(origin, desc)(offset)
+            chunks: AsyncIterator[bytes] | None = None
             try:
+                chunks = source.blob_opener(origin, desc)(offset)  # an archive's may refuse here
                 async for chunk in chunks:
                     reporter.bytes_moved(len(chunk))
                     yield chunk
@@ -249,7 +250,8 @@ class Scheduler:
                 failed.append(exc)
                 raise
             finally:
-                await close_stream(chunks)  # closed with this stream, not by the garbage collector
+                if chunks is not None:  # closed with this stream, not by the garbage collector
+                    await close_stream(chunks)
 
         return reading
 

@@ -112,7 +112,7 @@ class RegistryStore:
         opener = self.client.blob_opener(repo, desc)
 
         async def named(offset: int) -> AsyncIterator[bytes]:
-            chunks = opener(offset)
+            chunks = opener(offset)  # a generator: errors come from its iteration, named below
             try:
                 async for chunk in chunks:
                     yield chunk

@@ -77,8 +77,10 @@ class ForeignLayers:
 
     async def _either(self, repo: Repository, desc: Descriptor, offset: int) -> AsyncGenerator[bytes, None]:
         moved = False
-        chunks = self.inner.blob_opener(repo, desc)(offset)
+        chunks: AsyncIterator[bytes] | None = None
         try:
+            # Opened inside the try: an archive's opener refuses a missing blob as it is called.
+            chunks = self.inner.blob_opener(repo, desc)(offset)
             async for chunk in chunks:
                 moved = True
                 yield chunk
@@ -88,9 +90,11 @@ class ForeignLayers:
                 raise
             missing = exc
         finally:
-            await close_stream(chunks)  # closed with this stream, not by the garbage collector
-        chunks = self.client.url_blob_opener(desc)(offset)
+            if chunks is not None:
+                await close_stream(chunks)  # closed with this stream, not by the garbage collector
+        chunks = None
         try:
+            chunks = self.client.url_blob_opener(desc)(offset)
             async for chunk in chunks:
                 moved = True
                 yield chunk
@@ -100,4 +104,5 @@ class ForeignLayers:
             missing.args = (f"{missing}; from its urls: {exc}",)
             raise missing from None
         finally:
-            await close_stream(chunks)
+            if chunks is not None:
+                await close_stream(chunks)

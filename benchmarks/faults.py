@@ -163,6 +163,13 @@ def relocate(refs_file: Path, prefix: str, *extra: str) -> tuple[float, dict[str
     return seconds, report, proc.stderr, rss
 
 
+def relocated(report: dict[str, object]) -> int:
+    """Images the JSON report lists without an error (its ``images`` is a list of entries)."""
+    images = report.get("images", [])
+    return sum(1 for image in images if isinstance(image, dict) and image.get("error") is None) \
+        if isinstance(images, list) else 0
+
+
 def digest_of(host: str, repo: str, tag: str) -> str:
     req = urllib.request.Request(f"http://{host}/v2/{repo}/manifests/{tag}", method="HEAD",
                                  headers={"Accept": _ACCEPT})
@@ -192,11 +199,10 @@ def run_faults(args: argparse.Namespace, work: Path, started: list[Registry]) ->
         refs.write_text("".join(f"127.0.0.1:{front.port}/{r}:{t}\n" for r, t in tags))  # type: ignore[attr-defined]
         seconds, report, err, _ = relocate(refs, f"127.0.0.1:{back.port}")  # type: ignore[attr-defined]
         same = sum(digest_of(src.host, r, t) == digest_of(dst.host, r, t) != "" for r, t in tags)
-        images = report.get("images", {})
         faults = front.faults + back.faults  # type: ignore[attr-defined]
         requests = front.requests + back.requests  # type: ignore[attr-defined]
         retries = len(re.findall(r"^relocator: WARNING: retrying ", err, re.M))
-        print(f"| {rate:.0%} | {images.get('relocated')} of {len(tags)} | {same} of {len(tags)} "
+        print(f"| {rate:.0%} | {relocated(report)} of {len(tags)} | {same} of {len(tags)} "
               f"| {faults} ({requests}) | {retries} | {seconds:.1f} s |")
         for proxy, its_loop in ((front, loop), (back, back_loop)):
             asyncio.run_coroutine_threadsafe(proxy.stop(), its_loop).result()  # type: ignore[attr-defined]
@@ -229,7 +235,7 @@ def run_load(args: argparse.Namespace, work: Path, started: list[Registry]) -> N
     print(f"| references | blobs | images relocated | wall time | peak RSS | most connections to the "
           f"destination (allowed: {args.concurrency + 4}) |")
     print("|---|---|---|---|---|---|")
-    print(f"| {len(corpus.tags)} | {len(corpus.blobs)} | {report.get('images', {}).get('relocated')} "
+    print(f"| {len(corpus.tags)} | {len(corpus.blobs)} | {relocated(report)} "
           f"| {seconds:.1f} s | {rss / 1024:.0f} MB | {counter.most} |")  # type: ignore[attr-defined]
     loop.call_soon_threadsafe(loop.stop)
 

@@ -40,6 +40,12 @@ class FaultProxy:
     blob_faults: dict[str, str] = field(default_factory=dict)
     slow_rate: float = 1.0
     stall_matching: str | None = None  # any request whose path holds this gets no answer
+    # Blob PUTs with a body over ``upload_fault_after`` bytes, by digest (or "*"): the faults
+    # their successive PUTs get, after that many bytes of the body are read. "500": answer 500 and
+    # read no more until ``stop`` (the client's writer is left blocked mid-body); "reset": reset
+    # the connection (the writer's next write fails). Once a digest's list is spent, forwarded.
+    upload_faults: dict[str, list[str]] = field(default_factory=dict)
+    upload_fault_after: int = 256 * 1024
     hits: Counter[str] = field(default_factory=Counter)
     moved: int = 0
     on_moved: Callable[[int], None] | None = None
@@ -80,6 +86,12 @@ class FaultProxy:
             self.hits["referrers"] += 1
         if self.stall_matching is not None and self.stall_matching in request.path:
             return await self._fault(request, "stall")
+        if request.method == "PUT" and (request.content_length or 0) > self.upload_fault_after:
+            digest = request.query.get("digest", "")
+            self.hits[f"put {digest}"] += 1
+            faults = self.upload_faults.get(digest, self.upload_faults.get("*", []))
+            if self.hits[f"put {digest}"] <= len(faults):
+                return await self._refuse_upload(request, faults[self.hits[f"put {digest}"] - 1])
         blob = _BLOB.fullmatch(request.path) if request.method == "GET" else None
         if blob:
             self.hits["blob"] += 1
@@ -118,6 +130,24 @@ class FaultProxy:
         self.moved += n
         if self.on_moved is not None:
             self.on_moved(self.moved)
+
+    async def _refuse_upload(self, request: web.Request, fault: str) -> web.StreamResponse:
+        self.faulted.set()
+        await request.content.readexactly(self.upload_fault_after)
+        if fault == "reset":
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response()
+        resp = web.StreamResponse(status=500, headers={"Content-Type": "application/json"})
+        body = b'{"errors": [{"code": "UNKNOWN", "message": "injected"}]}'
+        resp.content_length = len(body)
+        await resp.prepare(request)
+        await resp.write(body)
+        await resp.write_eof()
+        # Returning would let aiohttp drain the rest of the body; holding the handler keeps the
+        # client's writer blocked on a full socket, as behind a proxy that stopped reading.
+        await self.released.wait()
+        return resp
 
     async def _fault(self, request: web.Request, fault: str) -> web.StreamResponse:
         self.faulted.set()

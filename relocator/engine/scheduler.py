@@ -40,6 +40,7 @@ from relocator.stores.base import (
     Mounter,
     Opener,
     RecordsOmitted,
+    close_stream,
 )
 from relocator.stores.budget import ByteBudget, SharesBudget
 
@@ -239,13 +240,18 @@ class Scheduler:
 
         async def reading(offset: int) -> AsyncIterator[bytes]:
             failed.clear()
+            chunks: AsyncIterator[bytes] | None = None
             try:
-                async for chunk in source.blob_opener(origin, desc)(offset):
+                chunks = source.blob_opener(origin, desc)(offset)  # an archive's may refuse here
+                async for chunk in chunks:
                     reporter.bytes_moved(len(chunk))
                     yield chunk
             except RelocatorError as exc:
                 failed.append(exc)
                 raise
+            finally:
+                if chunks is not None:  # closed with this stream, not by the garbage collector
+                    await close_stream(chunks)
 
         return reading
 

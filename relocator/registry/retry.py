@@ -21,12 +21,12 @@ from http import HTTPStatus
 from relocator.config import RetryPolicy
 from relocator.errors import HostDown, RateLimited, RegistryError, RelocatorError, TransportError
 
-__all__ = ["HostHealth", "Retrier", "backoff", "parse_retry_after", "reason", "retry_after",
+__all__ = ["HostHealth", "Retrier", "Sleep", "backoff", "parse_retry_after", "reason", "retry_after",
            "temporary_status"]
 
 log = logging.getLogger(__name__)
 
-Sleep = Callable[[float], Awaitable[None]]
+Sleep = Callable[[float], Awaitable[None]]  # asyncio.sleep, or a test's recorder: seconds
 
 # 2**64 times any sane base delay is far past any cap; a larger exponent only risks OverflowError.
 _MAX_EXPONENT = 64

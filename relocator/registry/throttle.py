@@ -20,6 +20,8 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from relocator.registry.bodies import close_stream
+
 __all__ = ["HostLimit", "Ticket"]
 
 log = logging.getLogger(__name__)
@@ -112,8 +114,11 @@ class HostLimit:
             async for chunk in body:
                 yield chunk
         finally:
-            if task is not None:
-                self.release(Ticket(task, False, self._round))
+            try:
+                await close_stream(body)
+            finally:
+                if task is not None:
+                    self.release(Ticket(task, False, self._round))
 
     def _wake(self) -> None:
         for waiter in self._waiters:

@@ -19,11 +19,11 @@ from relocator.auth import Challenge, Credential, CredentialStore, Token, TokenC
 from relocator.config import Settings
 from relocator.errors import AuthError, RateLimited, RelocatorError, TransportError
 from relocator.oci.reference import hub_api_host
-from relocator.registry.bodies import read_body
+from relocator.registry.bodies import RequestBody, read_body
 from relocator.registry.errormap import error_from, redact_url, translate_errors
 from relocator.registry.hosts import HostState
 from relocator.registry.realm import fetch_token, who
-from relocator.registry.retry import HostHealth, Retrier, retry_after
+from relocator.registry.retry import HostHealth, Retrier, Sleep, retry_after
 from relocator.registry.stalls import SendWatch, SpeedFloor, answer_timeout, pieces
 from relocator.registry.throttle import HostLimit, Ticket
 
@@ -53,9 +53,11 @@ class Transport:
     """Sends registry requests with auth and retries; the only place that maps aiohttp errors."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, settings: Settings, credentials: CredentialStore
+        self, session: aiohttp.ClientSession, settings: Settings, credentials: CredentialStore,
+        *, sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.session = session
+        self.sleep = sleep  # every wait of a retry or a host's pause, in seconds; tests record it
         self.settings = settings
         self.credentials = credentials
         self.tokens = TokenCache(self._fetch_token)
@@ -73,7 +75,7 @@ class Transport:
     def retrier(self, host: str) -> Retrier:
         """A Retrier for an operation that owns its tries of ``host``: it trips, and stops at,
         the host's circuit breaker."""
-        return Retrier(self.settings.retry, host, health=self.host(host).health)
+        return Retrier(self.settings.retry, host, health=self.host(host).health, sleep=self.sleep)
 
     async def base_url(self, host: str) -> str:
         """``https://host`` or ``http://host``, decided once per host by pinging /v2/.
@@ -136,13 +138,13 @@ class Transport:
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send with auth and retries; yield the unread response of an ``ok`` status. It holds one
         of the host's slots (throttle.py) until released."""
-        resp, ticket = await self._send(method, host, path_or_url, scopes, headers or {}, params, body,
-                                        ok, retry)
+        resp, ticket, sent = await self._send(method, host, path_or_url, scopes, headers or {}, params,
+                                              body, ok, retry)
         try:
             yield resp
         finally:
-            resp.release()
-            self.host(host).limit.release(ticket)
+            resp.release()  # cancels aiohttp's writer task if the body is still going out
+            await _closed(sent, self.host(host).limit, ticket)
 
     async def _send(
         self,
@@ -155,18 +157,20 @@ class Transport:
         body: Body,
         ok: tuple[int, ...],
         retry: bool,
-    ) -> tuple[aiohttp.ClientResponse, Ticket]:
+    ) -> tuple[aiohttp.ClientResponse, Ticket, RequestBody | None]:
         url = await self.url(host, path_or_url)
         if params:
             url += ("&" if urlsplit(url).query else "?") + urlencode(params)
         state = self.host(host)
         own = _same_origin(url, state.base_url)
         # retry=False: the caller's loop owns the attempts (and the breaker); this is one try.
-        retrier = self.retrier(host) if retry else Retrier(self.settings.retry, host, attempts=1)
+        retrier = self.retrier(host) if retry else Retrier(self.settings.retry, host, attempts=1,
+                                                           sleep=self.sleep)
         authed_again = False
         while True:
             state.health.check()
-            await _wait_until(state.paused_until)
+            if (pause := state.paused_until - time.monotonic()) > 0:
+                await self.sleep(pause)
             req_headers = dict(headers)
             # Credentials go to the origin they were issued for and nowhere else: an upload
             # Location may name other storage. aiohttp applies the same rule to redirects.
@@ -174,10 +178,15 @@ class Transport:
             if auth:
                 req_headers["Authorization"] = auth
             ticket = await state.limit.acquire()
+            # A streamed body is opened afresh for each try and closed when the try ends
+            # (RequestBody: aiohttp would leave it, and the source request it may hold, open).
+            # Its writer task holds this request's slot: what it opens on the same host (a blob
+            # copied within the registry) must not wait for a second one.
+            sent = RequestBody(state.limit.lending(body())) if callable(body) else None
             try:
-                resp = await self._request(method, url, host, req_headers, body, state.limit)
+                resp = await self._request(method, url, host, req_headers, sent or _bytes(body))
             except BaseException as exc:
-                state.limit.release(ticket)
+                await _closed(sent, state.limit, ticket)
                 if not isinstance(exc, RelocatorError):
                     raise
                 await retrier.wait_or_raise(exc)
@@ -186,11 +195,11 @@ class Transport:
             eased = state.limit.answered(ticket, resp.status)
             if resp.status in ok:
                 self._warn(state, resp)
-                return resp, ticket
+                return resp, ticket, sent
             try:
                 error = await error_from(resp, method, url, host, SpeedFloor(host, self.settings))
             finally:
-                state.limit.release(ticket)
+                await _closed(sent, state.limit, ticket)
             error.eased = eased
             # Only the registry's own origin may tell us how to authenticate: another host's
             # challenge would send our credentials to a realm of its choosing.
@@ -213,13 +222,11 @@ class Transport:
             await retrier.wait_or_raise(error, retry_after(resp.status, resp.headers.get("Retry-After")))
 
     async def _request(self, method: str, url: str, host: str, headers: dict[str, str],
-                       body: Body, limit: HostLimit) -> aiohttp.ClientResponse:
-        """One try, returning at the response head: the body opened afresh and watched while it
-        goes out (SendWatch), the head awaited for the read timeout, longer after a large body
+                       body: RequestBody | bytes | None) -> aiohttp.ClientResponse:
+        """One try, returning at the response head: the body watched while it goes out
+        (SendWatch), the head awaited for the read timeout, longer after a large body
         (answer_timeout). A failure before the head is a TransportError with ``no_answer``."""
-        # A streamed body's writer task holds this request's slot: what it opens on the same
-        # host (a blob copied within the registry) must not wait for a second one.
-        data: AsyncIterator[bytes] | bytes | None = limit.lending(body()) if callable(body) else body
+        data: AsyncIterator[bytes] | bytes | None = body
         if isinstance(data, bytes) and len(data) > _LARGE_BODY:
             # aiohttp writes large bytes in one blocking call; slices let the watch see progress.
             headers.setdefault("Content-Length", str(len(data)))
@@ -289,7 +296,15 @@ def _merge_scope(challenge: Challenge) -> Challenge:
     return Challenge(challenge.scheme, params)
 
 
-async def _wait_until(deadline: float) -> None:
-    delay = deadline - time.monotonic()
-    if delay > 0:
-        await asyncio.sleep(delay)
+def _bytes(body: Body) -> bytes | None:
+    return None if callable(body) else body
+
+
+async def _closed(sent: RequestBody | None, limit: HostLimit, ticket: Ticket) -> None:
+    """End a try whose response is released (aiohttp's writer task cancelled): close its body,
+    then give its slot back."""
+    try:
+        if sent is not None:
+            await sent.aclose()
+    finally:
+        limit.release(ticket)

@@ -8,6 +8,7 @@ from relocator.auth import repository_scope
 from relocator.errors import RegistryError, RelocatorError, SizeMismatch
 from relocator.oci.manifest import Descriptor
 from relocator.oci.reference import Repository
+from relocator.registry.bodies import close_stream
 from relocator.registry.transport import Transport
 
 __all__ = ["ChunkOpener", "Uploader"]
@@ -134,7 +135,7 @@ class Uploader:
                     offset += chunk_size
                     del buffer[:chunk_size]
         finally:
-            await _aclose(stream)
+            await close_stream(stream)
         if buffer:
             location = await self._patch(repo, location, offset, bytes(buffer))
             offset += len(buffer)
@@ -187,12 +188,6 @@ def _recording(opener: ChunkOpener, errors: list[RelocatorError]) -> ChunkOpener
             errors.append(exc)
             raise
         finally:
-            await _aclose(chunks)
+            await close_stream(chunks)
 
     return stream
-
-
-async def _aclose(stream: AsyncIterator[bytes]) -> None:
-    close = getattr(stream, "aclose", None)
-    if close is not None:
-        await close()

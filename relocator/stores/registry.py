@@ -17,7 +17,7 @@ from relocator.oci.referrers import (
     referrer_descriptor,
     referrers_list_problem,
 )
-from relocator.stores.base import Opener, ReferrerLookup
+from relocator.stores.base import Opener, ReferrerLookup, close_stream
 from relocator.stores.fallback import FallbackLists
 
 if TYPE_CHECKING:  # a type only: the client is handed in; aiohttp loads with open_client
@@ -112,11 +112,14 @@ class RegistryStore:
         opener = self.client.blob_opener(repo, desc)
 
         async def named(offset: int) -> AsyncIterator[bytes]:
+            chunks = opener(offset)  # a generator: errors come from its iteration, named below
             try:
-                async for chunk in opener(offset):
+                async for chunk in chunks:
                     yield chunk
             except RelocatorError as exc:
                 raise _naming(exc, repo, desc.digest) from None
+            finally:
+                await close_stream(chunks)  # closed with this stream, not by the garbage collector
 
         return named
 

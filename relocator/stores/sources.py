@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 
 from relocator.errors import InputError, NotFound, RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
-from relocator.stores.base import BlobSource, ListsReferrers, Opener, Preflight, ReferrerLookup
+from relocator.stores.base import (
+    BlobSource,
+    ListsReferrers,
+    Opener,
+    Preflight,
+    ReferrerLookup,
+    close_stream,
+)
 
 if TYPE_CHECKING:  # a type only: the client is handed in; aiohttp loads with open_client
     from relocator.registry import RegistryClient
@@ -70,8 +77,11 @@ class ForeignLayers:
 
     async def _either(self, repo: Repository, desc: Descriptor, offset: int) -> AsyncGenerator[bytes, None]:
         moved = False
+        chunks: AsyncIterator[bytes] | None = None
         try:
-            async for chunk in self.inner.blob_opener(repo, desc)(offset):
+            # Opened inside the try: an archive's opener refuses a missing blob as it is called.
+            chunks = self.inner.blob_opener(repo, desc)(offset)
+            async for chunk in chunks:
                 moved = True
                 yield chunk
             return
@@ -79,8 +89,13 @@ class ForeignLayers:
             if moved:
                 raise
             missing = exc
+        finally:
+            if chunks is not None:
+                await close_stream(chunks)  # closed with this stream, not by the garbage collector
+        chunks = None
         try:
-            async for chunk in self.client.url_blob_opener(desc)(offset):
+            chunks = self.client.url_blob_opener(desc)(offset)
+            async for chunk in chunks:
                 moved = True
                 yield chunk
         except RelocatorError as exc:
@@ -88,3 +103,6 @@ class ForeignLayers:
                 raise  # a URL broke off: its own error, temporary or not
             missing.args = (f"{missing}; from its urls: {exc}",)
             raise missing from None
+        finally:
+            if chunks is not None:
+                await close_stream(chunks)

@@ -33,16 +33,16 @@ from relocator.oci.layout import (
     build_index,
     parse_index,
 )
-from relocator.oci.referrers import Referrer, referrer_entry
 from relocator.stores.base import Opener
 from relocator.stores.files import file_mode, fsync_dir, hash_range
+from relocator.stores.naming import NamesInIndex
 
 __all__ = ["OciDirStore", "merge_index"]
 
 _TEMP = ".relocator-"  # temp names in blobs/<alg>/: ours to remove when a killed run left them
 
 
-class OciDirStore:
+class OciDirStore(NamesInIndex):
     """A BlobSink writing an OCI image layout directory, made if missing.
 
     ``name``, when given, is the one ``org.opencontainers.image.ref.name`` for every image
@@ -129,20 +129,6 @@ class OciDirStore:
             await asyncio.to_thread(_put, self.path / manifest.digest.blob_path, manifest.raw)
             self._present.add(manifest.digest)
             self._wrote = True
-
-    async def write_tag(self, ref: Reference, manifest: Manifest) -> None:
-        """Record the image's name for ``index.json``."""
-        self.names.add(ref, manifest)
-
-    def record_omitted(self, root: Digest, omitted: Set[Digest]) -> None:
-        """Note on the image's ``index.json`` entry the index entries it lacks on purpose."""
-        self.names.omit(root, omitted)
-
-    async def add_referrer(self, subject: Reference, referrer: Referrer, manifest: Manifest) -> str | None:
-        """List the referrer in ``index.json``, unnamed, its subject annotated (oci.referrers)."""
-        assert subject.digest is not None
-        self.names.add_referrer(referrer_entry(subject.digest, referrer))
-        return None
 
     async def close(self, keep: Set[Digest] | None) -> None:
         """Unless ``keep`` is None, write ``oci-layout`` and the merged ``index.json`` naming the

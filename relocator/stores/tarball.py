@@ -32,16 +32,16 @@ from relocator.errors import InputError, IntegrityError, RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 from relocator.oci.digest import AsyncVerifier
 from relocator.oci.layout import IndexNames
-from relocator.oci.referrers import Referrer, referrer_entry
 from relocator.stores.base import Opener
 from relocator.stores.files import fsync_dir, hash_range, hasher_of_range
 from relocator.stores.journal import Journal
+from relocator.stores.naming import NamesInIndex
 from relocator.stores.tarwriter import FileOutput, Member, TarLayout, TarWriter, padding, tar_header
 
 __all__ = ["Member", "TarLayout", "TarballFile", "padding", "tar_header"]
 
 
-class TarballFile:
+class TarballFile(NamesInIndex):
     """A BlobSink that writes each blob into its planned span of ``NAME.partial``.
 
     ``name``, when given, is the one ``org.opencontainers.image.ref.name`` for every image
@@ -183,20 +183,6 @@ class TarballFile:
         """Nothing to do yet: the planned manifests are written by ``close``."""
         if manifest.digest.blob_path not in self.layout.inline and manifest.digest not in self.layout.blobs:
             raise RelocatorError(f"{manifest.digest}: not in the planned tar layout")
-
-    async def write_tag(self, ref: Reference, manifest: Manifest) -> None:
-        """Record the image's name for ``index.json``."""
-        self.names.add(ref, manifest)
-
-    def record_omitted(self, root: Digest, omitted: Set[Digest]) -> None:
-        """Note on the image's ``index.json`` entry the index entries it lacks on purpose."""
-        self.names.omit(root, omitted)
-
-    async def add_referrer(self, subject: Reference, referrer: Referrer, manifest: Manifest) -> str | None:
-        """List the referrer in ``index.json``, unnamed, its subject annotated (oci.referrers)."""
-        assert subject.digest is not None
-        self.names.add_referrer(referrer_entry(subject.digest, referrer))
-        return None
 
     async def close(self, keep: Set[Digest] | None) -> None:
         """Write the small members, flush and rename: the whole plan in place, or ``keep`` alone

@@ -43,16 +43,16 @@ from typing import BinaryIO
 from relocator.errors import RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 from relocator.oci.layout import IndexNames
-from relocator.oci.referrers import Referrer, referrer_entry
 from relocator.stores.base import Opener
 from relocator.stores.budget import ByteBudget
+from relocator.stores.naming import NamesInIndex
 from relocator.stores.spool import Spool
 from relocator.stores.tarwriter import PipeOutput, TarLayout, TarWriter
 
 __all__ = ["TarballStream"]
 
 
-class TarballStream:
+class TarballStream(NamesInIndex):
     """A BlobSink writing one OCI-layout tar to a stream; downloads spool, one task appends.
 
     ``budget`` is the run's byte budget: the scheduler shares it (``SharesBudget``), and a blob
@@ -141,20 +141,6 @@ class TarballStream:
         """Nothing to do yet: the planned manifests are written by ``close``."""
         if manifest.digest.blob_path not in self.layout.inline and manifest.digest not in self.layout.blobs:
             raise RelocatorError(f"{manifest.digest}: not in the planned tar layout")
-
-    async def write_tag(self, ref: Reference, manifest: Manifest) -> None:
-        """Record the image's name for ``index.json``."""
-        self.names.add(ref, manifest)
-
-    def record_omitted(self, root: Digest, omitted: Set[Digest]) -> None:
-        """Note on the image's ``index.json`` entry the index entries it lacks on purpose."""
-        self.names.omit(root, omitted)
-
-    async def add_referrer(self, subject: Reference, referrer: Referrer, manifest: Manifest) -> str | None:
-        """List the referrer in ``index.json``, unnamed, its subject annotated (oci.referrers)."""
-        assert subject.digest is not None
-        self.names.add_referrer(referrer_entry(subject.digest, referrer))
-        return None
 
     async def close(self, keep: Set[Digest] | None) -> None:
         """Let the writer finish the blobs in ``keep``, skipping the rest, and end the tar with

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from relocator.errors import DigestMismatch, InputError, SizeMismatch
 
-__all__ = ["AsyncVerifier", "Digest", "Hasher", "StreamVerifier", "verify_stream"]
+__all__ = ["AsyncVerifier", "Digest", "Hasher", "StreamVerifier", "close_stream", "verify_stream"]
 
 _HEX_LENGTHS = {"sha256": 64, "sha512": 128}
 _HEX = re.compile(r"[0-9a-f]+")
@@ -183,3 +183,14 @@ async def verify_stream(
             verifier.check(chunk)
             yield chunk
     verifier.finish()
+
+
+async def close_stream(chunks: AsyncIterator[bytes]) -> None:
+    """Close a stream of chunks now (``aclose``, when it has one), so its ``finally`` blocks give
+    back what it holds (a connection, a host's slot) without waiting for the garbage collector:
+    an ``async for`` that stops early does not close the iterator it was reading, so each layer
+    of a blob stream closes the one it wraps, in a ``finally`` (issue 13). Here, below both
+    stores and registry, so neither copies it and stores need not load aiohttp to use it."""
+    close = getattr(chunks, "aclose", None)
+    if close is not None:
+        await close()

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 
+from relocator.oci.digest import close_stream
 from relocator.registry.stalls import SpeedFloor
 
 __all__ = ["RequestBody", "close_stream", "read_body", "size_text"]
@@ -55,16 +56,6 @@ class RequestBody:
         self._closed = True
         if self._inside is None:
             await close_stream(self._chunks)
-
-
-async def close_stream(chunks: AsyncIterator[bytes]) -> None:
-    """Close an async iterator of chunks now (``aclose``, when it has one), so its ``finally``
-    blocks give back what it holds (a connection, a host's slot) without waiting for the garbage
-    collector. An ``async for`` that stops early does not close the iterator it was reading:
-    each layer of a stream closes the one it wraps, in a ``finally``."""
-    close = getattr(chunks, "aclose", None)
-    if close is not None:
-        await close()
 
 
 async def read_body(resp: aiohttp.ClientResponse, limit: int, floor: SpeedFloor) -> bytes | None:

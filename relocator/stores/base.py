@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
+from relocator.oci.digest import close_stream
 from relocator.oci.referrers import Referrer
 
 __all__ = ["Abandons", "BlobSink", "BlobSource", "Commits", "KeepsPartial", "KeepsReferrers", "KnowsOmitted",
@@ -17,17 +18,6 @@ __all__ = ["Abandons", "BlobSink", "BlobSource", "Commits", "KeepsPartial", "Kee
 
 # Opens a blob's verified bytes from an offset; every retry calls it again.
 Opener = Callable[[int], AsyncIterator[bytes]]
-
-
-async def close_stream(chunks: AsyncIterator[bytes]) -> None:
-    """Close a stream of chunks now (``aclose``, when it has one), so its ``finally`` blocks give
-    back what it holds (a connection, a host's slot) without waiting for the garbage collector:
-    an ``async for`` that stops early leaves the iterator it read open. The twin of
-    ``relocator.registry.bodies.close_stream``, which this module does not import: that package
-    loads aiohttp, which a usage error must not wait for (tests/test_startup.py)."""
-    close = getattr(chunks, "aclose", None)
-    if close is not None:
-        await close()
 
 
 class BlobSource(Protocol):

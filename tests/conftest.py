@@ -20,6 +20,15 @@ for tool in ("docker-registry", "skopeo"):
         raise RuntimeError(f"{tool} is not installed: run .ci/run or apt-get install docker-registry skopeo")
 
 
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own state directory (run locks, sync memos, kept upload sessions), also for the
+    commands it runs: nothing a test leaves there reaches another test or the user's own."""
+    path = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("RELOCATOR_STATE_DIR", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     """Anonymous plain-HTTP registry."""

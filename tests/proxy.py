@@ -46,6 +46,7 @@ class FaultProxy:
     # the connection (the writer's next write fails). Once a digest's list is spent, forwarded.
     upload_faults: dict[str, list[str]] = field(default_factory=dict)
     upload_fault_after: int = 256 * 1024
+    patch_resets: int = 0  # the next this many PATCHes over upload_fault_after bytes: reset
     hits: Counter[str] = field(default_factory=Counter)
     moved: int = 0
     on_moved: Callable[[int], None] | None = None
@@ -92,6 +93,10 @@ class FaultProxy:
             faults = self.upload_faults.get(digest, self.upload_faults.get("*", []))
             if self.hits[f"put {digest}"] <= len(faults):
                 return await self._refuse_upload(request, faults[self.hits[f"put {digest}"] - 1])
+        if (request.method == "PATCH" and self.patch_resets
+                and (request.content_length or 0) > self.upload_fault_after):
+            self.patch_resets -= 1
+            return await self._refuse_upload(request, "reset")
         blob = _BLOB.fullmatch(request.path) if request.method == "GET" else None
         if blob:
             self.hits["blob"] += 1

@@ -17,6 +17,7 @@ from relocator.registry.bodies import read_body, size_text
 from relocator.registry.errormap import translate_errors
 from relocator.registry.foreign import url_chunks
 from relocator.registry.listing import list_names, list_referrers
+from relocator.registry.sessions import SessionBook
 from relocator.registry.stalls import SpeedFloor
 from relocator.registry.transport import Transport
 from relocator.registry.upload import ChunkOpener, Uploader
@@ -253,9 +254,13 @@ class RegistryClient:
         *,
         chunk_size: int | None = None,
         location: str | None = None,
+        sessions: SessionBook | None = None,
     ) -> None:
-        """Upload a blob, monolithic or in chunks, resuming from ``location`` when given."""
-        await self.uploader.push(repo, desc, opener, chunk_size=chunk_size, location=location)
+        """Upload a blob, monolithic or in chunks, into ``location`` (a session opened already,
+        from the offset it holds) when given; ``sessions`` keeps its session for a later run to
+        resume (registry/sessions.py)."""
+        await self.uploader.push(repo, desc, opener, chunk_size=chunk_size, location=location,
+                                 sessions=sessions)
 
     async def mount_blob(self, repo: Repository, digest: Digest, origin: Repository) -> MountResult:
         """Ask for a cross-repository mount; anything but 201 means upload instead."""

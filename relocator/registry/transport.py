@@ -122,6 +122,10 @@ class Transport:
         """Resolve a path or a (possibly relative) Location against the host's base URL."""
         return urljoin(await self.base_url(host) + "/", path_or_url)
 
+    async def owns(self, host: str, path_or_url: str) -> bool:
+        """Whether a path or Location is on ``host``'s own origin (scheme, host and port)."""
+        return _same_origin(await self.url(host, path_or_url), await self.base_url(host))
+
     @asynccontextmanager
     async def stream(
         self,

@@ -1,4 +1,13 @@
-"""The upload session: POST, then one streamed PUT or PATCHes with Content-Range, then PUT."""
+"""The upload session: POST, then one streamed PUT or PATCHes with Content-Range, then PUT.
+
+A session that already holds part of the blob is resumed from the offset the registry reports:
+``GET`` on its Location answers 204 with ``Range: 0-<last byte>`` (OCI distribution-spec, "Pushing
+a blob in chunks" and "Upload status"; DESIGN: Registry behaviour). That happens within a run
+after a failed request, and in the next run after a kill through a ``SessionBook`` (see
+sessions.py). distribution 2.8 drops a session whose stored bytes run past its last acknowledged
+request (a request cut mid-body): its GET answers 404 ``BLOB_UPLOAD_INVALID``, and a new session
+starts from the first byte. Registries that keep what they received resume where it stopped.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +18,7 @@ from relocator.errors import RegistryError, RelocatorError, SizeMismatch
 from relocator.oci.manifest import Descriptor
 from relocator.oci.reference import Repository
 from relocator.registry.bodies import close_stream
+from relocator.registry.sessions import Book, SessionBook, parse_range
 from relocator.registry.transport import Transport
 
 __all__ = ["ChunkOpener", "Uploader"]
@@ -31,45 +41,85 @@ class Uploader:
         *,
         chunk_size: int | None = None,
         location: str | None = None,
+        sessions: SessionBook | None = None,
     ) -> None:
-        """Upload ``desc`` into ``repo``; resume ``location`` if given; retry temporary failures.
+        """Upload ``desc`` into ``repo``; retry temporary failures.
+
+        ``location``: a session opened already (a declined mount's 202), used instead of a POST
+        from the offset the registry reports for it. ``sessions``: where sessions are kept between
+        runs; a kept one for this blob is resumed the same way.
 
         This loop owns the retries of every request in it (one attempt budget, not one per
         request), so each request below is sent once. An error of the source's stream is raised
         as it is, never retried here: the source has spent its own retries on it, and its 404 or
-        wrong bytes will not change (the caller names it as the source's).
+        wrong bytes will not change (the caller names it as the source's). A session that cannot
+        be resumed, or whose resumed upload the registry refuses, costs no attempt: the upload
+        starts over in a new session, once.
         """
         retrier = self.transport.retrier(repo.registry)
-        resume = location is not None
+        book = Book(self.transport, sessions, repo, desc)
+        # A session of unknown progress: handed in, kept by an earlier run, or left by a failure.
+        kept = await book.find()
+        unknown, location = location or kept, None
+        if unknown is not None and unknown != kept:
+            await book.keep(unknown)
         source_errors: list[RelocatorError] = []
         opener = _recording(opener, source_errors)
+        fresh_start_left = True
         while True:
+            offset, resumed = 0, unknown is not None
             try:
-                # 1. Open a session, unless a mount's 202 or the caller handed us one.
+                if unknown is not None:
+                    progress, unknown = await self._progress(repo, unknown), None
+                    if progress is not None:
+                        offset, location = progress
                 if location is None:
+                    resumed = False
                     location = await self.start(repo, retry=False)
-                # 2. Chunked when asked or the registry demands a minimum chunk;
-                #    otherwise one streamed PUT, the cheapest path on every registry.
+                    await book.keep(location)
+                # Chunked when asked or the registry demands a minimum chunk; otherwise one
+                # streamed PUT (from the offset a resumed session holds), the cheapest path on
+                # every registry.
                 min_chunk = self.transport.host(repo.registry).chunk_min
                 if chunk_size or min_chunk:
                     size = max(chunk_size or 0, min_chunk)
-                    await self._chunked(repo, desc, opener, location, size, resume)
+                    await self._chunked(repo, desc, opener, location, offset, size, book)
                 else:
-                    await self._monolithic(repo, desc, opener, location)
+                    await self._monolithic(repo, desc, opener, location, offset)
+                await book.forget()
                 return
             except RelocatorError as exc:
-                delay = None if any(exc is e for e in source_errors) else retrier.failed(exc)
+                ours = not any(exc is e for e in source_errors)
+                if ours and resumed and fresh_start_left and not exc.temporary:
+                    # The registry refused what a resumed session led to (an offset it disowns,
+                    # a session it had half dropped): start over rather than fail the blob.
+                    fresh_start_left = False
+                    await self._drop(repo, book, location)
+                    location = None
+                    continue
+                delay = retrier.failed(exc) if ours else None
                 if delay is None:
-                    if location is not None:
-                        await self.cancel(repo, location)
+                    await self._drop(repo, book, location)
                     raise
-                if chunk_size and location is not None:
-                    resume = True  # keep the session: its status tells where to go on
-                else:
-                    if location is not None:
-                        await self.cancel(repo, location)
-                    location, resume = None, False
+                # Keep the session: its status tells where to go on (or that it is gone).
+                unknown, location = location or unknown, None
                 await retrier.wait(delay, exc)
+
+    async def _progress(self, repo: Repository, location: str) -> tuple[int, str] | None:
+        """The offset and current Location of a session of unknown progress, or None (after a
+        best-effort DELETE) when the registry no longer has it as it was: any 4xx status."""
+        try:
+            return await self.status(repo, location, retry=False)
+        except RegistryError as exc:
+            if exc.status is None or not 400 <= exc.status < 500 or exc.status == 429:
+                raise
+            await self.cancel(repo, location)
+            return None
+
+    async def _drop(self, repo: Repository, book: Book, location: str | None) -> None:
+        await book.forget()
+        if location is not None:
+            await self.cancel(repo, location)
 
     async def start(self, repo: Repository, *, retry: bool = True) -> str:
         """POST a new upload session and return its Location; ``retry=False``: one try."""
@@ -87,14 +137,14 @@ class Uploader:
         return location
 
     async def status(self, repo: Repository, location: str, *, retry: bool = True) -> tuple[int, str]:
-        """Bytes the session already holds, and its current Location; ``retry=False``: one try."""
+        """Bytes the session already holds, and its current Location; ``retry=False``: one try.
+        Raises RegistryError with the status when the registry refuses (404: no such session)."""
         async with self.transport.stream(
             "GET", repo.registry, location, scopes=self._scopes(repo), ok=(204, 200), retry=retry,
         ) as resp:
-            rng = resp.headers.get("Range", "")
+            held = parse_range(resp.headers.get("Range"))
             location = resp.headers.get("Location", location)
-        _, _, end = rng.partition("-")
-        return (int(end) + 1 if end.isdigit() else 0), location
+        return held, location
 
     async def cancel(self, repo: Repository, location: str) -> None:
         """Best-effort DELETE of a dead session so the registry can free it."""
@@ -108,10 +158,16 @@ class Uploader:
             pass
 
     async def _monolithic(
-        self, repo: Repository, desc: Descriptor, opener: ChunkOpener, location: str
+        self, repo: Repository, desc: Descriptor, opener: ChunkOpener, location: str, offset: int
     ) -> None:
-        headers = {"Content-Length": str(desc.size), "Content-Type": "application/octet-stream"}
-        await self._commit(repo, desc, location, headers, lambda: opener(0))
+        if offset >= desc.size:
+            await self._commit(repo, desc, location, {"Content-Length": "0"}, None)
+            return
+        headers = {"Content-Length": str(desc.size - offset), "Content-Type": "application/octet-stream"}
+        if offset:
+            # The closing PUT may carry the final chunk, with its range (distribution-spec).
+            headers["Content-Range"] = f"{offset}-{desc.size - 1}"
+        await self._commit(repo, desc, location, headers, lambda: opener(offset))
 
     async def _chunked(
         self,
@@ -119,12 +175,10 @@ class Uploader:
         desc: Descriptor,
         opener: ChunkOpener,
         location: str,
+        offset: int,
         chunk_size: int,
-        resume: bool,
+        book: Book,
     ) -> None:
-        offset = 0
-        if resume:
-            offset, location = await self.status(repo, location, retry=False)
         buffer = bytearray()
         stream = opener(offset)
         try:
@@ -134,6 +188,7 @@ class Uploader:
                     location = await self._patch(repo, location, offset, bytes(buffer[:chunk_size]))
                     offset += chunk_size
                     del buffer[:chunk_size]
+                    await book.keep(location)
         finally:
             await close_stream(stream)
         if buffer:

@@ -19,9 +19,11 @@ from relocator.oci.referrers import (
 )
 from relocator.stores.base import Opener, ReferrerLookup, close_stream
 from relocator.stores.fallback import FallbackLists
+from relocator.stores.uploadbook import UploadBook
 
 if TYPE_CHECKING:  # a type only: the client is handed in; aiohttp loads with open_client
     from relocator.registry import RegistryClient
+    from relocator.registry.sessions import SessionBook
 
 __all__ = ["RegistryStore"]
 
@@ -29,11 +31,15 @@ __all__ = ["RegistryStore"]
 class RegistryStore:
     """Reads from and writes to any registry the client can reach."""
 
-    def __init__(self, client: RegistryClient, *, chunk_size: int | None = None) -> None:
+    def __init__(self, client: RegistryClient, *, chunk_size: int | None = None,
+                 sessions: SessionBook | None = None) -> None:
+        """``sessions``: where upload sessions are kept for the next run (default: the state
+        directory's UploadBook, written only when a large blob's upload starts)."""
         self.client = client
         self.chunk_size = chunk_size
+        self.upload_book = sessions if sessions is not None else UploadBook()
         # A declined mount's 202 opened an upload session: the upload reuses it.
-        self._sessions: dict[tuple[Repository, Digest], str] = {}
+        self._declined_mounts: dict[tuple[Repository, Digest], str] = {}
         # Each source repository's tags, listed once per run (None: the listing was refused).
         self._tags: dict[Repository, asyncio.Task[frozenset[str] | None]] = {}
         self._fallback = FallbackLists(client)
@@ -135,13 +141,14 @@ class RegistryStore:
         """Cross-repository mount; remembers a 202's session for the upload."""
         result = await self.client.mount_blob(repo, desc.digest, origin)
         if not result.mounted and result.location:
-            self._sessions.setdefault((repo, desc.digest), result.location)
+            self._declined_mounts.setdefault((repo, desc.digest), result.location)
         return result.mounted
 
     async def write_blob(self, repo: Repository, desc: Descriptor, opener: Opener) -> None:
         """Upload, monolithic or chunked, into a reused or new session."""
-        location = self._sessions.pop((repo, desc.digest), None)
-        await self.client.push_blob(repo, desc, opener, chunk_size=self.chunk_size, location=location)
+        location = self._declined_mounts.pop((repo, desc.digest), None)
+        await self.client.push_blob(repo, desc, opener, chunk_size=self.chunk_size, location=location,
+                                    sessions=self.upload_book)
 
     async def write_manifest(self, ref: Reference, manifest: Manifest) -> None:
         """PUT the exact bytes."""

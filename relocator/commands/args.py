@@ -8,7 +8,7 @@ from pathlib import Path
 
 from relocator.commands.credentials import add_credential_flags
 from relocator.config import Limits, RetryPolicy, Settings, TLSSettings
-from relocator.engine.platforms import PlatformSelection
+from relocator.engine.platforms import Mode, PlatformSelection
 from relocator.engine.referrers import ReferrerPolicy
 from relocator.errors import InputError
 from relocator.stores.files import check_writable
@@ -125,10 +125,22 @@ def add_platform_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--platform", action="append", default=[], metavar="OS/ARCH[/VARIANT][:OSVERSION]",
                         help="copy only these platforms of each index (repeatable; default all)")
     parser.add_argument("--platform-mode", metavar="filter|sparse|single",
+                        choices=_Offered(m.value for m in Mode),
                         help="with --platform: filter (default) writes a new index of the chosen platforms "
                              "(new digest, both reported); sparse keeps the index's bytes and digest with "
                              "only the chosen platforms' manifests (registries that check an index's "
                              "entries refuse it); single copies one platform's image manifest alone")
+
+
+class _Offered(tuple[str, ...]):
+    """A flag's values as offered to shell completion (shtab reads ``action.choices``), not
+    enforced by argparse: every value is "in" them, so a bad one reaches the flag's own check
+    (``platform_selection``) and its one-line error, exit 2, instead of argparse's usage block."""
+
+    __slots__ = ()
+
+    def __contains__(self, value: object) -> bool:
+        return True
 
 
 def platform_selection(args: argparse.Namespace) -> PlatformSelection:

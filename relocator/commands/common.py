@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from relocator.auth import CredentialStore
 from relocator.config import Settings
@@ -44,18 +44,26 @@ async def open_client(
 
 
 def write_lock_if_complete(path: Path | None, plan: Plan, report: Report,
-                           platforms: PlatformSelection = ALL_PLATFORMS) -> None:
+                           platforms: PlatformSelection = ALL_PLATFORMS,
+                           carried: Mapping[str, Sequence[dict[str, Any]]] | None = None) -> None:
     """The kbld lock of where every image went, written atomically and only if none failed. An
     image whose digest is not its source's (engine.platforms) says where it came from the way
     kbld's own ``--platform`` does: one ``platformSelected`` origin per platform chosen, naming the
-    source index by digest (kbld Origin.PlatformSelected: index, os, architecture, variant)."""
+    source index by digest (kbld Origin.PlatformSelected: index, os, architecture, variant).
+    ``carried`` (by label: the ``origins`` of the lock the images were read from, frontends.inputs)
+    go first: a copy moves an image, it does not change where the image came from."""
     if path is None or report.failed:
         return
+    carried = carried or {}
     pairs = [(t.label, str(report.done[t.label])) for t in plan.targets]
-    # A target's source is pinned to the source index's digest.
-    origins = {t.label: [{"platformSelected": _selected(str(t.source.with_tag(None)), p)}
-                         for p in platforms.platforms]
-               for t in plan.targets if t.source_root is not None}
+    origins: dict[str, list[dict[str, Any]]] = {}
+    for t in plan.targets:
+        found = list(carried.get(t.label, ()))
+        if t.source_root is not None:  # its source is pinned to the source index's digest
+            found += [{"platformSelected": _selected(str(t.source.with_tag(None)), p)}
+                      for p in platforms.platforms]
+        if found:
+            origins[t.label] = found
     write_atomic(path, render_lock(pairs, origins))
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from relocator.auth import CredentialStore
 from relocator.commands.args import (
@@ -54,6 +56,8 @@ class PkgOptions:
     referrers: ReferrerPolicy = ALL
     platforms: PlatformSelection = ALL_PLATFORMS
     credentials: CredentialStore | None = None  # from the command line's credential flags
+    # By label, the origins a kbld lock given with -f names (frontends.inputs): --lock-output keeps them.
+    lock_origins: Mapping[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
 
 
 def _sink(options: PkgOptions, limits_bytes: int) -> BlobSink:
@@ -81,7 +85,7 @@ async def pkg(settings: Settings, inputs: list[ImageInput], options: PkgOptions,
                                   include_non_distributable=options.include_non_distributable,
                                   fail_fast=options.fail_fast, referrers=options.referrers,
                                   platforms=options.platforms, report=report)
-    write_lock_if_complete(options.lock_output, plan, report, options.platforms)
+    write_lock_if_complete(options.lock_output, plan, report, options.platforms, options.lock_origins)
     return plan, report
 
 
@@ -119,7 +123,8 @@ async def run(args: argparse.Namespace) -> int:
     """Write the tarball; with ``-o -`` the report goes to stderr."""
     referrer_policy(args)  # a bad --referrers or --platform is refused before the inputs are read
     platforms = platform_selection(args)
-    inputs = inputs_or_refuse(args)
+    asked = inputs_or_refuse(args)
+    inputs = asked.images
     to_stdout = args.output == "-"
     if to_stdout and sys.stdout.isatty():
         raise InputError("-o -: refusing to write a tarball to a terminal")
@@ -127,7 +132,7 @@ async def run(args: argparse.Namespace) -> int:
                          include_non_distributable=args.include_non_distributable_layers,
                          fail_fast=args.fail_fast,
                          credentials=credential_store(args, sources=hosts_of(inputs), destinations=()),
-                         referrers=referrer_policy(args), platforms=platforms)
+                         referrers=referrer_policy(args), platforms=platforms, lock_origins=asked.origins)
     reporter = choose_reporter(args.json, "stdout" if to_stdout else args.output)
     report = Report()
     return await finish_after("pkg", pkg(settings_from(args), inputs, options, reporter, report), report,

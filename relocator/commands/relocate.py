@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,8 @@ class RelocateOptions:
     referrers: ReferrerPolicy = ALL
     platforms: PlatformSelection = ALL_PLATFORMS
     credentials: CredentialStore | None = None  # from the command line's credential flags
+    # By label, the origins a kbld lock given with -f names (frontends.inputs): --lock-output keeps them.
+    lock_origins: Mapping[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
 
 
 async def relocate(
@@ -65,7 +68,7 @@ async def relocate(
     """Plan, copy, and write the lock file if every image made it. ``report`` is filled in as the
     run goes (engine.copy)."""
     plan, report, _ = await _copy(settings, inputs, options, reporter, dry_run=False, report=report)
-    write_lock_if_complete(options.lock_output, plan, report, options.platforms)
+    write_lock_if_complete(options.lock_output, plan, report, options.platforms, options.lock_origins)
     return plan, report
 
 
@@ -120,7 +123,8 @@ async def run(args: argparse.Namespace) -> int:
     """Relocate (or with --dry-run describe) every image; exit 1 if any failed."""
     referrer_policy(args)  # a bad --referrers or --platform is refused before the inputs are read
     platforms = platform_selection(args)
-    inputs = inputs_or_refuse(args)
+    asked = inputs_or_refuse(args)
+    inputs = asked.images
     if args.shard is not None:
         inputs = shard_inputs(inputs, *args.shard)
     options = RelocateOptions(repository=args.repository, prefix=args.prefix, lock_output=args.lock_output,
@@ -129,7 +133,8 @@ async def run(args: argparse.Namespace) -> int:
                               credentials=credential_store(
                                   args, sources=hosts_of(inputs),
                                   destinations=destination_hosts(args.repository, args.prefix)),
-                              referrers=referrer_policy(args), platforms=platforms)
+                              referrers=referrer_policy(args), platforms=platforms,
+                              lock_origins=asked.origins)
     settings = settings_from(args, chunk_size=args.chunk_size)
     if args.dry_run:
         summary = await dry_run(settings, inputs, options)

@@ -7,19 +7,19 @@ import asyncio
 from collections.abc import Awaitable
 
 from relocator.engine.events import Report
-from relocator.engine.target import ImageInput
 from relocator.errors import InputError
-from relocator.frontends.inputs import collect_inputs
+from relocator.frontends.inputs import Inputs, read_inputs
 from relocator.ui import print_error, print_json, print_report
 from relocator.ui.jsonreport import copy_report
 
 __all__ = ["finish", "finish_after", "inputs_or_refuse"]
 
 
-def inputs_or_refuse(args: argparse.Namespace) -> list[ImageInput]:
-    """Every reference from ``-f`` and ``-i``; raises InputError when there is none."""
-    inputs = collect_inputs(args.file, args.image)
-    if not inputs:
+def inputs_or_refuse(args: argparse.Namespace) -> Inputs:
+    """Every reference from ``-f`` and ``-i`` (and what a lock said of where each came from);
+    raises InputError when there is none."""
+    inputs = read_inputs(args.file, args.image)
+    if not inputs.images:
         raise InputError("no image references given: use -f FILE or -i REF")
     return inputs
 

@@ -102,14 +102,18 @@ def print_summary(rows: list[dict[str, Any]], counts: Counter[str], requests: di
 
 async def list_tags(client: RegistryClient, config: SyncConfig, as_json: bool) -> int:
     """Print each ``SRC -> DST`` pair's kept tags (entries naming the same pair are merged: the
-    union, in entry order); 1 when a source could not be listed."""
+    union, in entry order); 1 when a source could not be listed. With ``as_json`` the tags are
+    the report's ``details.tags``, and each source that could not be listed is also a failed
+    image record, as a sync run reports it (``result_rows``), so it shows in ``counts`` too."""
     listed: dict[str, list[str] | str] = {}
+    failed: list[TagState] = []
     gate = asyncio.Semaphore(1)
     for item in await expand(client, config.entries, gate):
         entry = item if isinstance(item, SyncEntry) else item.entry
         name = f"{entry.source} -> {entry.target}"
         if isinstance(item, TagState):
             listed[name] = f"error: {item.error}"
+            failed.append(item)
             continue
         try:
             tags = await kept_tags(client, item)
@@ -117,14 +121,17 @@ async def list_tags(client: RegistryClient, config: SyncConfig, as_json: bool) -
             raise
         except RelocatorError as exc:  # this entry's source: name it, go on with the others
             listed[name] = f"error: {exc}"
+            failed.append(TagState(item, Reference(item.source), Reference(item.target), Action.FAILED,
+                                   error=str(exc)))
             continue
         before = listed.get(name, [])
         if isinstance(before, list):  # an error already named for this pair stays
             listed[name] = list(dict.fromkeys([*before, *tags]))
     if as_json:  # no image is copied: the kept tags of each pair are the details
         nothing = {o.value: 0 for o in Outcome}
-        print_json(report_json("sync", [], dry_run=True, blobs=nothing, details={"tags": listed}))
+        rows = result_rows(failed, Report(), labels(failed), dry_run=True)
+        print_json(report_json("sync", rows, dry_run=True, blobs=nothing, details={"tags": listed}))
     else:
         for name, kept in listed.items():
             print_text(f"{name}: {kept if isinstance(kept, str) else ' '.join(kept) or '(none)'}")
-    return 1 if any(isinstance(t, str) for t in listed.values()) else 0
+    return 1 if failed else 0

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from relocator.auth import CredentialStore
 from relocator.commands.args import (
@@ -29,7 +30,7 @@ from relocator.engine.platforms import ALL_PLATFORMS, PlatformSelection
 from relocator.engine.referrers import ALL, ReferrerPolicy
 from relocator.engine.target import ImageInput
 from relocator.errors import InputError
-from relocator.frontends.inputs import collect_inputs
+from relocator.frontends.inputs import read_inputs
 from relocator.frontends.layout_names import LayoutImage, layout_images, layout_mapper
 from relocator.stores.base import BlobSource
 from relocator.stores.layout_source import open_layout
@@ -54,6 +55,8 @@ class UnpkgOptions:
     platforms: PlatformSelection = ALL_PLATFORMS
     credentials: CredentialStore | None = None  # from the command line's credential flags
     names: tuple[ImageInput, ...] = ()  # kbld's -f LOCK: which images, and their image: labels
+    # By label, the origins a kbld lock given with -f names (frontends.inputs): --lock-output keeps them.
+    lock_origins: Mapping[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
 
 
 async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter,
@@ -82,7 +85,7 @@ async def unpkg(settings: Settings, options: UnpkgOptions, reporter: Reporter,
                                       fail_fast=options.fail_fast, referrers=options.referrers,
                                   platforms=options.platforms, report=report)
         report.notes += layout.notes
-    write_lock_if_complete(options.lock_output, plan, report, options.platforms)
+    write_lock_if_complete(options.lock_output, plan, report, options.platforms, options.lock_origins)
     return plan, report
 
 
@@ -120,6 +123,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 async def run(args: argparse.Namespace) -> int:
     """Push the layout's images; the summary or --json report names every failure (exit 1)."""
     platforms = platform_selection(args)  # a bad --platform is refused before the layout is read
+    named = read_inputs(args.file, [])  # kbld's -f LOCK; none: every image of the layout
     options = UnpkgOptions(input=args.input, repository=args.repository, prefix=args.prefix,
                            lock_output=args.lock_output,
                            include_non_distributable=args.include_non_distributable_layers,
@@ -128,7 +132,7 @@ async def run(args: argparse.Namespace) -> int:
                                args, sources=(),
                                destinations=destination_hosts(args.repository, args.prefix)),
                            referrers=referrer_policy(args), platforms=platforms,
-                           names=tuple(collect_inputs(args.file, [])) if args.file else ())
+                           names=tuple(named.images), lock_origins=named.origins)
     settings = settings_from(args, chunk_size=args.chunk_size)
     report = Report()
     return await finish_after("unpkg", unpkg(settings, options, choose_reporter(args.json), report), report,

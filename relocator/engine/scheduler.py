@@ -4,13 +4,16 @@ A referrer's manifest is written after its subject's; then, for a sink that ``Ke
 it is linked to the subject (a fallback list, a legacy tag, an index.json entry). An image is done
 when its manifests and every referrer of them are in place: its tag is written after them, so a
 verifier that finds the tag finds the signatures too.
+
+How one blob gets into the sink (skipped, mounted or streamed) is engine.placement's; this
+module decides when: slots, order, single flight, and what a failure takes with it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,24 +27,16 @@ from relocator.engine.ordering import (
     primaries,
     transfer_order,
 )
+from relocator.engine.placement import BlobPlacer
 from relocator.engine.plan import Node, Plan
 from relocator.engine.platforms import sparse_refused
 from relocator.engine.slots import PrioritySlots
 from relocator.engine.survivors import Survivors
 from relocator.engine.target import Target
 from relocator.errors import InputError, RegistryError, RelocatorError
-from relocator.oci import Descriptor, Digest, Reference, Repository
+from relocator.oci import Digest, Reference, Repository
 from relocator.oci.referrers import Referrer
-from relocator.stores.base import (
-    Abandons,
-    BlobSink,
-    BlobSource,
-    KeepsReferrers,
-    Mounter,
-    Opener,
-    RecordsOmitted,
-    close_stream,
-)
+from relocator.stores.base import Abandons, BlobSink, BlobSource, KeepsReferrers, RecordsOmitted
 from relocator.stores.budget import ByteBudget, SharesBudget
 
 __all__ = ["SETTLE_SECONDS", "ByteBudget", "Scheduler", "image_order", "mount_origins", "primaries",
@@ -84,7 +79,8 @@ class Scheduler:
         self._slots: dict[str, PrioritySlots] = {}
         # One budget per run: a sink that spools for a writer (the tar stream) counts its spool
         # against it too, and admits blobs in the order its writer takes them.
-        self._budget = sink.budget if isinstance(sink, SharesBudget) else ByteBudget(limits.bytes_in_flight)
+        budget = sink.budget if isinstance(sink, SharesBudget) else ByteBudget(limits.bytes_in_flight)
+        self._placer = BlobPlacer(source, sink, budget, reporter)
 
     def _slot(self, repo: Repository) -> PrioritySlots:
         """Concurrency is bounded per destination registry host."""
@@ -192,7 +188,7 @@ class Scheduler:
                     if target.label not in run.begun:  # the image's first placement: in flight
                         run.begun.add(target.label)
                         self.reporter.image_started(target)
-                outcome = await self._place_blob(repo, node, primary)
+                outcome = await self._placer.place(repo, node, primary)
         except Exception:
             if run.survivors is not None:
                 # At once, before this failure reaches any image: the sink learns everything lost
@@ -203,57 +199,9 @@ class Scheduler:
         self.reporter.blob_done(node.descriptor, outcome)
         return outcome
 
-    async def _place_blob(self, repo: Repository, node: Node, primary: Repository) -> Outcome:
-        desc = node.descriptor
-        # 1. What is there already is skipped, so a re-run moves no bytes.
-        if await self.sink.has_blob(repo, desc):
-            return Outcome.SKIPPED
-        # 2. Mount from a repository of the same registry known to hold it.
-        if isinstance(self.sink, Mounter):
-            for origin in mount_origins(repo, node, primary):
-                if await self.sink.mount_blob(repo, desc, origin):
-                    return Outcome.MOUNTED
-        # 3. Stream from a source repository straight into the sink, within the byte budget.
-        source = sorted(node.origins)[0]
-        failed: list[RelocatorError] = []
-        await self._budget.acquire(desc.size, desc.digest)
-        try:
-            await self.sink.write_blob(repo, desc, self._reading(source, desc, failed))
-        except RelocatorError:
-            if failed:
-                # However the sink saw it (an upload cut short, a write that stopped), the cause
-                # is the source: say so, in the source's own words.
-                raise _from_source(failed[-1]) from None
-            raise
-        finally:
-            await self._budget.release(desc.size)
-        return Outcome.TRANSFERRED
-
     def _abandon(self, digests: set[Digest]) -> None:
         if digests and isinstance(self.sink, Abandons):
             self.sink.abandon(digests)
-
-    def _reading(self, origin: Repository, desc: Descriptor, failed: list[RelocatorError]) -> Opener:
-        """The source's stream of the blob, counted. An error the source raises is kept in
-        ``failed``; each reopening (a retry) starts it afresh, so it holds the last read's only."""
-        source, reporter = self.source, self.reporter
-
-        async def reading(offset: int) -> AsyncIterator[bytes]:
-            failed.clear()
-            chunks: AsyncIterator[bytes] | None = None
-            try:
-                chunks = source.blob_opener(origin, desc)(offset)  # an archive's may refuse here
-                async for chunk in chunks:
-                    reporter.bytes_moved(len(chunk))
-                    yield chunk
-            except RelocatorError as exc:
-                failed.append(exc)
-                raise
-            finally:
-                if chunks is not None:  # closed with this stream, not by the garbage collector
-                    await close_stream(chunks)
-
-        return reading
 
     async def _manifest(self, run: _Run, key: Key, node: Node) -> Outcome:
         repo, digest = key
@@ -287,13 +235,6 @@ class Scheduler:
         except RelocatorError as exc:
             raise RelocatorError(f"referrer {referrer.digest} of {subject}: {exc}") from exc
         run.report.referrers += 1
-
-
-def _from_source(exc: RelocatorError) -> RelocatorError:
-    """``exc`` (same type, status and ``temporary``), its message saying it came from the source."""
-    if not str(exc).startswith("source "):
-        exc.args = (f"source {exc}",)
-    return exc
 
 
 async def _settle(run: _Run) -> None:

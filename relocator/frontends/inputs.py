@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from relocator.engine.sharding import bucket_of
 from relocator.engine.target import ImageInput
@@ -13,7 +15,8 @@ from relocator.frontends.yamldocs import SearchRules, YamlFile, is_kbld_config, 
 from relocator.oci import Reference
 from relocator.oci.reference import without_transport
 
-__all__ = ["ImageInput", "collect_inputs", "labelled_references", "read_files", "references_in_text", "shard"]
+__all__ = ["ImageInput", "Inputs", "Labelled", "collect_inputs", "labelled_references", "read_files",
+           "read_inputs", "references_in_text", "shard"]
 
 YAML_SUFFIXES = (".yml", ".yaml")
 
@@ -52,34 +55,44 @@ def references_in_text(text: str, origin: str) -> list[str]:
     Raises InputError for text that is neither valid YAML nor a list of references: the YAML
     error, with its line, naming ``origin``.
     """
-    return [ref for _, ref in labelled_references(text, origin)]
+    return [found.reference for found in labelled_references(text, origin)]
 
 
-def labelled_references(text: str, origin: str) -> list[tuple[str, str]]:
-    """``(label, reference)`` for each reference of ``references_in_text``. The label is the
-    reference itself, except for a kbld lock's preresolved override: there it is the override's
-    ``image`` (the name the user's YAML says) and the reference its ``newImage``, so a lock
-    written after relocating is keyed on the same ``image:`` values and still applies to that YAML
-    (kbld's relocate does the same)."""
+class Labelled(NamedTuple):
+    """One reference of a file: its ``label`` and the ``reference`` to read; for a kbld lock's
+    preresolved override, also the override's ``origins`` (yamldocs.Override)."""
+
+    label: str
+    reference: str
+    origins: tuple[dict[str, Any], ...] = ()
+
+
+def labelled_references(text: str, origin: str) -> list[Labelled]:
+    """Each reference of ``references_in_text``, labelled. The label is the reference itself,
+    except for a kbld lock's preresolved override: there it is the override's ``image`` (the name
+    the user's YAML says) and the reference its ``newImage``, so a lock written after relocating
+    is keyed on the same ``image:`` values and still applies to that YAML (kbld's relocate does
+    the same), and carries the override's ``origins`` on."""
     try:
         stream = YamlFile(origin, text)
     except InputError:
         lines = _lines(text)
         if all(_is_reference(line) for line in lines):
-            return [(line, line) for line in lines]  # a plain list need not be YAML
+            return [Labelled(line, line) for line in lines]  # a plain list need not be YAML
         raise
     if not any(isinstance(d, dict | list) for d in stream.docs):
-        return [(line, line) for line in _lines(text)]
+        return [Labelled(line, line) for line in _lines(text)]
     by_doc: dict[int, list[str]] = {}
     for occ in stream.occurrences(SearchRules()):
         by_doc.setdefault(occ.document, []).append(occ.value)
-    found: list[tuple[str, str]] = []
+    found: list[Labelled] = []
     for index, doc in enumerate(stream.docs):
         if not is_kbld_config(doc):
-            found += [(value, value) for value in by_doc.get(index, [])]
+            found += [Labelled(value, value) for value in by_doc.get(index, [])]
             continue
         overrides = overrides_of(doc, f"{origin}: document {index}")
-        found += [(o.image, o.new_image) if o.preresolved else (o.image, o.image) for o in overrides]
+        found += [Labelled(o.image, o.new_image, o.origins) if o.preresolved else Labelled(o.image, o.image)
+                  for o in overrides]
     return found
 
 
@@ -97,7 +110,21 @@ def _is_reference(text: str) -> bool:
     return True
 
 
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """What ``-f`` and ``-i`` ask for: the ``images`` in order and, by label, the ``origins`` of
+    each image a kbld lock named (``Labelled``), for the lock a run writes to carry on."""
+
+    images: list[ImageInput]
+    origins: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
+
+
 def collect_inputs(files: Iterable[str], refs: Iterable[str]) -> list[ImageInput]:
+    """``read_inputs(files, refs).images``."""
+    return read_inputs(files, refs).images
+
+
+def read_inputs(files: Iterable[str], refs: Iterable[str]) -> Inputs:
     """Every distinct reference from ``-f`` files (``-`` is stdin, a directory its YAML files, as
     ``read_files`` reads them) and ``-i`` flags (``REF`` or ``docker://REF``), in order.
 
@@ -106,13 +133,14 @@ def collect_inputs(files: Iterable[str], refs: Iterable[str]) -> list[ImageInput
     a ``docker://``. Raises InputError naming the file (or ``-i``) of a bad reference, and the
     files given when none of them holds a reference.
     """
-    found: list[ImageInput] = []
+    found = Inputs([])
     seen: set[str] = set()
 
-    def add(text: str, origin: str, label: str | None = None) -> None:
+    def add(text: str, origin: str, label: str | None = None) -> bool:
+        """True when this label is new: the first of a label is the one kept."""
         label = text if label is None else label
         if label in seen:
-            return
+            return False
         try:
             ref = Reference.parse(text)
         except BadReference as exc:
@@ -120,13 +148,15 @@ def collect_inputs(files: Iterable[str], refs: Iterable[str]) -> list[ImageInput
         if ref.tag is None and ref.digest is None:
             ref = ref.with_tag("latest")  # what every registry and tool reads it as
         seen.add(label)
-        found.append(ImageInput(label, ref, origin))
+        found.images.append(ImageInput(label, ref, origin))
+        return True
 
     names = list(files)
     for name, content in read_files(names):
-        for label, text in labelled_references(content, name):
-            add(text, name, label)
-    if names and not found:
+        for labelled in labelled_references(content, name):
+            if add(labelled.reference, name, labelled.label) and labelled.origins:
+                found.origins[labelled.label] = labelled.origins
+    if names and not found.images:
         raise InputError(f"{', '.join(names)}: no image references (no image: keys, kbld lock "
                          "overrides or lines with one reference each)")
     for text in refs:

@@ -8,7 +8,7 @@ output as kbld does.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from io import StringIO
 from typing import Any
@@ -107,22 +107,39 @@ def _path_matches(rule: list[Any], path: tuple[PathPart, ...]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Override:
-    """One kbld ``overrides`` entry: ``image`` as written in YAML, and what replaces it."""
+    """One kbld ``overrides`` entry: ``image`` as written in YAML, what replaces it, and its
+    ``origins`` (kbld Origin: where the image came from, such as ``platformSelected``) as plain
+    dicts, lists and strings."""
 
     image: str
     new_image: str
     preresolved: bool
+    origins: tuple[dict[str, Any], ...] = ()
 
 
 def overrides_of(doc: Any, where: str) -> list[Override]:
     """The overrides of a kbld Config document (a lock file is one): the one reader of them.
-    Entries without a string ``image`` and a ``newImage`` are passed over; InputError naming
-    ``where`` when ``overrides`` is not a list."""
+    Entries without a string ``image`` and a ``newImage`` are passed over, and so are an
+    ``origins`` that is not a list and its items that are not mappings (kbld reads each item as
+    one Origin); InputError naming ``where`` when ``overrides`` is not a list."""
     found = []
     for entry in _listed(doc, "overrides", where):
         if isinstance(entry, dict) and isinstance(entry.get("image"), str) and "newImage" in entry:
-            found.append(Override(entry["image"], str(entry["newImage"]), bool(entry.get("preresolved"))))
+            origins = entry.get("origins")
+            found.append(Override(entry["image"], str(entry["newImage"]), bool(entry.get("preresolved")),
+                                  tuple(_plain(o) for o in origins if isinstance(o, dict))
+                                  if isinstance(origins, list) else ()))
     return found
+
+
+def _plain(value: Any) -> Any:
+    """``value`` without ruamel's round-trip types, which carry the comments and quoting of the
+    file it came from into any file it is written to."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, str) else value
 
 
 def _listed(doc: Any, key: str, where: str) -> list[Any]:

@@ -14,55 +14,50 @@
 
 A source holds the archive open: call ``close()`` or use it as a context manager
 (``with open_layout(p) as source:``); an unclosed source lets go of its file when collected.
+Reading the members' bytes is ``stores.members``'; this module names them (entries, media
+types, referrers, left-out entries) and checks them against the plan.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import stat
-import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 
-from relocator.errors import BadArchive, DigestMismatch, InputError, IntegrityError, RelocatorError
-from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository, verify_stream
+from relocator.errors import BadArchive, InputError
+from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 from relocator.oci.carvel import is_carvel_manifest
 from relocator.oci.layout import IndexEntry, omitted_of
-from relocator.stores.archive import Contents, Member, TarIndex, decompress_to_temp, read_range
-from relocator.stores.base import Opener, ReferrerLookup
+from relocator.stores.archive import Contents, TarIndex, decompress_to_temp
+from relocator.stores.base import ReferrerLookup
 from relocator.stores.carvel import MANIFEST_JSON, read_carvel
 from relocator.stores.dockerarchive import read_docker_archive
 from relocator.stores.layout_referrers import LayoutReferrers, split_entries
+from relocator.stores.members import MAX_MANIFEST, MemberReader
 from relocator.stores.ocilayout_read import KIND as OCI_KIND
 from relocator.stores.ocilayout_read import is_oci_tar, read_oci_dir, read_oci_tar
 
 __all__ = ["LayoutSource", "open_layout"]
 
-_READ = 1 << 20
-_MAX_MANIFEST = 16 << 20
 _MAX_MANIFEST_JSON = 64 << 20  # a Carvel tarball carries every manifest and config in it
 
 
-class LayoutSource:
-    """Reads manifests and blobs of a tarball or layout by digest (the BlobSource protocol).
+class LayoutSource(MemberReader):
+    """Reads manifests and blobs of a tarball or layout by digest (the BlobSource protocol;
+    blobs, ``member`` and ``close`` from MemberReader).
 
     ``entries`` are the named images (index.json entries, or their equivalent), ``where`` the
     path as given, ``kind`` the format found, ``notes`` warnings for the user (one line each).
     """
 
     def __init__(self, where: str, contents: Contents, fd: int | None = None) -> None:
-        self.where = where
+        super().__init__(where, contents.members, fd)
         self.kind = contents.kind
         self.notes: list[str] = list(contents.notes)
-        self._members = dict(contents.members)
         self._types = {e.descriptor.digest: e.descriptor.media_type for e in contents.entries}
         self._types.update(contents.media_types)
-        self._fd = fd
-        self._closer = weakref.finalize(self, os.close, fd) if fd is not None else None
         # An OCI layout may list referrers too (stores.layout_referrers): they are not images.
         self.referrers = (split_entries(contents.entries, self._read_now) if contents.kind == OCI_KIND
                           else LayoutReferrers(contents.entries))
@@ -71,34 +66,6 @@ class LayoutSource:
             self._types.update((r.digest, r.descriptor.media_type) for r in found if r.descriptor.media_type)
         # Index entries a sparse copy left out (oci.layout.OMITTED), whichever image lists them.
         self._omitted = frozenset(d for e in self.entries for d in omitted_of(e.descriptor, where))
-
-    def close(self) -> None:
-        """Let go of the archive (and so of a decompressed temp file); safe to call twice."""
-        if self._closer is not None:
-            self._closer()
-
-    def __enter__(self) -> LayoutSource:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-    @property
-    def digests(self) -> set[Digest]:
-        """Every blob and manifest in the layout."""
-        return set(self._members)
-
-    def member(self, digest: Digest, size: int | None = None) -> Member:
-        """Where a digest's bytes are. Raises BadArchive naming this archive when it lacks the
-        digest or its member's size disagrees with the descriptor's ``size``."""
-        found = self._members.get(digest)
-        if found is None:
-            raise BadArchive(f"{self.where}: {digest} is not in the archive")
-        if size is not None and found.size != size:
-            raise BadArchive(f"{self.where}: member {found.name} has {found.size} bytes, "
-                             f"its descriptor says {size}")
-        return found
 
     def preflight(self, failed: Mapping[str, str], needs: Mapping[Digest, Sequence[Descriptor]]) -> None:
         """Refuse a plan this archive cannot supply (stores.base.Preflight): any image that
@@ -136,22 +103,12 @@ class LayoutSource:
             if found.size != desc.size:
                 raise BadArchive(f"{what} says {desc.size} bytes for {desc.digest}; "
                                  f"member {found.name} has {found.size}")
-            if found.size > _MAX_MANIFEST:
-                raise BadArchive(f"{what}: manifest {desc.digest} is larger than {_MAX_MANIFEST} bytes")
+            if found.size > MAX_MANIFEST:
+                raise BadArchive(f"{what}: manifest {desc.digest} is larger than {MAX_MANIFEST} bytes")
             got = Digest.of(self._whole(found), desc.digest.algorithm)
             if got != desc.digest:
                 raise BadArchive(f"{what}: member {found.name} does not match its digest {desc.digest} "
                                  f"(its content hashes to {got})")
-
-    def _whole(self, m: Member) -> bytes:
-        """A small member's bytes, read in the calling thread."""
-        if m.data is not None:
-            return m.data
-        if m.path is not None:
-            with open(m.path, "rb") as f:
-                return f.read(m.size + 1)  # one byte more shows a file that grew since the scan
-        assert self._fd is not None
-        return read_range(self._fd, m.offset, m.size, self.where, m.name)
 
     @property
     def left_out(self) -> frozenset[Digest]:
@@ -169,31 +126,6 @@ class LayoutSource:
         """The referrers the layout lists for ``subject`` (stores.layout_referrers)."""
         return ReferrerLookup(self.referrers.by_subject.get(subject.digest, ()))
 
-    def _read_now(self, digest: Digest) -> bytes | None:
-        """A small member's bytes, read now (blocking: ``open_layout`` runs in a thread); None when
-        it is missing, too big, unreadable or does not hash to ``digest``."""
-        m = self._members.get(digest)
-        if m is None or m.size > _MAX_MANIFEST or (m.data is None and m.path is None and self._fd is None):
-            return None
-        try:
-            raw = self._whole(m)
-        except (OSError, RelocatorError):
-            return None
-        return raw if len(raw) == m.size and Digest.of(raw, digest.algorithm) == digest else None
-
-    async def read_small(self, digest: Digest) -> bytes:
-        """A whole member that is small enough to hold (manifests, index entries); BadArchive
-        when it does not hash to ``digest``."""
-        m = self.member(digest)
-        if m.size > _MAX_MANIFEST:
-            raise BadArchive(f"{self.where}: manifest {digest} is larger than {_MAX_MANIFEST} bytes")
-        raw = b"".join([c async for c in self._chunks(m, 0)])
-        got = Digest.of(raw, digest.algorithm)
-        if got != digest:
-            raise BadArchive(f"{self.where}: member {m.name} does not match its digest {digest} "
-                             f"(its content hashes to {got})")
-        return raw
-
     async def read_manifest(self, digest: Digest, media_type: str | None = None) -> Manifest:
         """The manifest by digest, typed by ``media_type`` or by the descriptor that named it."""
         raw = await self.read_small(digest)
@@ -208,59 +140,6 @@ class LayoutSource:
         if ref.digest is None:
             raise InputError(f"{self.where}: {ref} names no digest")
         return await self.read_manifest(ref.digest)
-
-    def open_blob(self, repo: Repository, desc: Descriptor) -> AbstractAsyncContextManager[
-            AsyncIterator[bytes]]:
-        """Verified chunks of the blob, read by offset."""
-
-        @asynccontextmanager
-        async def ctx() -> AsyncIterator[AsyncIterator[bytes]]:
-            yield self.blob_opener(repo, desc)(0)
-
-        return ctx()
-
-    def blob_opener(self, repo: Repository, desc: Descriptor) -> Opener:
-        """Streams from an offset; from 0 the digest and size are verified as they pass, and a
-        mismatch names this archive and the member."""
-        member = self.member(desc.digest, desc.size)
-
-        def opener(offset: int) -> AsyncIterator[bytes]:
-            chunks = self._chunks(member, offset)
-            if offset:
-                return chunks
-            return self._named(verify_stream(chunks, desc.digest, desc.size), member)
-
-        return opener
-
-    async def _named(self, chunks: AsyncIterator[bytes], member: Member) -> AsyncIterator[bytes]:
-        """The user's file is at fault, not the transfer: BadArchive naming archive and member."""
-        try:
-            async for chunk in chunks:
-                yield chunk
-        except IntegrityError as exc:
-            what = "content does not match its digest" if isinstance(exc, DigestMismatch) else (
-                "size does not match its descriptor")
-            raise BadArchive(f"{self.where}: member {member.name}: {what} ({exc})") from None
-
-    async def _chunks(self, m: Member, offset: int) -> AsyncIterator[bytes]:
-        if m.data is not None:
-            if offset < m.size:
-                yield m.data[offset:]
-            return
-        fd = self._fd if m.path is None else await asyncio.to_thread(os.open, m.path, os.O_RDONLY)
-        if fd is None:
-            raise InputError(f"{self.where}: member {m.name} has no file to be read from")
-        try:
-            position, end = m.offset + offset, m.offset + m.size
-            while position < end:
-                chunk = await asyncio.to_thread(os.pread, fd, min(_READ, end - position), position)
-                if not chunk:
-                    raise InputError(f"{self.where}: file ends inside member {m.name}")
-                position += len(chunk)
-                yield chunk
-        finally:
-            if m.path is not None:
-                os.close(fd)
 
 
 def open_layout(path: Path) -> LayoutSource:

@@ -26,6 +26,13 @@ def test_bash_completes_commands_and_each_commands_flags() -> None:
     assert complete_in_bash(script, ["completion", "f"]) == ["fish"]
 
 
+def test_bash_offers_the_platform_modes() -> None:
+    script = cli("completion", "bash").stdout
+    words = ["relocate", "--platform", "linux/amd64", "--platform-mode", ""]
+    assert set(complete_in_bash(script, words)) == {"filter", "sparse", "single"}
+    assert set(complete_in_bash(script, ["sync", "--platform-mode", "s"])) == {"sparse", "single"}
+
+
 @pytest.mark.parametrize("shell", ["zsh", "fish"])
 def test_other_shells_get_a_script_naming_every_command(shell: str) -> None:
     out = cli("completion", shell)

@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator
 
 from tests.commands.test_pkg import ENV
 from tests.images import Image, random_index, seed, skopeo, valid_image
-from tests.registries import Registry
+from tests.registries import Registry, free_port
 from tests.reports import SCHEMA, load
 
 IMAGE_KEYS = {"reference", "source_digest", "destination", "destination_digest", "destination_digest_before",
@@ -170,3 +170,23 @@ def test_sync_run_dry_run_and_list_tags(registry: Registry, fresh_registry: Regi
                      "destination": f"{dst}:v1", "destination_digest": seeded["json/app:v1"].digest,
                      "destination_digest_before": None, "outcome": "added", "error": None}
     assert done["details"]["manifest_requests"][registry.host]["GET"] >= 1
+
+
+def test_sync_list_tags_reports_a_source_it_cannot_list_as_a_failed_image(
+        registry: Registry, seeded: dict[str, Image], tmp_path: Path) -> None:
+    src, missing = f"{registry.host}/json/app", f"{registry.host}/json/nothing"
+    down = f"127.0.0.1:{free_port()}/gone/app"  # nothing listens there
+    dst = f"{registry.host}/listed"  # --list-tags writes nothing
+    config = tmp_path / "sync.yaml"
+    config.write_text("mirrors:\n" + "".join(f"  - source: {source}\n    target: {dst}/{i}\n"
+                                             for i, source in enumerate((src, missing, down))))
+    tags = report("sync", "-f", str(config), "--list-tags", "--json", "--retries", "0", code=1,
+                  state=tmp_path / "state")
+    assert tags["dry_run"] is True and tags["counts"]["outcomes"] == {"failed": 2}
+    assert [(i["reference"], i["destination"], i["outcome"]) for i in tags["images"]] == [
+        (missing, f"{dst}/1", "failed"), (down, f"{dst}/2", "failed")]
+    errors = {i["reference"]: i["error"] for i in tags["images"]}
+    assert "NAME_UNKNOWN" in errors[missing] and down.split("/")[0] in errors[down]
+    assert tags["details"]["tags"] == {f"{src} -> {dst}/0": ["v1"],
+                                       f"{missing} -> {dst}/1": f"error: {errors[missing]}",
+                                       f"{down} -> {dst}/2": f"error: {errors[down]}"}

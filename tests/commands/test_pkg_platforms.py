@@ -69,6 +69,13 @@ def test_pkg_filter_names_the_new_index_and_unpkg_pushes_it(registry: Registry, 
     assert proc.returncode == 0, proc.stderr
     assert raw(registry, "back/pkgplat/filter:v1") == new
     assert set(by_tag(registry, "back/pkgplat/filter", fix.images[0].digest)) == {fix.sboms[0].digest}
+    relock = tmp_path / "unpkg.lock"  # kbld's flow: unpkg -f LOCK keeps where the image was chosen from
+    proc = cli("unpkg", "-i", str(out), "-f", str(lock), "--repository", f"{registry.host}/back-locked",
+               "--lock-output", str(relock))
+    assert proc.returncode == 0, proc.stderr
+    [again] = YAML(typ="safe").load(relock.read_text())["overrides"]
+    assert again["image"] == src and again["newImage"] == f"{registry.host}/back-locked@{sha256(new)}"
+    assert again["origins"] == over["origins"]
 
 
 def test_pkg_sparse_records_what_it_left_out_verify_accepts_unpkg_knows(registry: Registry,

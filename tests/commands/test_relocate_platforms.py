@@ -55,6 +55,25 @@ def test_filter_writes_a_new_index_of_the_platform_and_its_attestation(registry:
         "index": f"{registry.host}/plat/filter@{fix.index.digest}", "os": "linux", "architecture": "amd64"}}]
 
 
+def test_relocating_a_lock_keeps_the_platform_it_was_chosen_from(registry: Registry, tmp_path: Path) -> None:
+    fix = multi(211)
+    seed_multi(registry, "plat/relock", "v1", fix)
+    src = f"{registry.host}/plat/relock:v1"
+    first, second = tmp_path / "1.lock", tmp_path / "2.lock"
+    proc = cli("relocate", "-i", src, "--prefix", f"{registry.host}/to", "--platform", "linux/arm64",
+               "--lock-output", str(first))
+    assert proc.returncode == 0, proc.stderr
+    [chosen] = _lock(first)
+    moved = cli("relocate", "-f", str(first), "--repository", f"{registry.host}/again",
+                "--lock-output", str(second))
+    assert moved.returncode == 0, moved.stderr
+    [entry] = _lock(second)
+    new_digest = str(chosen["newImage"]).split("@")[1]
+    assert entry["image"] == src and entry["newImage"] == f"{registry.host}/again@{new_digest}"
+    assert entry["origins"] == chosen["origins"] == [{"platformSelected": {
+        "index": f"{registry.host}/plat/relock@{fix.index.digest}", "os": "linux", "architecture": "arm64"}}]
+
+
 def test_filter_output_line_gives_both_digests(registry: Registry) -> None:
     fix = multi(202)
     seed_multi(registry, "plat/line", "v1", fix)

@@ -9,7 +9,7 @@ import pytest
 
 from relocator.commands.resolve import read_yaml_inputs
 from relocator.errors import InputError
-from relocator.frontends.inputs import collect_inputs, references_in_text, shard
+from relocator.frontends.inputs import collect_inputs, read_inputs, references_in_text, shard
 from relocator.frontends.yamldocs import SearchRules
 
 K8S = """\
@@ -58,6 +58,21 @@ def test_yaml_image_keys_at_any_depth() -> None:
 
 def test_lock_file_uses_resolved_entries() -> None:
     assert references_in_text(LOCK, "images.lock") == [f"registry.example/app@sha256:{'b' * 64}", "redis:7"]
+
+
+def test_a_locks_origins_are_kept_by_label_as_plain_data(tmp_path: Path) -> None:
+    chosen = {"platformSelected": {"index": f"src.example/app@sha256:{'d' * 64}", "os": "linux",
+                                   "architecture": "arm64", "variant": "v8"}}
+    lock = tmp_path / "app.lock"
+    lock.write_text(LOCK.replace("  preresolved: true\n", "  preresolved: true\n  origins:\n"
+                                 "  - platformSelected: {index: 'src.example/app@sha256:%s', os: linux,\n"
+                                 "      architecture: arm64, variant: \"v8\"}  # chosen\n"
+                                 "  - not an origin\n" % ("d" * 64)))
+    found = read_inputs([str(lock)], ["nginx:1.25"])
+    assert [i.text for i in found.images] == ["nginx:1.25", "redis:7"]  # -i nginx:1.25: the lock's kept
+    assert found.origins == {"nginx:1.25": (chosen,)}  # redis:7 is no preresolved override
+    [origin] = found.origins["nginx:1.25"]
+    assert type(origin) is dict and type(origin["platformSelected"]["variant"]) is str
 
 
 def test_imgpkg_images_lock_and_text_list() -> None:

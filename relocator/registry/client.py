@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from relocator.auth import repository_scope
-from relocator.errors import DigestMismatch, InputError, NotFound, RegistryError, SizeMismatch, TransportError
+from relocator.errors import DigestMismatch, InputError, NotFound, RegistryError
 from relocator.oci import mediatypes as mt
-from relocator.oci.digest import AsyncVerifier, Digest
+from relocator.oci.digest import Digest
 from relocator.oci.manifest import Descriptor, Manifest
 from relocator.oci.reference import Reference, Repository
 from relocator.registry.bodies import read_body, size_text
+from relocator.registry.download import blob_chunks
 from relocator.registry.errormap import translate_errors
 from relocator.registry.foreign import url_chunks
 from relocator.registry.listing import list_names, list_referrers
@@ -34,21 +35,6 @@ class MountResult:
 
     mounted: bool
     location: str | None = None
-
-
-def _range_skip(status: int, content_range: str | None, offset: int) -> int | None:
-    """Bytes to drop from the front of the answer to ``Range: bytes=OFFSET-`` (none asked at 0):
-    a 200 is the whole blob (the server ignored Range, RFC 9110 14.2), a 206 starts where its
-    ``Content-Range: bytes FIRST-LAST/SIZE`` says (RFC 9110 14.4: a single-range 206 carries it).
-    None when the bytes asked for are not in the answer (a 206 starting after OFFSET, or one
-    whose Content-Range cannot be read)."""
-    if status != 206 or not offset:
-        return offset if status == 200 else 0
-    unit, _, spec = (content_range or "").partition(" ")
-    first = spec.partition("-")[0].strip()
-    if unit.strip().lower() != "bytes" or not first.isdigit() or int(first) > offset:
-        return None
-    return offset - int(first)
 
 
 def _pull(repo: Repository) -> tuple[str, ...]:
@@ -180,7 +166,7 @@ class RegistryClient:
 
         The source's own errors are permanent (NotFound, DigestMismatch, SizeMismatch: the blob
         it serves is not this one) and raised at once; so is HostDown."""
-        chunks = self._blob_chunks(repo, desc, 0)
+        chunks = blob_chunks(self.transport, repo, desc, 0)
         try:
             yield chunks
         finally:
@@ -190,55 +176,9 @@ class RegistryClient:
         """A factory of streams from an offset, for uploads that must reopen their source."""
 
         def opener(offset: int) -> AsyncIterator[bytes]:
-            return self._blob_chunks(repo, desc, offset)
+            return blob_chunks(self.transport, repo, desc, offset)
 
         return opener
-
-    async def _blob_chunks(
-        self, repo: Repository, desc: Descriptor, start: int
-    ) -> AsyncGenerator[bytes, None]:
-        threaded = self.transport.settings.limits.hash_in_threads
-        verifier = AsyncVerifier(desc.digest, desc.size, threaded=threaded) if start == 0 else None
-        offset = start
-        read_chunk = self.transport.settings.limits.read_chunk
-        retrier = self.transport.retrier(repo.registry)
-        path = f"/v2/{repo.path}/blobs/{desc.digest}"
-        while True:
-            headers = {"Range": f"bytes={offset}-"} if offset else {}
-            # Opening is the transport's to retry; this loop only mends a body that broke off.
-            async with self.transport.stream(
-                "GET", repo.registry, path, scopes=_pull(repo), headers=headers, ok=(200, 206)
-            ) as resp:
-                skip = _range_skip(resp.status, resp.headers.get("Content-Range"), offset)
-                if skip is None:
-                    raise RegistryError(
-                        f"{repo.registry}: {desc.digest}: asked for bytes {offset}- and got "
-                        f"Content-Range {resp.headers.get('Content-Range')!r}", status=resp.status,
-                        method="GET")
-                floor = self._floor(repo)
-                try:
-                    with translate_errors("GET", str(resp.url), repo.registry):
-                        async for chunk in resp.content.iter_chunked(read_chunk):
-                            floor.moved(len(chunk))
-                            if skip:
-                                cut, skip = min(skip, len(chunk)), skip - min(skip, len(chunk))
-                                chunk = chunk[cut:]
-                                if not chunk:
-                                    continue
-                            if verifier is not None:
-                                await verifier.feed(chunk)
-                            offset += len(chunk)
-                            yield chunk
-                    break
-                except TransportError as exc:
-                    broken = exc
-            # Resume from the bytes already verified: the next GET asks for the rest.
-            await retrier.wait_or_raise(broken)
-        if verifier is not None:
-            await verifier.finish()
-        elif offset != desc.size:
-            # The registry sent a whole answer that ends early: its blob is not this one.
-            raise SizeMismatch(f"{repo.registry}: {desc.digest} ended at {offset} of {desc.size} bytes")
 
     def url_blob_opener(self, desc: Descriptor) -> ChunkOpener:
         """Streams of a non-distributable layer from its descriptor's ``urls`` (http and https only),

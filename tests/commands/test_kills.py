@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import signal
 import subprocess
@@ -15,7 +16,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.commands.test_pkg import ENV
 from tests.images import OCI_INDEX, Image, random_image, random_index, seed, sha256, skopeo_raw_manifest
 from tests.proxy import FaultProxy
 from tests.registries import Registry
@@ -24,7 +24,7 @@ KILLS = 10
 # How a SIGKILLed child's status reads. Python 3.11's asyncio child watcher reports 255 ("Unknown
 # child process pid, will report returncode 255") when waitpid finds the child already reaped,
 # which happened once in the full suite; relocator itself never exits 255 (0/1/2/130/141/143),
-# and _run kills only a process still running.
+# and run_killed kills only a process still running.
 _KILLED = (-signal.SIGKILL, 255)
 _ACCEPT = ", ".join(["application/vnd.oci.image.manifest.v1+json", OCI_INDEX,
                      "application/vnd.docker.distribution.manifest.v2+json",
@@ -40,10 +40,12 @@ def _corpus(reg: Registry, rng: random.Random) -> dict[str, Image]:
     return images
 
 
-async def _run(proxy: FaultProxy, args: list[str], kill_at: int | None) -> tuple[int, int, str]:
+async def run_killed(proxy: FaultProxy, args: list[str], kill_at: int | None) -> tuple[int, int, str]:
     """Run relocator with ``args``; with ``kill_at``, SIGKILL it once that many body bytes have
-    gone through the proxy. Returns its exit status, the bytes it moved there, its stderr."""
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "relocator", *args, env=ENV,
+    gone through the proxy. Returns its exit status, the bytes it moved there, its stderr. The
+    environment is read now, so the test's own RELOCATOR_STATE_DIR (conftest) applies."""
+    env = {**os.environ, "DOCKER_CONFIG": "/nonexistent"}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "relocator", *args, env=env,
                                                 stdout=asyncio.subprocess.DEVNULL,
                                                 stderr=asyncio.subprocess.PIPE)
     start = proxy.moved
@@ -112,17 +114,17 @@ async def test_pkg_killed_at_ten_moments_resumes_to_the_same_tar(registry: Regis
     try:
         inputs = [a for name in images for a in ("-i", f"{proxy.host}/{name}")]
         whole = tmp_path / "whole.tar"
-        code, total, err = await _run(proxy, ["pkg", *inputs, "-o", str(whole)], None)
+        code, total, err = await run_killed(proxy, ["pkg", *inputs, "-o", str(whole)], None)
         assert code == 0, err
         refetched = []
         for i, kill_at in enumerate(_moments(total, 1302)):
             where = tmp_path / f"k{i}"
             where.mkdir()
             out = where / "out.tar"
-            code, moved, err = await _run(proxy, ["pkg", *inputs, "-o", str(out)], kill_at)
+            code, moved, err = await run_killed(proxy, ["pkg", *inputs, "-o", str(out)], kill_at)
             assert code in _KILLED, (kill_at, code, err)
             assert not out.exists()  # nothing under its final name before the end
-            code, again, err = await _run(proxy, ["pkg", *inputs, "-o", str(out)], None)
+            code, again, err = await run_killed(proxy, ["pkg", *inputs, "-o", str(out)], None)
             assert code == 0, err
             assert out.read_bytes() == whole.read_bytes(), f"kill at {kill_at} of {total} bytes"
             assert [p.name for p in where.iterdir()] == ["out.tar"]  # no partial file, no journal
@@ -150,18 +152,18 @@ async def test_relocate_killed_at_ten_moments_never_tags_an_incomplete_image(
     inputs = [a for ref in refs for a in ("-i", ref)]
     proxy = await FaultProxy(fresh_registry).start()
     try:
-        code, total, err = await _run(proxy, ["relocate", *inputs, "--prefix", f"{proxy.host}/whole"], None)
+        whole = ["relocate", *inputs, "--prefix", f"{proxy.host}/whole"]
+        code, total, err = await run_killed(proxy, whole, None)
         assert code == 0, err
         for i, kill_at in enumerate(_moments(total, 1304)):
             prefix = f"k{i}"
-            code, _, err = await _run(proxy, ["relocate", *inputs, "--prefix", f"{proxy.host}/{prefix}"],
-                                      kill_at)
+            args = ["relocate", *inputs, "--prefix", f"{proxy.host}/{prefix}"]
+            code, _, err = await run_killed(proxy, args, kill_at)
             assert code in _KILLED, (kill_at, code, err)
             for name in images:
                 repo = f"{prefix}/{name.split(':')[0]}"
                 assert _incomplete(fresh_registry, repo) == {}, f"kill at {kill_at} of {total} bytes"
-            code, _, err = await _run(proxy, ["relocate", *inputs, "--prefix", f"{proxy.host}/{prefix}"],
-                                      None)
+            code, _, err = await run_killed(proxy, args, None)
             assert code == 0, err
             for name, image in images.items():
                 path, tag = name.split(":")

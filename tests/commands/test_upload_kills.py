@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.commands.test_kills import run_killed
 from tests.images import Image, random_image, seed, sha256, skopeo_raw_manifest
 from tests.proxy import FaultProxy
 from tests.registries import Registry
@@ -27,28 +27,11 @@ async def _relocate(source: str, front: FaultProxy, prefix: str, kill_at: int | 
     """Run ``relocate -i SOURCE --prefix FRONT/PREFIX`` (``unpkg`` when SOURCE is a tarball);
     with ``kill_at``, SIGKILL it once that many body bytes went through the front in this run.
     Returns its exit status."""
-    env = {**os.environ, "DOCKER_CONFIG": "/nonexistent"}  # RELOCATOR_STATE_DIR: the test's own
     args = (["unpkg", "-i", source, "--repository", f"{front.host}/{prefix}"] if source.endswith(".tar")
             else ["relocate", "-i", source, "--prefix", f"{front.host}/{prefix}"])
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "relocator", *args,
-        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-    start = front.moved
-
-    def watch(moved: int) -> None:
-        if kill_at is not None and moved - start >= kill_at and proc.returncode is None:
-            try:
-                proc.kill()
-            except ProcessLookupError:
-                pass
-
-    front.on_moved = watch
-    try:
-        await asyncio.wait_for(proc.wait(), 120)
-    finally:
-        front.on_moved = None
+    code, _, _ = await run_killed(front, args, kill_at)
     await asyncio.sleep(0.2)  # let the front's handler of the cut request finish forwarding
-    return proc.returncode if proc.returncode is not None else -1
+    return code
 
 
 def _seed(reg: Registry, repo: str) -> tuple[Image, str]:

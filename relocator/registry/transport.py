@@ -1,5 +1,5 @@
-"""send(): auth, retries (the policy lives in retry.py), the per-host 429 pause, circuit
-breaker and adaptive in-flight limit (throttle.py), timeouts on every phase of a request
+"""send(): auth (authorize.py), retries (the policy lives in retry.py), the per-host 429 pause,
+circuit breaker and adaptive in-flight limit (throttle.py), timeouts on every phase of a request
 (stalls.py), error mapping."""
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ from contextlib import asynccontextmanager
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import aiohttp
-from yarl import URL
 
-from relocator.auth import Challenge, Credential, CredentialStore, Token, TokenCache, parse_challenge
+from relocator.auth import CredentialStore
 from relocator.config import Settings
 from relocator.errors import AuthError, RateLimited, RelocatorError, TransportError
 from relocator.oci.reference import hub_api_host
+from relocator.registry.authorize import Authorizer, same_origin
 from relocator.registry.bodies import RequestBody, read_body
 from relocator.registry.errormap import error_from, redact_url, translate_errors
 from relocator.registry.hosts import HostState
-from relocator.registry.realm import fetch_token, who
+from relocator.registry.realm import who
 from relocator.registry.retry import HostHealth, Retrier, Sleep, retry_after
 from relocator.registry.stalls import SendWatch, SpeedFloor, answer_timeout, pieces
 from relocator.registry.throttle import HostLimit, Ticket
@@ -59,8 +59,7 @@ class Transport:
         self.session = session
         self.sleep = sleep  # every wait of a retry or a host's pause, in seconds; tests record it
         self.settings = settings
-        self.credentials = credentials
-        self.tokens = TokenCache(self._fetch_token)
+        self.auth = Authorizer(session, settings, credentials)
         self._hosts: dict[str, HostState] = {}
 
     def host(self, host: str) -> HostState:
@@ -114,8 +113,7 @@ class Transport:
                     continue
                 raise
             state.base_url = f"{scheme}://{network}"
-            state.challenge = parse_challenge(header) if header else None
-            state.credential = await self.credentials.get(host)
+            await self.auth.meet(host, state, header)
             return
 
     async def url(self, host: str, path_or_url: str) -> str:
@@ -124,7 +122,7 @@ class Transport:
 
     async def owns(self, host: str, path_or_url: str) -> bool:
         """Whether a path or Location is on ``host``'s own origin (scheme, host and port)."""
-        return _same_origin(await self.url(host, path_or_url), await self.base_url(host))
+        return same_origin(await self.url(host, path_or_url), await self.base_url(host))
 
     @asynccontextmanager
     async def stream(
@@ -166,7 +164,7 @@ class Transport:
         if params:
             url += ("&" if urlsplit(url).query else "?") + urlencode(params)
         state = self.host(host)
-        own = _same_origin(url, state.base_url)
+        own = same_origin(url, state.base_url)
         # retry=False: the caller's loop owns the attempts (and the breaker); this is one try.
         retrier = self.retrier(host) if retry else Retrier(self.settings.retry, host, attempts=1,
                                                            sleep=self.sleep)
@@ -178,7 +176,7 @@ class Transport:
             req_headers = dict(headers)
             # Credentials go to the origin they were issued for and nowhere else: an upload
             # Location may name other storage. aiohttp applies the same rule to redirects.
-            auth = await self._authorization(host, state, scopes) if own else ""
+            auth = await self.auth.header(state, scopes) if own else ""
             if auth:
                 req_headers["Authorization"] = auth
             ticket = await state.limit.acquire()
@@ -207,9 +205,10 @@ class Transport:
             error.eased = eased
             # Only the registry's own origin may tell us how to authenticate: another host's
             # challenge would send our credentials to a realm of its choosing.
-            answered_by_registry = _same_origin(resp.url, state.base_url)
+            answered_by_registry = same_origin(resp.url, state.base_url)
             if resp.status == 401 and answered_by_registry and not authed_again:
-                if await self._learn_challenge(host, state, scopes, resp, sent_auth=bool(auth)):
+                header = resp.headers.get("WWW-Authenticate", "")
+                if await self.auth.learn(host, state, scopes, header, sent_auth=bool(auth)):
                     authed_again = True
                     continue
             if isinstance(error, RateLimited) and error.retry_after:
@@ -248,56 +247,11 @@ class Transport:
                     data=watch.body(data) if data is not None and not isinstance(data, bytes) else data,
                 )
 
-    async def _learn_challenge(
-        self, host: str, state: HostState, scopes: tuple[str, ...], resp: aiohttp.ClientResponse,
-        *, sent_auth: bool,
-    ) -> bool:
-        """Take up a 401's new challenge (or a first one); False when there is nothing new to try."""
-        header = resp.headers.get("WWW-Authenticate", "")
-        challenge = parse_challenge(header) if header else None
-        if challenge is None or (state.challenge == challenge and sent_auth):
-            return False
-        if state.challenge is not None and state.challenge.scheme == "bearer":
-            self.tokens.invalidate(state.challenge, scopes)
-        state.challenge = _merge_scope(challenge)
-        state.credential = await self.credentials.get(host)
-        return True
-
-    async def _authorization(self, host: str, state: HostState, scopes: tuple[str, ...]) -> str:
-        challenge = state.challenge
-        if challenge is None:
-            return ""
-        if challenge.scheme == "basic":
-            return state.credential.basic_header if state.credential else ""
-        wanted = scopes or ((challenge.scope,) if challenge.scope else ())
-        token = await self.tokens.get(challenge, wanted, state.credential)
-        return f"Bearer {token.value}" if token.value else ""
-
-    async def _fetch_token(
-        self, challenge: Challenge, scopes: tuple[str, ...], credential: Credential | None
-    ) -> Token:
-        return await fetch_token(self.session, self.settings, challenge, scopes, credential)
-
     def _warn(self, state: HostState, resp: aiohttp.ClientResponse) -> None:
         for warning in resp.headers.getall("Warning", []):
             if warning not in state.warned:
                 state.warned.add(warning)
                 log.warning("registry %s says: %s", resp.url.host, warning)
-
-
-def _same_origin(a: str | URL, b: str | URL) -> bool:
-    """Whether two absolute URLs share scheme, host and port: aiohttp's test before it keeps
-    Authorization on a redirect (``URL.origin()``), used here for every request."""
-    try:
-        return URL(a).origin() == URL(b).origin()
-    except ValueError:  # relative, or not a URL at all: not the origin of our credentials
-        return False
-
-
-def _merge_scope(challenge: Challenge) -> Challenge:
-    # The scope belongs to the request that was refused, not the host; keep realm and service.
-    params = {k: v for k, v in challenge.params.items() if k not in ("scope", "error")}
-    return Challenge(challenge.scheme, params)
 
 
 def _bytes(body: Body) -> bytes | None:

@@ -200,7 +200,8 @@ class ThrottlingProxy(FaultProxy):
     any request arriving while ``most`` are in flight already, after holding it ``shed_after``
     seconds (a queue that gives up: so a refused request stays in flight, and what is in flight
     is what the client sends at once); ``arrivals`` holds, for each request in order, how many
-    were in flight with it and whether it was refused."""
+    were in flight with it and whether it was refused; ``hits["refused"]`` counts the refusals
+    (``hits[METHOD]`` only what was forwarded)."""
 
     most: int = 3
     shed_after: float = 0.05
@@ -213,9 +214,62 @@ class ThrottlingProxy(FaultProxy):
             refused = self.in_flight > self.most
             self.arrivals.append((self.in_flight, refused))
             if refused:
+                self.hits["refused"] += 1
                 await asyncio.sleep(self.shed_after)
                 return web.json_response(
                     {"errors": [{"code": "TOOMANYREQUESTS", "message": "too many requests"}]}, status=429)
             return await super().forward(request)
         finally:
             self.in_flight -= 1
+
+
+def _always(n: int) -> bool:
+    return True
+
+
+def _at_once(n: int) -> float:
+    return 0.0
+
+
+@dataclass
+class RefusingProxy(FaultProxy):
+    """A FaultProxy that refuses the requests whose ``METHOD path`` matches ``matching`` (a regex)
+    with ``status`` (429 or 503, as a registry in maintenance or over its rate limit answers), and
+    ``Retry-After: retry_after`` if set: the n-th of them (1-based) if ``refuse(n)``, by default
+    every one (a host that refuses them for good). The n-th is held ``hold(n)`` seconds first.
+
+    A matching request it does not refuse waits for ``go`` before it is forwarded, if ``go`` is
+    given: the test decides when the client gets its answer. ``hits["refused"]`` counts the
+    refusals, ``hits["early"]`` the requests (any) that arrived while a Retry-After it gave was
+    still running: requests the client should have held back."""
+
+    matching: str = ""
+    status: int = 503
+    retry_after: str | None = None
+    refuse: Callable[[int], bool] = _always
+    hold: Callable[[int], float] = _at_once
+    go: asyncio.Event | None = None
+    quiet_until: float = 0.0  # loop time the last Retry-After given ends at
+
+    async def forward(self, request: web.Request) -> web.StreamResponse:
+        loop = asyncio.get_running_loop()
+        if loop.time() < self.quiet_until:
+            self.hits["early"] += 1
+        if not re.search(self.matching, f"{request.method} {request.path}"):
+            return await super().forward(request)
+        self.hits["matching"] += 1
+        n = self.hits["matching"]
+        if self.hold(n):
+            await asyncio.sleep(self.hold(n))
+        if not self.refuse(n):
+            if self.go is not None:
+                await self.go.wait()
+            return await super().forward(request)
+        self.hits["refused"] += 1
+        headers = {}
+        if self.retry_after is not None:
+            headers["Retry-After"] = self.retry_after
+            self.quiet_until = max(self.quiet_until, loop.time() + float(self.retry_after))
+        code = "TOOMANYREQUESTS" if self.status == 429 else "UNAVAILABLE"
+        return web.json_response({"errors": [{"code": code, "message": "refused"}]},
+                                 status=self.status, headers=headers)

@@ -123,10 +123,12 @@ class HostHealth:
 class Retrier:
     """One operation's tries under the run's ``RetryPolicy``, counting its failures.
 
-    ``attempts`` overrides ``policy.attempts`` (1 means: never retry). With ``health``, the
-    retrier is the operation that owns the host's attempts: when every one of them got no answer
-    from ``host`` it trips the breaker, and once the host is down it stops at once. ``sleep`` and
-    ``rand`` are injectable so tests need not wait.
+    ``attempts`` overrides ``policy.attempts`` (1 means: never retry). ``free_retries``: how many
+    eased answers (``RegistryError.eased``: the host's in-flight limit was lowered under the
+    flight that drew them) are retried without spending an attempt; later ones spend one like any
+    failure. With ``health``, the retrier is the operation that owns the host's attempts: when
+    every one of them got no answer from ``host`` it trips the breaker, and once the host is down
+    it stops at once. ``sleep`` and ``rand`` are injectable so tests need not wait.
     """
 
     def __init__(
@@ -135,6 +137,7 @@ class Retrier:
         host: str,
         *,
         attempts: int | None = None,
+        free_retries: int = 0,
         health: HostHealth | None = None,
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
@@ -142,8 +145,11 @@ class Retrier:
         self.policy = policy
         self.host = host
         self.attempts = policy.attempts if attempts is None else attempts
+        self.free_retries = free_retries
         self.health = health
         self.failures = 0
+        self.freed = 0  # eased failures retried without spending an attempt
+        self._free = False  # whether the last failure was one of them
         self._unanswered = 0  # consecutive failures that got no answer from host
         self._sleep = sleep
         self._rand = rand
@@ -162,25 +168,24 @@ class Retrier:
             self.health.check()  # another operation found it down meanwhile
             if self._unanswered >= self.attempts:
                 raise self.health.trip(error) from None
-        if _eased(error):
+        self._free = _eased(error) and self.freed < self.free_retries
+        if self._free:
             # The host's limit was cut for (or since) this answer: the next try goes out at the
-            # lower limit, so it spends no attempt. Bounded: at the floor of 1 nothing is eased.
+            # lower limit, so it spends no attempt; each such try backs off a step further.
             self.failures -= 1
-            if retry_after is None and isinstance(error, RateLimited):
-                retry_after = error.retry_after
-            return retry_after or backoff(self.policy, self.failures + 1, self._rand)
-        if not error.temporary or self.failures >= self.attempts:
+            self.freed += 1
+        elif not error.temporary or self.failures >= self.attempts:
             return None
         if retry_after is None and isinstance(error, RateLimited):
             retry_after = error.retry_after
         if retry_after:
             return retry_after
-        return backoff(self.policy, self.failures, self._rand)
+        return backoff(self.policy, self.failures + self.freed, self._rand)
 
     async def wait(self, delay: float, error: RelocatorError) -> None:
         """Log one WARNING line (host, retry number of the retries there may be, delay, reason),
         then sleep ``delay`` seconds: ``retrying HOST (1/4) in 0.4 s: 503 Service Unavailable``."""
-        if _eased(error):
+        if self._free:
             log.warning("retrying %s at its lowered limit in %.1f s: %s", self.host, delay,
                         reason(error, self.host))
         else:

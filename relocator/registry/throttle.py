@@ -82,13 +82,21 @@ class HostLimit:
             self.in_flight -= 1
             self._wake()
 
+    @property
+    def halvings(self) -> int:
+        """Cuts from the ceiling down to 1: how many free retries (``RegistryError.eased``) one
+        request may take (Retrier's ``free_retries``). Past them its throttling is not ours: the
+        limit grows back between cuts while other requests are answered, so without a bound a
+        request a host refuses for good would be retried for as long as the others run."""
+        return self.ceiling.bit_length() - 1
+
     def answered(self, ticket: Ticket, status: int) -> bool:
         """Adapt to one answer: a throttling status cuts the limit (once per round, with one
         WARNING line), ``limit`` other answers in a row raise it by one. True for a throttling
         answer that came while more requests were in flight than the limit now allows (cut by it
         or before): the overload was ours, and the retry goes out at the lower limit
-        (``RegistryError.eased``). A lone request's is never eased, so a host that answers 503
-        to everything costs the attempts it always did."""
+        (``RegistryError.eased``), at most ``halvings`` times per request. A lone request's is
+        never eased."""
         if status not in THROTTLING:
             self._good += 1
             if self._good >= self.limit and self.limit < self.ceiling:

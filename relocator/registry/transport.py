@@ -73,8 +73,11 @@ class Transport:
 
     def retrier(self, host: str) -> Retrier:
         """A Retrier for an operation that owns its tries of ``host``: it trips, and stops at,
-        the host's circuit breaker."""
-        return Retrier(self.settings.retry, host, health=self.host(host).health, sleep=self.sleep)
+        the host's circuit breaker, and retries an eased answer free up to the host limit's
+        ``halvings``."""
+        state = self.host(host)
+        return Retrier(self.settings.retry, host, free_retries=state.limit.halvings,
+                       health=state.health, sleep=self.sleep)
 
     async def base_url(self, host: str) -> str:
         """``https://host`` or ``http://host``, decided once per host by pinging /v2/.
@@ -165,7 +168,8 @@ class Transport:
             url += ("&" if urlsplit(url).query else "?") + urlencode(params)
         state = self.host(host)
         own = same_origin(url, state.base_url)
-        # retry=False: the caller's loop owns the attempts (and the breaker); this is one try.
+        # retry=False: the caller's loop owns the attempts (and the breaker); this is one try,
+        # an eased answer's included: the caller retries it (free, under its own retrier).
         retrier = self.retrier(host) if retry else Retrier(self.settings.retry, host, attempts=1,
                                                            sleep=self.sleep)
         authed_again = False

@@ -175,15 +175,21 @@ class Transport:
         authed_again = False
         while True:
             state.health.check()
-            if (pause := state.paused_until - time.monotonic()) > 0:
-                await self.sleep(pause)
+            # The slot first, then the host's pause: a 429 may pause the host while this request
+            # waits for its slot. Then the credentials, fresh for the moment the request goes.
+            ticket = await state.limit.acquire()
+            try:
+                if (pause := state.paused_until - time.monotonic()) > 0:
+                    await self.sleep(pause)
+                # Credentials go to the origin they were issued for and nowhere else: an upload
+                # Location may name other storage. aiohttp applies the same rule to redirects.
+                auth = await self.auth.header(state, scopes) if own else ""
+            except BaseException:
+                state.limit.release(ticket)
+                raise
             req_headers = dict(headers)
-            # Credentials go to the origin they were issued for and nowhere else: an upload
-            # Location may name other storage. aiohttp applies the same rule to redirects.
-            auth = await self.auth.header(state, scopes) if own else ""
             if auth:
                 req_headers["Authorization"] = auth
-            ticket = await state.limit.acquire()
             # A streamed body is opened afresh for each try and closed when the try ends
             # (RequestBody: aiohttp would leave it, and the source request it may hold, open).
             # Its writer task holds this request's slot: what it opens on the same host (a blob

@@ -128,7 +128,10 @@ class Retrier:
     flight that drew them) are retried without spending an attempt; later ones spend one like any
     failure. With ``health``, the retrier is the operation that owns the host's attempts: when
     every one of them got no answer from ``host`` it trips the breaker, and once the host is down
-    it stops at once. ``sleep`` and ``rand`` are injectable so tests need not wait.
+    it stops at once. ``host_pause``: a ``RateLimited`` error's Retry-After paused the host (the
+    transport does, and waits it out before sending each request to it), so ``wait`` logs that
+    retry but does not sleep it a second time. ``sleep`` and ``rand`` are injectable so tests
+    need not wait.
     """
 
     def __init__(
@@ -139,6 +142,7 @@ class Retrier:
         attempts: int | None = None,
         free_retries: int = 0,
         health: HostHealth | None = None,
+        host_pause: bool = False,
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -147,6 +151,7 @@ class Retrier:
         self.attempts = policy.attempts if attempts is None else attempts
         self.free_retries = free_retries
         self.health = health
+        self.host_pause = host_pause
         self.failures = 0
         self.freed = 0  # eased failures retried without spending an attempt
         self._free = False  # whether the last failure was one of them
@@ -184,7 +189,9 @@ class Retrier:
 
     async def wait(self, delay: float, error: RelocatorError) -> None:
         """Log one WARNING line (host, retry number of the retries there may be, delay, reason),
-        then sleep ``delay`` seconds: ``retrying HOST (1/4) in 0.4 s: 503 Service Unavailable``."""
+        then sleep ``delay`` seconds: ``retrying HOST (1/4) in 0.4 s: 503 Service Unavailable``.
+        With ``host_pause``, a ``RateLimited`` error's Retry-After is not slept here: the host's
+        pause holds the next request to it as long."""
         if self._free:
             log.warning("retrying %s at its lowered limit in %.1f s: %s", self.host, delay,
                         reason(error, self.host))
@@ -193,6 +200,8 @@ class Retrier:
                 "retrying %s (%d/%d) in %.1f s: %s",
                 self.host, self.failures, self.attempts - 1, delay, reason(error, self.host),
             )
+        if self.host_pause and isinstance(error, RateLimited) and error.retry_after:
+            return
         await self._sleep(delay)
 
     async def wait_or_raise(self, error: RelocatorError, retry_after: float | None = None) -> None:

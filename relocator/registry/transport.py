@@ -73,11 +73,11 @@ class Transport:
 
     def retrier(self, host: str) -> Retrier:
         """A Retrier for an operation that owns its tries of ``host``: it trips, and stops at,
-        the host's circuit breaker, and retries an eased answer free up to the host limit's
-        ``halvings``."""
+        the host's circuit breaker, retries an eased answer free up to the host limit's
+        ``halvings``, and leaves a 429's Retry-After to the host's pause (waited in ``_send``)."""
         state = self.host(host)
         return Retrier(self.settings.retry, host, free_retries=state.limit.halvings,
-                       health=state.health, sleep=self.sleep)
+                       health=state.health, host_pause=True, sleep=self.sleep)
 
     async def base_url(self, host: str) -> str:
         """``https://host`` or ``http://host``, decided once per host by pinging /v2/.
@@ -179,8 +179,7 @@ class Transport:
             # waits for its slot. Then the credentials, fresh for the moment the request goes.
             ticket = await state.limit.acquire()
             try:
-                if (pause := state.paused_until - time.monotonic()) > 0:
-                    await self.sleep(pause)
+                await self._paused(state)
                 # Credentials go to the origin they were issued for and nowhere else: an upload
                 # Location may name other storage. aiohttp applies the same rule to redirects.
                 auth = await self.auth.header(state, scopes) if own else ""
@@ -222,7 +221,8 @@ class Transport:
                     authed_again = True
                     continue
             if isinstance(error, RateLimited) and error.retry_after:
-                # 429 pauses this host only, not the whole run.
+                # 429 pauses this host only, not the whole run; the pause is this request's wait
+                # too (the retrier's host_pause), so it waits once.
                 state.paused_until = max(state.paused_until, time.monotonic() + error.retry_after)
             if isinstance(error, AuthError):
                 scope_text = f" for {' '.join(scopes)}" if scopes else ""
@@ -233,6 +233,15 @@ class Transport:
                     status=error.status, codes=error.codes, method=method, url=error.url,
                 )
             await retrier.wait_or_raise(error, retry_after(resp.status, resp.headers.get("Retry-After")))
+
+    async def _paused(self, state: HostState) -> None:
+        """Wait until the host's 429 pause is over, for as long as 429s answered meanwhile
+        extend it (a retry's only wait for a Retry-After: Retrier ``host_pause``)."""
+        until = 0.0
+        while state.paused_until > until:
+            until = state.paused_until
+            if (pause := until - time.monotonic()) > 0:
+                await self.sleep(pause)
 
     async def _request(self, method: str, url: str, host: str, headers: dict[str, str],
                        body: RequestBody | bytes | None) -> aiohttp.ClientResponse:

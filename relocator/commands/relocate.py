@@ -36,6 +36,7 @@ from relocator.frontends.inputs import shard as shard_inputs
 from relocator.stores.base import BlobSink
 from relocator.stores.registry import RegistryStore
 from relocator.stores.sources import ForeignLayers
+from relocator.stores.uploadbook import UploadBook
 from relocator.ui import print_json, print_plan
 from relocator.ui.jsonreport import copy_report
 from relocator.ui.render import QuietReporter, choose_reporter
@@ -92,7 +93,8 @@ async def _copy(settings: Settings, inputs: list[ImageInput], options: RelocateO
                 *, dry_run: bool, report: Report | None = None) -> tuple[Plan, Report, BlobSink]:
     mapper = destination_mapper(options.repository, options.prefix, tag_for_gc=options.tag_for_gc)
     async with open_client(settings, credentials=options.credentials) as client:
-        store = RegistryStore(client, chunk_size=settings.limits.chunk_size)
+        store = RegistryStore(client, chunk_size=settings.limits.chunk_size,
+                              sessions=UploadBook(read_only=True) if dry_run else None)
         sink: BlobSink = DryRunSink(store) if dry_run else store
         # With the flag, a layer with urls the source registry lacks is read from its URLs.
         source = ForeignLayers(store, client) if options.include_non_distributable else store

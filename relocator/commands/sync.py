@@ -50,6 +50,7 @@ from relocator.oci import Reference
 from relocator.stores.files import write_atomic
 from relocator.stores.registry import RegistryStore
 from relocator.stores.runlock import run_lock, target_locks
+from relocator.stores.uploadbook import UploadBook
 from relocator.stores.written import Written, load_written, save_written
 from relocator.ui import print_note
 from relocator.ui.render import QuietReporter, choose_reporter
@@ -212,7 +213,8 @@ async def _copy(client: RegistryClient, settings: Settings, states: list[TagStat
         return _others(args.shard, label)
     inputs = [ImageInput(label(s), s.pinned, s.entry.where, s.entry.referrers, s.target, s.entry.platforms)
               for s in moving]
-    store = RegistryStore(client, chunk_size=settings.limits.chunk_size)
+    store = RegistryStore(client, chunk_size=settings.limits.chunk_size,
+                          sessions=UploadBook(read_only=True) if args.dry_run else None)
     sink = DryRunSink(store) if args.dry_run else store
     reporter = QuietReporter() if args.dry_run else choose_reporter(args.json)
 

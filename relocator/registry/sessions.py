@@ -88,4 +88,12 @@ class Book:
             self._kept = False
 
     async def _own(self, location: str) -> bool:
-        return await self._transport.owns(self._key[0], location)
+        # An empty Location would resolve to the registry's root, and one that is no URL at all
+        # (urljoin refuses "http://[x") raises: neither is a session to resume (a hand-edited
+        # or corrupted entry).
+        if not location.strip():
+            return False
+        try:
+            return await self._transport.owns(self._key[0], location)
+        except ValueError:
+            return False

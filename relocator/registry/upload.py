@@ -77,11 +77,15 @@ class Uploader:
                     resumed = False
                     location = await self.start(repo, retry=False)
                     await book.keep(location)
-                # Chunked when asked or the registry demands a minimum chunk; otherwise one
+                # A session that holds every byte (a run killed before its closing PUT) is only
+                # committed: the source has nothing left to read (its Range GET would answer 416).
+                # Else chunked when asked or the registry demands a minimum chunk; otherwise one
                 # streamed PUT (from the offset a resumed session holds), the cheapest path on
                 # every registry.
                 min_chunk = self.transport.host(repo.registry).chunk_min
-                if chunk_size or min_chunk:
+                if offset >= desc.size:
+                    await self._commit(repo, desc, location, {"Content-Length": "0"}, None)
+                elif chunk_size or min_chunk:
                     size = max(chunk_size or 0, min_chunk)
                     await self._chunked(repo, desc, opener, location, offset, size, book)
                 else:
@@ -160,9 +164,6 @@ class Uploader:
     async def _monolithic(
         self, repo: Repository, desc: Descriptor, opener: ChunkOpener, location: str, offset: int
     ) -> None:
-        if offset >= desc.size:
-            await self._commit(repo, desc, location, {"Content-Length": "0"}, None)
-            return
         headers = {"Content-Length": str(desc.size - offset), "Content-Type": "application/octet-stream"}
         if offset:
             # The closing PUT may carry the final chunk, with its range (distribution-spec).

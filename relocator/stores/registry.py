@@ -130,8 +130,11 @@ class RegistryStore:
         return named
 
     async def has_blob(self, repo: Repository, desc: Descriptor) -> bool:
-        """HEAD the blob."""
-        return await self.client.head_blob(repo, desc.digest) is not None
+        """HEAD the blob; one there already ends any session kept for it (``_settled``)."""
+        present = await self.client.head_blob(repo, desc.digest) is not None
+        if present:
+            self._settled(repo, desc)
+        return present
 
     async def has_manifest(self, ref: Reference) -> bool:
         """HEAD the manifest (free on registries that count pulls)."""
@@ -140,9 +143,19 @@ class RegistryStore:
     async def mount_blob(self, repo: Repository, desc: Descriptor, origin: Repository) -> bool:
         """Cross-repository mount; remembers a 202's session for the upload."""
         result = await self.client.mount_blob(repo, desc.digest, origin)
+        if result.mounted:
+            self._settled(repo, desc)
         if not result.mounted and result.location:
             self._declined_mounts.setdefault((repo, desc.digest), result.location)
         return result.mounted
+
+    def _settled(self, repo: Repository, desc: Descriptor) -> None:
+        """The blob is in ``repo``: an upload session kept for it is stale (a run killed between
+        its closing PUT and forgetting the session, or the blob came another way); drop the entry
+        so it does not outlive the run in the state directory. Asked for every size (a small
+        blob's entry is just absent): registry.sessions' size threshold would load aiohttp with
+        this module (tests/test_startup.py)."""
+        self.upload_book.forget(repo.registry, repo.path, str(desc.digest))
 
     async def write_blob(self, repo: Repository, desc: Descriptor, opener: Opener) -> None:
         """Upload, monolithic or chunked, into a reused or new session."""

@@ -7,6 +7,8 @@ registry still asks for one, and only its own origin's Locations are kept: regis
 but it names the user's work. An entry older than ``MAX_AGE`` is dropped unread: registries purge
 idle sessions (distribution after a week by default).
 
+A dry run's book (``read_only``) reads entries and never writes or removes one.
+
 Keeping sessions is best effort: a state directory that cannot be written costs the next run its
 resume, never this run its result; the first failure is one warning line, and the book stays
 quiet after it.
@@ -31,11 +33,13 @@ MAX_AGE = 7 * 24 * 3600  # seconds
 
 
 class UploadBook:
-    """A SessionBook (registry/sessions.py) in ``directory`` (default: ``STATE/uploads``)."""
+    """A SessionBook (registry/sessions.py) in ``directory`` (default: ``STATE/uploads``);
+    ``read_only``: a dry run's, which changes nothing there."""
 
-    def __init__(self, directory: Path | None = None) -> None:
+    def __init__(self, directory: Path | None = None, *, read_only: bool = False) -> None:
         self._directory = directory
         self._broken = False
+        self._read_only = read_only
 
     @property
     def directory(self) -> Path:
@@ -59,7 +63,7 @@ class UploadBook:
         return location
 
     def keep(self, registry: str, repository: str, digest: str, location: str) -> None:
-        if self._broken:
+        if self._broken or self._read_only:
             return
         path = self._path(registry, repository, digest)
         entry = {"registry": registry, "repository": repository, "digest": digest,
@@ -80,13 +84,14 @@ class UploadBook:
     def forget(self, registry: str, repository: str, digest: str) -> None:
         self._remove(self._path(registry, repository, digest))
 
-    def _path(self, registry: str, repository: str, digest: str) -> Path:
-        key = hashlib.sha256(f"{registry}\n{repository}\n{digest}".encode()).hexdigest()[:32]
-        return self.directory / f"{key}.json"
-
-    @staticmethod
-    def _remove(path: Path) -> None:
+    def _remove(self, path: Path) -> None:
+        if self._read_only:
+            return
         try:
             path.unlink()
         except OSError:
             pass
+
+    def _path(self, registry: str, repository: str, digest: str) -> Path:
+        key = hashlib.sha256(f"{registry}\n{repository}\n{digest}".encode()).hexdigest()[:32]
+        return self.directory / f"{key}.json"

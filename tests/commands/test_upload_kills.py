@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from relocator.stores.uploadbook import UploadBook
 from tests.commands.test_kills import run_killed
 from tests.images import Image, random_image, seed, sha256, skopeo_raw_manifest
 from tests.proxy import FaultProxy
@@ -96,3 +97,27 @@ async def test_killed_relocate_starts_over_where_the_registry_dropped_the_sessio
     # The kept session was asked for once, and the registry had dropped it: a new one took over.
     assert fresh_registry.requests("GET", "m/ukill/dropped/blobs/uploads/.*") == 1
     assert _kept(state_dir) == []
+
+
+async def test_entry_of_a_blob_the_destination_holds_is_dropped(
+        registry: Registry, fresh_registry: Registry, state_dir: Path) -> None:
+    """A run killed between its closing PUT and forgetting the session leaves an entry for a blob
+    that is there: the next run skips the blob (HEAD) and drops the entry; a dry run leaves it."""
+    image, source = _seed(registry, "ukill/stale")
+    seed(fresh_registry, "m/ukill/stale", None, image)
+    layer = json.loads(image.raw)["layers"][0]["digest"]
+    UploadBook(state_dir / "uploads").keep(fresh_registry.host, "m/ukill/stale", layer,
+                                           "/v2/m/ukill/stale/blobs/uploads/committed")
+    proxy = await FaultProxy(fresh_registry).start()
+    try:
+        args = ["relocate", "-i", source, "--prefix", f"{fresh_registry.host}/m"]
+        code, _, err = await run_killed(proxy, [*args, "--dry-run"], None)
+        assert code == 0, err
+        assert len(_kept(state_dir)) == 1
+        code, _, err = await run_killed(proxy, args, None)
+        assert code == 0, err
+    finally:
+        await proxy.stop()
+    assert _digest_at(fresh_registry, "m/ukill/stale:v1") == image.digest
+    assert _kept(state_dir) == []
+    assert fresh_registry.requests("GET", "m/ukill/stale/blobs/uploads/.*") == 0

@@ -122,6 +122,45 @@ async def test_session_kept_by_an_earlier_run_is_resumed(
     assert list(book.directory.iterdir()) == []  # the finished session is forgotten
 
 
+@pytest.mark.parametrize("chunk_size", [None, 2 * MiB])
+async def test_session_holding_the_whole_blob_is_only_committed(
+        fresh_registry: Registry, make_client: MakeClient, tmp_path: Path, chunk_size: int | None) -> None:
+    """An earlier run sent every byte in PATCHes and was killed before its closing PUT (distribution
+    keeps such a session): the next run commits it, and asks the source for nothing (a Range GET
+    from the blob's end answers 416)."""
+    data, desc = _blob(5, RESUMABLE_SIZE + 5)
+    client = make_client(fresh_registry)
+    source = Repository(fresh_registry.host, "u/whole-src")
+    await client.push_blob(source, desc, opener_for(data))
+    repo = Repository(fresh_registry.host, "u/whole")
+    book = UploadBook(tmp_path / "uploads")
+    location = await client.uploader.start(repo)
+    location = await client.uploader._patch(repo, location, 0, data)
+    book.keep(repo.registry, repo.path, str(desc.digest), location)
+    await client.push_blob(repo, desc, client.blob_opener(source, desc), chunk_size=chunk_size,
+                           sessions=book)
+    assert await collect(client, repo, desc) == data
+    assert fresh_registry.requests("PATCH", "u/whole/blobs/uploads/.*") == 1
+    assert fresh_registry.requests("GET", "u/whole-src/blobs/.*") == 0
+    assert list(book.directory.iterdir()) == []
+
+
+@pytest.mark.parametrize("location", ["http://[x", "http://127.0.0.1:1/v2/u/bad/blobs/uploads/x", ""])
+async def test_kept_entry_that_is_no_session_of_ours_is_dropped(
+        fresh_registry: Registry, make_client: MakeClient, tmp_path: Path, location: str) -> None:
+    """A hand-edited or foreign entry (not a URL, another origin, empty): the upload goes on in a
+    new session, and the entry is gone."""
+    data, desc = _blob(6, RESUMABLE_SIZE)
+    repo = Repository(fresh_registry.host, "u/bad")
+    book = UploadBook(tmp_path / "uploads")
+    book.keep(repo.registry, repo.path, str(desc.digest), location)
+    await make_client(fresh_registry).push_blob(repo, desc, opener_for(data), sessions=book)
+    assert await _stored(make_client, fresh_registry, "u/bad", desc) == data
+    assert fresh_registry.requests("POST", "u/bad/blobs/uploads/.*") == 1
+    assert '"GET / HTTP' not in fresh_registry.log()  # "" is the registry's root, no session
+    assert list(book.directory.iterdir()) == []
+
+
 async def test_foreign_location_is_never_kept(fresh_registry: Registry, tmp_path: Path) -> None:
     book = UploadBook(tmp_path / "uploads")
     book.keep("127.0.0.1:1", "r", "sha256:" + "0" * 64, "/v2/r/blobs/uploads/x")

@@ -58,7 +58,17 @@ class Registry:
         return f"{self.scheme}://{self.host}"
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        """The access log once it has settled: distribution writes a request's line after the
+        answer has gone out, so a client can finish reading before the line is there (read
+        until two reads 20 ms apart agree, up to a second)."""
+        text = self.log_path.read_text(errors="replace")
+        for _ in range(50):
+            time.sleep(0.02)
+            again = self.log_path.read_text(errors="replace")
+            if again == text:
+                break
+            text = again
+        return text
 
     def requests(self, method: str, path_pattern: str) -> int:
         """How many requests the access log shows for this method and path regex."""

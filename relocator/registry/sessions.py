@@ -36,6 +36,13 @@ class SessionBook(Protocol):
     def forget(self, registry: str, repository: str, digest: str) -> None:
         """The session ended (committed or given up): remember nothing of it."""
 
+    def claim(self, registry: str, repository: str, digest: str) -> bool:
+        """Take that blob's entry for this run; False while another live run holds it (two runs
+        pushing the same blob into one repository: each must use only its own session)."""
+
+    def release(self, registry: str, repository: str, digest: str) -> None:
+        """Give the entry back (the upload ended, or was given up)."""
+
 
 def parse_range(value: str | None) -> int:
     """Bytes a session holds from its ``Range: 0-<last byte>`` header; 0 when absent or bad.
@@ -59,6 +66,20 @@ class Book:
         self._sessions = sessions if desc.size >= RESUMABLE_SIZE else None
         self._key = (repo.registry, repo.path, str(desc.digest))
         self._kept = False
+        self._claimed = False
+
+    def claim(self) -> None:
+        """Take the blob's entry for this upload; held by another run, the book is left alone
+        (this upload neither resumes nor keeps a session)."""
+        if self._sessions is not None and not self._sessions.claim(*self._key):
+            self._sessions = None
+        self._claimed = self._sessions is not None
+
+    def release(self) -> None:
+        """Give the entry back when the upload ends however it ends."""
+        if self._sessions is not None and self._claimed:
+            self._sessions.release(*self._key)
+            self._claimed = False
 
     async def find(self) -> str | None:
         """A session kept for this blob by an earlier run, if on the registry's own origin."""

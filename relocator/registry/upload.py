@@ -56,8 +56,16 @@ class Uploader:
         be resumed, or whose resumed upload the registry refuses, costs no attempt: the upload
         starts over in a new session, once.
         """
-        retrier = self.transport.retrier(repo.registry)
         book = Book(self.transport, sessions, repo, desc)
+        book.claim()
+        try:
+            await self._push(repo, desc, opener, chunk_size, location, book)
+        finally:
+            book.release()
+
+    async def _push(self, repo: Repository, desc: Descriptor, opener: ChunkOpener,
+                    chunk_size: int | None, location: str | None, book: Book) -> None:
+        retrier = self.transport.retrier(repo.registry)
         # A session of unknown progress: handed in, kept by an earlier run, or left by a failure.
         kept = await book.find()
         unknown, location = location or kept, None

@@ -154,8 +154,11 @@ class RegistryStore:
         its closing PUT and forgetting the session, or the blob came another way); drop the entry
         so it does not outlive the run in the state directory. Asked for every size (a small
         blob's entry is just absent): registry.sessions' size threshold would load aiohttp with
-        this module (tests/test_startup.py)."""
-        self.upload_book.forget(repo.registry, repo.path, str(desc.digest))
+        this module (tests/test_startup.py). An entry another live run holds is its own."""
+        key = (repo.registry, repo.path, str(desc.digest))
+        if self.upload_book.claim(*key):
+            self.upload_book.forget(*key)
+            self.upload_book.release(*key)
 
     async def write_blob(self, repo: Repository, desc: Descriptor, opener: Opener) -> None:
         """Upload, monolithic or chunked, into a reused or new session."""
@@ -193,7 +196,9 @@ class RegistryStore:
             await self.client.put_manifest(Reference(ref.repository, tag=ref.tag), manifest)
 
     async def close(self, keep: Set[Digest] | None) -> None:
-        """Nothing to commit: every write is already durable at the registry."""
+        """Nothing to commit: every write is already durable at the registry. Gives back the
+        upload-session claims."""
+        self.upload_book.close()
 
 
 def _naming(exc: RelocatorError, repo: Repository, digest: Digest) -> RelocatorError:

@@ -16,6 +16,7 @@ quiet after it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -30,6 +31,7 @@ __all__ = ["MAX_AGE", "UploadBook"]
 log = logging.getLogger(__name__)
 
 MAX_AGE = 7 * 24 * 3600  # seconds
+_MAX_ENTRY = 64 * 1024  # bytes: an entry is a few hundred; more is no entry of ours
 
 
 class UploadBook:
@@ -40,6 +42,7 @@ class UploadBook:
         self._directory = directory
         self._broken = False
         self._read_only = read_only
+        self._lock: int | None = None  # the fd of uploads.lock once opened (-1: it cannot be)
 
     @property
     def directory(self) -> Path:
@@ -50,9 +53,12 @@ class UploadBook:
     def find(self, registry: str, repository: str, digest: str) -> str | None:
         path = self._path(registry, repository, digest)
         try:
-            entry = json.loads(path.read_bytes())
-        except (OSError, ValueError):
+            with path.open("rb") as f:
+                entry = json.loads(f.read(_MAX_ENTRY))
+        except OSError:
             return None
+        except ValueError:  # written by rename, so never half: no entry of ours
+            entry = None
         fits = (isinstance(entry, dict) and entry.get("registry") == registry
                 and entry.get("repository") == repository and entry.get("digest") == digest)
         location, written = (entry.get("location"), entry.get("written")) if fits else (None, None)
@@ -84,6 +90,41 @@ class UploadBook:
     def forget(self, registry: str, repository: str, digest: str) -> None:
         self._remove(self._path(registry, repository, digest))
 
+    def claim(self, registry: str, repository: str, digest: str) -> bool:
+        """One byte of ``uploads.lock`` beside the directory, locked with an fcntl record lock
+        (the kernel drops it when the process dies, ``kill -9`` included; runlock.TargetLocks
+        does the same for sync's targets). A book that cannot lock claims everything: it cannot
+        keep entries either."""
+        fd = self._lock_fd()
+        if fd is None:
+            return True
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, _slot(registry, repository, digest))
+        except OSError:
+            return False
+        return True
+
+    def release(self, registry: str, repository: str, digest: str) -> None:
+        fd = self._lock_fd()
+        if fd is not None:
+            fcntl.lockf(fd, fcntl.LOCK_UN, 1, _slot(registry, repository, digest))
+
+    def close(self) -> None:
+        """Drop every claim this book holds (closing the lock file does)."""
+        if self._lock is not None and self._lock >= 0:
+            os.close(self._lock)
+        self._lock = None
+
+    def _lock_fd(self) -> int | None:
+        if self._lock is None and not self._read_only:
+            path = self.directory.with_name(self.directory.name + ".lock")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._lock = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:
+                self._lock = -1
+        return None if self._lock is None or self._lock < 0 else self._lock
+
     def _remove(self, path: Path) -> None:
         if self._read_only:
             return
@@ -93,5 +134,13 @@ class UploadBook:
             pass
 
     def _path(self, registry: str, repository: str, digest: str) -> Path:
-        key = hashlib.sha256(f"{registry}\n{repository}\n{digest}".encode()).hexdigest()[:32]
-        return self.directory / f"{key}.json"
+        return self.directory / f"{_key(registry, repository, digest)}.json"
+
+
+def _key(registry: str, repository: str, digest: str) -> str:
+    return hashlib.sha256(f"{registry}\n{repository}\n{digest}".encode()).hexdigest()[:32]
+
+
+def _slot(registry: str, repository: str, digest: str) -> int:
+    """The entry's byte in uploads.lock (a collision only costs a resume, never correctness)."""
+    return int(_key(registry, repository, digest)[:7], 16)

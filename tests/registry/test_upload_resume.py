@@ -20,6 +20,7 @@ from tests.proxy import FaultProxy
 from tests.registries import Registry
 from tests.registry.test_client import collect, opener_for
 from tests.sessions import KeepingFront
+from tests.stores.test_uploadbook import holder as _holder
 
 MakeClient = Callable[..., RegistryClient]
 MiB = 1024 * 1024
@@ -101,12 +102,16 @@ async def test_session_the_registry_dropped_gives_way_to_a_new_one(
     assert fresh_registry.requests("POST", "u/dropped/blobs/uploads/.*") == 2
 
 
+@pytest.mark.parametrize("held_elsewhere", [False, True])
 async def test_session_kept_by_an_earlier_run_is_resumed(
-        fresh_registry: Registry, make_client: MakeClient, tmp_path: Path) -> None:
+        fresh_registry: Registry, make_client: MakeClient, tmp_path: Path, held_elsewhere: bool) -> None:
+    """``held_elsewhere``: another live run holds the entry (it is pushing the same blob there
+    now): this upload leaves it alone, in a session of its own."""
     data, desc = _blob(3, RESUMABLE_SIZE + 3 * MiB)
-    repo_path = "u/kept"
+    repo_path = f"u/kept-{str(held_elsewhere).lower()}"
     front = await KeepingFront(fresh_registry).start()
     book = UploadBook(tmp_path / "uploads")
+    holder = None
     try:
         client = make_client()
         repo = Repository(front.host, repo_path)
@@ -114,12 +119,22 @@ async def test_session_kept_by_an_earlier_run_is_resumed(
         location = await client.uploader.start(repo)
         book.keep(repo.registry, repo.path, str(desc.digest), location)
         await client.uploader._patch(repo, location, 0, data[:4 * MiB])
+        if held_elsewhere:
+            holder = _holder(book.directory, (repo.registry, repo.path, str(desc.digest)))
         await client.push_blob(repo, desc, opener_for(data), sessions=book)
     finally:
         await front.stop()
+        book.close()
+        if holder is not None:
+            holder.kill()
+            holder.communicate()
     assert await _stored(make_client, fresh_registry, repo_path, desc) == data
-    assert front.uploads[-1] == ("PUT", f"{4 * MiB}-{len(data) - 1}")
-    assert list(book.directory.iterdir()) == []  # the finished session is forgotten
+    if held_elsewhere:
+        assert front.uploads[-1] == ("PUT", "")
+        assert book.find(repo.registry, repo.path, str(desc.digest)) == location
+    else:
+        assert front.uploads[-1] == ("PUT", f"{4 * MiB}-{len(data) - 1}")
+        assert list(book.directory.iterdir()) == []  # the finished session is forgotten
 
 
 @pytest.mark.parametrize("chunk_size", [None, 2 * MiB])

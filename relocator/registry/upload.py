@@ -111,7 +111,11 @@ class Uploader:
                     continue
                 delay = retrier.failed(exc) if ours else None
                 if delay is None:
-                    await self._drop(repo, book, location)
+                    # Given up on a registry that may answer again (5xx, 429, no answer): the
+                    # session stays kept, for the next run to resume (a nightly mirror after an
+                    # outage). Anything else ends it.
+                    if not (ours and exc.temporary):
+                        await self._drop(repo, book, location)
                     raise
                 # Keep the session: its status tells where to go on (or that it is gone).
                 unknown, location = location or unknown, None

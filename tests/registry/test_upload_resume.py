@@ -10,13 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from relocator.errors import TransportError
+from relocator.config import RetryPolicy
+from relocator.errors import RegistryError, TransportError
 from relocator.oci import Descriptor, Digest, Repository
 from relocator.registry import RegistryClient
 from relocator.registry.sessions import RESUMABLE_SIZE, parse_range
 from relocator.stores.uploadbook import UploadBook
+from tests.conftest import settings_for
 from tests.images import sha256
-from tests.proxy import FaultProxy
+from tests.proxy import FaultProxy, RefusingProxy
 from tests.registries import Registry
 from tests.registry.test_client import collect, opener_for
 from tests.sessions import KeepingFront
@@ -184,3 +186,27 @@ async def test_foreign_location_is_never_kept(fresh_registry: Registry, tmp_path
     assert entry.stat().st_mode & 0o777 == 0o600
     assert book.find("127.0.0.1:1", "r", "sha256:" + "0" * 64) == "/v2/r/blobs/uploads/x"
     assert book.find("127.0.0.1:1", "other", "sha256:" + "0" * 64) is None
+
+
+async def test_upload_given_up_on_a_temporary_error_keeps_its_session(
+        fresh_registry: Registry, make_client: MakeClient, tmp_path: Path) -> None:
+    """The registry 503s every PUT until the retries are spent: the run fails that blob, but the
+    session stays kept (no DELETE) for the next run, which resumes it."""
+    data, desc = _blob(5, RESUMABLE_SIZE + MiB)
+    book = UploadBook(tmp_path / "uploads")
+    proxy = await RefusingProxy(fresh_registry, matching=r"^PUT .*/blobs/uploads/",
+                                refuse=lambda n: n <= 2).start()
+    settings = settings_for(retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02))
+    repo = Repository(proxy.host, "u/outage")
+    try:
+        with pytest.raises(RegistryError):
+            await make_client(settings=settings).push_blob(repo, desc, opener_for(data), sessions=book)
+        assert book.find(repo.registry, repo.path, str(desc.digest)) is not None
+        assert proxy.hits["DELETE"] == 0
+        await make_client().push_blob(repo, desc, opener_for(data), sessions=book)
+    finally:
+        await proxy.stop()
+        book.close()
+    assert await _stored(make_client, fresh_registry, "u/outage", desc) == data
+    assert fresh_registry.requests("POST", "u/outage/blobs/uploads/.*") == 1  # one session, resumed
+    assert list(book.directory.iterdir()) == []

@@ -43,6 +43,9 @@ class SessionBook(Protocol):
     def release(self, registry: str, repository: str, digest: str) -> None:
         """Give the entry back (the upload ended, or was given up)."""
 
+    def close(self) -> None:
+        """The run is done with the book: give back every entry it still holds."""
+
 
 def parse_range(value: str | None) -> int:
     """Bytes a session holds from its ``Range: 0-<last byte>`` header; 0 when absent or bad.

@@ -65,7 +65,7 @@ class Report:
         return [label for label in self.images if label not in self.done and label not in self.failed]
 
     def count(self, outcome: Outcome, size: int) -> None:
-        """Record one blob's outcome."""
+        """Record one blob's outcome and, when transferred, the bytes that moved for it."""
         self.blobs[outcome] += 1
         if outcome is Outcome.TRANSFERRED:
             self.bytes_moved += size

@@ -188,14 +188,14 @@ class Scheduler:
                     if target.label not in run.begun:  # the image's first placement: in flight
                         run.begun.add(target.label)
                         self.reporter.image_started(target)
-                outcome = await self._placer.place(repo, node, primary)
+                outcome, moved = await self._placer.place(repo, node, primary)
         except Exception:
             if run.survivors is not None:
                 # At once, before this failure reaches any image: the sink learns everything lost
                 # with this blob together (the tar stream's writer must not move past it before).
                 self._abandon(run.survivors.lose_digest(digest))
             raise
-        run.report.count(outcome, node.descriptor.size)
+        run.report.count(outcome, moved)
         self.reporter.blob_done(node.descriptor, outcome)
         return outcome
 

@@ -40,13 +40,16 @@ def _corpus(reg: Registry, rng: random.Random) -> dict[str, Image]:
     return images
 
 
-async def run_killed(proxy: FaultProxy, args: list[str], kill_at: int | None) -> tuple[int, int, str]:
+async def run_killed(proxy: FaultProxy, args: list[str], kill_at: int | None,
+                     out: list[str] | None = None) -> tuple[int, int, str]:
     """Run relocator with ``args``; with ``kill_at``, SIGKILL it once that many body bytes have
     gone through the proxy. Returns its exit status, the bytes it moved there, its stderr. The
-    environment is read now, so the test's own RELOCATOR_STATE_DIR (conftest) applies."""
+    environment is read now, so the test's own RELOCATOR_STATE_DIR (conftest) applies. ``out``
+    gets its stdout, if given."""
     env = {**os.environ, "DOCKER_CONFIG": "/nonexistent"}
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "relocator", *args, env=env,
-                                                stdout=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.DEVNULL if out is None
+                                                else asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
     start = proxy.moved
 
@@ -59,9 +62,11 @@ async def run_killed(proxy: FaultProxy, args: list[str], kill_at: int | None) ->
 
     proxy.on_moved = watch
     try:
-        _, err = await asyncio.wait_for(proc.communicate(), 120)
+        stdout, err = await asyncio.wait_for(proc.communicate(), 120)
     finally:
         proxy.on_moved = None
+    if out is not None:
+        out.append(stdout.decode())
     return proc.returncode if proc.returncode is not None else -1, proxy.moved - start, err.decode()
 
 

@@ -18,19 +18,21 @@ from tests.commands.test_kills import run_killed
 from tests.images import Image, random_image, seed, sha256, skopeo_raw_manifest
 from tests.proxy import FaultProxy
 from tests.registries import Registry
+from tests.reports import load as load_report
 from tests.sessions import KeepingFront
 
 MiB = 1024 * 1024
 LAYER = 24 * MiB
 
 
-async def _relocate(source: str, front: FaultProxy, prefix: str, kill_at: int | None) -> int:
+async def _relocate(source: str, front: FaultProxy, prefix: str, kill_at: int | None,
+                    out: list[str] | None = None) -> int:
     """Run ``relocate -i SOURCE --prefix FRONT/PREFIX`` (``unpkg`` when SOURCE is a tarball);
     with ``kill_at``, SIGKILL it once that many body bytes went through the front in this run.
-    Returns its exit status."""
+    Returns its exit status; ``out`` gets its ``--json`` report."""
     args = (["unpkg", "-i", source, "--repository", f"{front.host}/{prefix}"] if source.endswith(".tar")
             else ["relocate", "-i", source, "--prefix", f"{front.host}/{prefix}"])
-    code, _, _ = await run_killed(front, args, kill_at)
+    code, _, _ = await run_killed(front, [*args, "--json"], kill_at, out)
     await asyncio.sleep(0.2)  # let the front's handler of the cut request finish forwarding
     return code
 
@@ -71,7 +73,8 @@ async def test_killed_run_resumes_the_upload_the_registry_kept(
         held = max(s.held for s in front.sessions.values())
         assert held >= 8 * MiB
         before, uploads_before = front.received, len(front.uploads)
-        assert await _relocate(source, front, repo if command == "unpkg" else "m", kill_at=None) == 0
+        out: list[str] = []
+        assert await _relocate(source, front, repo if command == "unpkg" else "m", None, out) == 0
         sent_again = front.received - before
     finally:
         await front.stop()
@@ -79,6 +82,9 @@ async def test_killed_run_resumes_the_upload_the_registry_kept(
     resumed = [r for m, r in front.uploads[uploads_before:] if m == "PUT" and r]
     assert resumed == [f"{held}-{LAYER - 1}"]
     assert sent_again <= LAYER - held + MiB
+    # The report's bytes are what moved, not the layer's size (the config may go too: 2,000 bytes).
+    moved = load_report(out[0])["throughput"]["bytes"]
+    assert LAYER - held <= moved <= LAYER - held + 2000
     assert _digest_at(fresh_registry, ref) == image.digest
     assert _kept(state_dir) == []
 
@@ -90,9 +96,11 @@ async def test_killed_relocate_starts_over_where_the_registry_dropped_the_sessio
     try:
         assert await _relocate(source, proxy, "m", kill_at=10 * MiB) != 0
         assert len(_kept(state_dir)) == 1
-        assert await _relocate(source, proxy, "m", kill_at=None) == 0
+        out: list[str] = []
+        assert await _relocate(source, proxy, "m", None, out) == 0
     finally:
         await proxy.stop()
+    assert load_report(out[0])["throughput"]["bytes"] >= LAYER  # the layer went again, whole
     assert _digest_at(fresh_registry, "m/ukill/dropped:v1") == image.digest
     # The kept session was asked for once, and the registry had dropped it: a new one took over.
     assert fresh_registry.requests("GET", "m/ukill/dropped/blobs/uploads/.*") == 1

@@ -54,7 +54,8 @@ class Uploader:
         as it is, never retried here: the source has spent its own retries on it, and its 404 or
         wrong bytes will not change (the caller names it as the source's). A session that cannot
         be resumed, or whose resumed upload the registry refuses, costs no attempt: the upload
-        starts over in a new session, once.
+        starts over in a new session, once. Given up on a temporary error, the session is kept
+        (not deleted) for the next run; on any other, it is deleted and forgotten.
         """
         book = Book(self.transport, sessions, repo, desc)
         book.claim()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from relocator.errors import RegistryError
 from relocator.oci.manifest import Descriptor
 from relocator.oci.reference import Repository
 
@@ -119,5 +120,5 @@ class Book:
             return False
         try:
             return await self._transport.owns(self._key[0], location)
-        except ValueError:
+        except RegistryError:  # no URL at all (Transport.url)
             return False

@@ -16,7 +16,7 @@ import aiohttp
 
 from relocator.auth import CredentialStore
 from relocator.config import Settings
-from relocator.errors import AuthError, RateLimited, RelocatorError, TransportError
+from relocator.errors import AuthError, RateLimited, RegistryError, RelocatorError, TransportError
 from relocator.oci.reference import hub_api_host
 from relocator.registry.authorize import Authorizer, same_origin
 from relocator.registry.bodies import RequestBody, read_body
@@ -120,8 +120,13 @@ class Transport:
             return
 
     async def url(self, host: str, path_or_url: str) -> str:
-        """Resolve a path or a (possibly relative) Location against the host's base URL."""
-        return urljoin(await self.base_url(host) + "/", path_or_url)
+        """Resolve a path or a (possibly relative) Location against the host's base URL. Raises
+        RegistryError when it is no URL at all (a registry's Location of ``http://[x``): the
+        value is not echoed, as a Location may carry signed state."""
+        try:
+            return urljoin(await self.base_url(host) + "/", path_or_url)
+        except ValueError:
+            raise RegistryError(f"{host}: answered with a Location that is not a URL") from None
 
     async def owns(self, host: str, path_or_url: str) -> bool:
         """Whether a path or Location is on ``host``'s own origin (scheme, host and port)."""

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from relocator.config import RetryPolicy
 from relocator.errors import RegistryError, TransportError
@@ -17,6 +18,7 @@ from relocator.registry import RegistryClient
 from relocator.registry.sessions import RESUMABLE_SIZE, parse_range
 from relocator.stores.uploadbook import UploadBook
 from tests.conftest import settings_for
+from tests.faults import serve
 from tests.images import sha256
 from tests.proxy import FaultProxy, RefusingProxy
 from tests.registries import Registry
@@ -210,3 +212,26 @@ async def test_upload_given_up_on_a_temporary_error_keeps_its_session(
     assert await _stored(make_client, fresh_registry, "u/outage", desc) == data
     assert fresh_registry.requests("POST", "u/outage/blobs/uploads/.*") == 1  # one session, resumed
     assert list(book.directory.iterdir()) == []
+
+
+async def test_a_location_that_is_no_url_is_the_registrys_error(
+        fresh_registry: Registry, make_client: MakeClient) -> None:
+    """A registry answering the POST with ``Location: http://[x``: that blob fails with a
+    RegistryError naming the host (never a ValueError, which a command reports as an internal
+    error), and the bad value is not echoed."""
+    data, desc = _blob(6, 1000)
+
+    async def answer(request: web.Request) -> web.Response:
+        if request.path == "/v2/":
+            return web.Response()
+        return web.Response(status=202, headers={"Location": "http://[x/v2/u/bad/blobs/uploads/1"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner, port = await serve(app)
+    try:
+        with pytest.raises(RegistryError, match="Location that is not a URL") as info:
+            await make_client().push_blob(Repository(f"127.0.0.1:{port}", "u/bad"), desc, opener_for(data))
+    finally:
+        await runner.cleanup()
+    assert "[x" not in str(info.value)

@@ -4,8 +4,9 @@
 Location, when written), replaced atomically (write, then rename) at each step of the upload and
 removed when it ends. The directory is 0700 and the files 0600: a Location is no credential (the
 registry still asks for one, and only its own origin's Locations are kept: registry/sessions.py),
-but it names the user's work. An entry older than ``MAX_AGE`` is dropped unread: registries purge
-idle sessions (distribution after a week by default).
+but it names the user's work. An entry older than ``MAX_AGE`` is dropped unread, and swept out
+before a run's first write with whatever else is that old: registries purge idle sessions
+(distribution after a week by default).
 
 A dry run's book (``read_only``) reads entries and never writes or removes one.
 
@@ -42,6 +43,7 @@ class UploadBook:
         self._directory = directory
         self._broken = False
         self._read_only = read_only
+        self._swept = False
         self._lock: int | None = None  # the fd of uploads.lock once opened (-1: it cannot be)
 
     @property
@@ -74,8 +76,12 @@ class UploadBook:
         path = self._path(registry, repository, digest)
         entry = {"registry": registry, "repository": repository, "digest": digest,
                  "location": location, "written": time.time()}
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        # One name per entry: only the run that claimed the entry writes it, and a file a killed
+        # run left here is overwritten by the next keep and removed by forget.
+        temporary = path.with_suffix(".tmp")
         try:
+            if not self._swept:
+                self._sweep()
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as out:
@@ -88,7 +94,21 @@ class UploadBook:
                         self.directory, exc.strerror)
 
     def forget(self, registry: str, repository: str, digest: str) -> None:
-        self._remove(self._path(registry, repository, digest))
+        path = self._path(registry, repository, digest)
+        self._remove(path)
+        self._remove(path.with_suffix(".tmp"))
+
+    def _sweep(self) -> None:
+        """Once per book, before its first write: remove what is older than MAX_AGE (entries of
+        blobs that never came up again, files a killed run left), so the directory stays small."""
+        self._swept = True
+        try:
+            old = [f for f in self.directory.iterdir()
+                   if f.suffix in (".json", ".tmp") and time.time() - f.stat().st_mtime > MAX_AGE]
+        except OSError:
+            return
+        for f in old:
+            self._remove(f)
 
     def claim(self, registry: str, repository: str, digest: str) -> bool:
         """One byte of ``uploads.lock`` beside the directory, locked with an fcntl record lock

@@ -3,11 +3,13 @@ into the same repository neither resumes nor replaces it, and a killed holder fr
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from relocator.stores.uploadbook import UploadBook
+from relocator.stores.uploadbook import MAX_AGE, UploadBook
 
 KEY = ("127.0.0.1:5000", "app", "sha256:" + "a" * 64)
 OTHER = ("127.0.0.1:5000", "app", "sha256:" + "b" * 64)
@@ -15,7 +17,7 @@ OTHER = ("127.0.0.1:5000", "app", "sha256:" + "b" * 64)
 _HOLDER = """
 import sys
 from pathlib import Path
-from relocator.stores.uploadbook import UploadBook
+from relocator.stores.uploadbook import MAX_AGE, UploadBook
 book = UploadBook(Path(sys.argv[1]))
 assert book.claim(*sys.argv[2:5])
 print("held", flush=True)
@@ -71,3 +73,20 @@ def test_oversized_entry_is_no_entry(tmp_path: Path) -> None:
     entry.write_text(entry.read_text()[:-1] + " " * 100_000 + "}")
     assert book.find(*KEY) is None
     assert not entry.exists()
+
+
+def test_old_files_are_swept_and_a_killed_write_is_forgotten(tmp_path: Path) -> None:
+    directory = tmp_path / "uploads"
+    directory.mkdir()
+    stale, fresh_tmp = directory / ("0" * 32 + ".json"), directory / ("1" * 32 + ".tmp")
+    stale.write_text("{}")
+    fresh_tmp.write_text("{")  # a write a killed run left: not old, kept by the sweep
+    week_ago = time.time() - MAX_AGE - 60
+    os.utime(stale, (week_ago, week_ago))
+    book = UploadBook(directory)
+    book.keep(*KEY, "/v2/app/blobs/uploads/1")
+    assert not stale.exists() and fresh_tmp.exists()
+    (entry,) = directory.glob("*.json")
+    entry.with_suffix(".tmp").write_text("{")  # killed while writing the next Location
+    book.forget(*KEY)
+    assert sorted(f.name for f in directory.iterdir()) == [fresh_tmp.name]

@@ -6,9 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["Limits", "RetryPolicy", "Settings", "TLSSettings"]
+__all__ = ["RESUMABLE_SIZE", "Limits", "RetryPolicy", "Settings", "TLSSettings"]
 
 MiB = 1024 * 1024
+
+# Blobs of this size or more keep their upload session for a later run (registry/sessions.py,
+# stores/uploadbook.py): below it a fresh upload costs less than the GET that would find the old
+# session's offset. Here, at the bottom of the stack, so stores can ask it without loading aiohttp.
+RESUMABLE_SIZE = 8 * MiB
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

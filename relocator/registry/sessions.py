@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from relocator.config import RESUMABLE_SIZE
 from relocator.errors import RegistryError
 from relocator.oci.manifest import Descriptor
 from relocator.oci.reference import Repository
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RESUMABLE_SIZE", "Book", "SessionBook", "parse_range"]
 
-# Below this a fresh upload costs less than the GET that would find the old session's offset.
-RESUMABLE_SIZE = 8 * 1024 * 1024
 
 
 class SessionBook(Protocol):

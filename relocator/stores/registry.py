@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence, Set
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
+from relocator.config import RESUMABLE_SIZE
 from relocator.errors import NotFound, RegistryError, RelocatorError
 from relocator.oci import Descriptor, Digest, Manifest, Reference, Repository
 from relocator.oci.referrers import (
@@ -152,9 +153,11 @@ class RegistryStore:
     def _settled(self, repo: Repository, desc: Descriptor) -> None:
         """The blob is in ``repo``: an upload session kept for it is stale (a run killed between
         its closing PUT and forgetting the session, or the blob came another way); drop the entry
-        so it does not outlive the run in the state directory. Asked for every size (a small
-        blob's entry is just absent): registry.sessions' size threshold would load aiohttp with
-        this module (tests/test_startup.py). An entry another live run holds is its own."""
+        so it does not outlive the run in the state directory. Only blobs that can have one
+        (RESUMABLE_SIZE) are looked up: a re-run finding thousands of small blobs there costs no
+        file system call. An entry another live run holds is its own."""
+        if desc.size < RESUMABLE_SIZE:
+            return
         key = (repo.registry, repo.path, str(desc.digest))
         if self.upload_book.claim(*key):
             self.upload_book.forget(*key)

@@ -95,6 +95,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_input_flags(p)
     p.add_argument("-o", "--output", required=True, type=_output, metavar="FILE.tar",
                    help="the tarball ('-' is stdout)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing FILE.tar (atomically, once the new one is complete); "
+                        "without it an existing file is refused")
     p.add_argument("--spool-dir", type=Path, metavar="DIR",
                    help="with -o -: where finished blobs wait for the writer (default: the temp dir)")
     add_copy_flags(p, chunked=False)
@@ -119,6 +122,14 @@ def _output(text: str) -> str:
     return text if text == "-" else str(output_file(text))
 
 
+def _refuse_existing(path: Path) -> None:
+    """InputError (exit 2, before any transfer) for a tarball that exists: a nightly backup must
+    not lose last night's file to a mistyped ``-o`` (issue 13); ``--force`` replaces it."""
+    if path.exists():
+        raise InputError(f"{path}: exists; --force replaces it (atomically, once the new tarball "
+                         "is complete)")
+
+
 async def run(args: argparse.Namespace) -> int:
     """Write the tarball; with ``-o -`` the report goes to stderr."""
     referrer_policy(args)  # a bad --referrers or --platform is refused before the inputs are read
@@ -128,6 +139,8 @@ async def run(args: argparse.Namespace) -> int:
     to_stdout = args.output == "-"
     if to_stdout and sys.stdout.isatty():
         raise InputError("-o -: refusing to write a tarball to a terminal")
+    if not to_stdout and not args.force:
+        _refuse_existing(Path(args.output))
     options = PkgOptions(output=args.output, spool_dir=args.spool_dir, lock_output=args.lock_output,
                          include_non_distributable=args.include_non_distributable_layers,
                          fail_fast=args.fail_fast,

@@ -170,6 +170,8 @@ CASES: list[tuple[str, Build | None, tuple[str, ...], str]] = [
     ("unknown-flag", None, ("copy", "--bogus", "a", "b"), "copy: unrecognized arguments: --bogus"),
     ("pkg-output-is-a-directory", lambda w: (w / "out").mkdir(), ("pkg", "-i", "{reg}/a:v1", "-o", "out"),
      "out: is a directory"),
+    ("pkg-output-exists", _write("out.tar", "backup\n"), ("pkg", "-i", "{reg}/a:v1", "-o", "out.tar"),
+     "out.tar: exists; --force replaces it"),
     ("shard-out-of-range", None, ("relocate", "-i", "{reg}/a:v1", *TO, "--shard", "4/4"), "4/4"),
     ("concurrency-zero", None, ("relocate", "-i", "{reg}/a:v1", *TO, "--concurrency", "0"), "--concurrency"),
     # archives that cannot be read

@@ -341,3 +341,18 @@ def test_second_pkg_on_the_same_output_is_refused(registry: Registry, tmp_path: 
         assert "nightly.tar.partial: another relocator pkg is writing it" in second.stderr
         assert partial.exists() and not out.exists()
     assert cli("pkg", "-i", f"{registry.host}/pkg/oci:v1", "-o", str(out)).returncode == 0
+
+
+def test_pkg_force_replaces_an_existing_tarball(registry: Registry, tmp_path: Path) -> None:
+    """Without --force an existing file is refused (tests/commands/test_bad_input.py); with it,
+    the new tarball takes its place whole."""
+    image = valid_image(random.Random(91), (3000,))
+    seed(registry, "pkg/force", "v1", image)
+    out = tmp_path / "out.tar"
+    out.write_text("last night's backup\n")
+    done = cli("pkg", "-i", f"{registry.host}/pkg/force:v1", "-o", str(out), "--force")
+    assert done.returncode == 0, done.stderr
+    raw = subprocess.run(["skopeo", "inspect", "--raw", f"oci-archive:{out}:{registry.host}/pkg/force:v1"],
+                         capture_output=True, timeout=120, check=True).stdout
+    assert sha256(raw) == image.digest
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tar"]

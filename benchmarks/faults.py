@@ -30,77 +30,13 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import aiohttp
-from aiohttp import web
-
 from benchmarks.corpus import MB, OCI, Corpus, build, seed
-from tests.faults import serve
+from tests.randomfaults import RandomFaults
 from tests.registries import Registry, start_registry
 
 _ACCEPT = ("application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
            "application/vnd.docker.distribution.manifest.v2+json, "
            "application/vnd.docker.distribution.manifest.list.v2+json")
-
-
-@dataclass
-class RandomFaults:
-    """An HTTP proxy to ``upstream`` failing a ``rate`` share of requests (seeded)."""
-
-    upstream: str
-    rate: float
-    rng: random.Random
-    faults: int = 0
-    requests: int = 0
-    port: int = 0
-    session: aiohttp.ClientSession | None = None
-    runner: web.AppRunner | None = None
-
-    async def start(self) -> RandomFaults:
-        self.session = aiohttp.ClientSession(auto_decompress=False)
-        app = web.Application(client_max_size=0)
-        app.router.add_route("*", "/{tail:.*}", self.forward)
-        self.runner, self.port = await serve(app)
-        return self
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-        if self.session is not None:
-            await self.session.close()
-
-    async def forward(self, request: web.Request) -> web.StreamResponse:
-        self.requests += 1
-        fault = self.rng.random() < self.rate and request.path != "/v2/"
-        kind = self.rng.choice(("500", "502", "503", "reset", "reset-body")) if fault else ""
-        self.faults += fault
-        if kind in ("500", "502", "503"):
-            return web.Response(status=int(kind), text="injected")
-        if kind == "reset" and request.transport is not None:
-            request.transport.abort()
-            return web.Response()
-        assert self.session is not None
-        headers = {k: v for k, v in request.headers.items()
-                   if k.lower() not in ("host", "transfer-encoding", "connection")}
-        data = request.content if request.body_exists else None
-        async with self.session.request(request.method, f"http://{self.upstream}{request.path_qs}",
-                                        headers=headers, data=data, allow_redirects=False) as up:
-            out = {k: v for k, v in up.headers.items()
-                   if k.lower() not in ("content-length", "transfer-encoding", "connection")}
-            if "Location" in out:
-                out["Location"] = out["Location"].replace(self.upstream, f"127.0.0.1:{self.port}")
-            resp = web.StreamResponse(status=up.status, headers=out)
-            if up.content_length is not None:
-                resp.content_length = up.content_length
-            await resp.prepare(request)
-            sent = 0
-            async for chunk in up.content.iter_chunked(64 * 1024):
-                if kind == "reset-body" and sent >= (up.content_length or 0) // 2 and request.transport:
-                    request.transport.abort()
-                    return resp
-                await resp.write(chunk)
-                sent += len(chunk)
-            await resp.write_eof()
-            return resp
 
 
 @dataclass

@@ -16,6 +16,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
+from tests.commands.test_pkg import run_cli
 from tests.images import OCI_INDEX, Image, random_image, random_index, seed, sha256, skopeo_raw_manifest
 from tests.proxy import FaultProxy
 from tests.registries import Registry
@@ -150,19 +153,26 @@ def _archive_manifest(path: Path, name: str) -> bytes:
     return out.stdout
 
 
-async def test_relocate_killed_at_ten_moments_never_tags_an_incomplete_image(
-        registry: Registry, fresh_registry: Registry) -> None:
+@pytest.mark.parametrize("command", ["relocate", "unpkg"])
+async def test_killed_at_ten_moments_never_tags_an_incomplete_image(
+        registry: Registry, fresh_registry: Registry, tmp_path: Path, command: str) -> None:
+    """relocate from the registry, or unpkg from a tarball pkg wrote of the same images."""
     images = _corpus(registry, random.Random(1303))
     refs = [f"{registry.host}/{name}" for name in images]
     inputs = [a for ref in refs for a in ("-i", ref)]
+    if command == "unpkg":
+        tar = tmp_path / "in.tar"
+        packed = await run_cli("pkg", *inputs, "-o", str(tar))
+        assert packed.returncode == 0, packed.stderr
+        inputs = ["-i", str(tar)]
     proxy = await FaultProxy(fresh_registry).start()
     try:
-        whole = ["relocate", *inputs, "--prefix", f"{proxy.host}/whole"]
+        whole = [command, *inputs, "--prefix", f"{proxy.host}/whole"]
         code, total, err = await run_killed(proxy, whole, None)
         assert code == 0, err
         for i, kill_at in enumerate(_moments(total, 1304)):
             prefix = f"k{i}"
-            args = ["relocate", *inputs, "--prefix", f"{proxy.host}/{prefix}"]
+            args = [command, *inputs, "--prefix", f"{proxy.host}/{prefix}"]
             code, _, err = await run_killed(proxy, args, kill_at)
             assert code in _KILLED, (kill_at, code, err)
             for name in images:
